@@ -1,0 +1,1 @@
+"""The `jnskr` command line (typer).  Only this package configures logging output."""

@@ -1,0 +1,70 @@
+"""Entry point: `jnskr ...` and `python -m jnskr ...`.
+
+User errors (`JnskrError`) print one line and exit 2; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from jnskr.cli.common import err_console, setup_logging
+from jnskr.errors import JnskrError
+
+app = typer.Typer(
+    name="jnskr",
+    help="Knowledge-graph-enhanced recommendation trained without negative sampling.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and results; no progress bars."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    setup_logging(quiet=quiet, debug=debug)
+
+
+def _register() -> None:
+    from jnskr.cli import data as data_cli  # noqa: F401  (sub-app)
+
+    app.add_typer(data_cli.app, name="data", help="Datasets: list, fetch, import, validate.")
+    try:
+        from jnskr.cli import train as train_cli  # noqa: F401  (registers commands on `app`)
+    except ImportError:  # during bootstrap only
+        pass
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (tests call this in-process)."""
+    import click
+
+    _register()
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rc = app(args=args, standalone_mode=False, prog_name="jnskr")
+    except JnskrError as exc:
+        if "--debug" in args:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 1
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    return int(rc) if isinstance(rc, int) else 0
+
+
+def main() -> None:
+    sys.exit(run())
