@@ -29,7 +29,14 @@ def _root(
     setup_logging(quiet=quiet, debug=debug)
 
 
+_REGISTERED = False
+
+
 def _register() -> None:
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    _REGISTERED = True
     from jnskr.cli import data as data_cli  # noqa: F401  (sub-app)
 
     app.add_typer(data_cli.app, name="data", help="Datasets: list, fetch, import, validate.")
