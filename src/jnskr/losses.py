@@ -1,0 +1,176 @@
+"""Whole-data (non-sampling) losses of JNSKR, as pure functions on tensors.
+
+Each efficient loss has a brute-force twin (`*_bruteforce`) that enumerates every pair or
+triple.  The twins exist for tests and benchmarks only; training never calls them.
+
+Both efficient losses drop a Θ-invariant constant (c⁺·n, respectively w⁺·n), so
+
+    nonsampling_cf_loss(...) + c_pos * n  ==  nonsampling_cf_loss_bruteforce(...)
+    nonsampling_kg_loss(...) + w_pos * n  ==  nonsampling_kg_loss_bruteforce(...)
+
+in value and in gradient (the constant has none).  All functions work for any float dtype on
+any device.  Positives must be unique pairs (triples); duplicates break the identity.
+
+Notation (spec §3): the CF loss over an M x B block of (user, item) pairs is
+
+    L = Σ_{u,v} ω_uv (y_uv − ŷ_uv)²,   ŷ_uv = hᵀ(p_u ∘ q_v),
+    ω_uv = c_pos if (u,v) is positive else c_neg[v]
+
+and is computed as
+
+    Σ_pos [(c_pos − c_neg[v]) ŷ² − 2 c_pos ŷ]  +  ⟨ hhᵀ ∘ PᵀP ∘ Qᵀ diag(c_neg) Q ⟩.
+
+The loss is symmetric in its two sides: for user batches pass the batch users as `item_emb`
+and all items as `user_emb`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "gram",
+    "weighted_gram",
+    "nonsampling_cf_loss",
+    "nonsampling_cf_loss_bruteforce",
+    "nonsampling_kg_loss",
+    "nonsampling_kg_loss_bruteforce",
+    "l2_sum",
+]
+
+
+def gram(x: Tensor) -> Tensor:
+    """xᵀx.  x: [n, d] -> [d, d]."""
+    return x.transpose(0, 1) @ x
+
+
+def weighted_gram(x: Tensor, w: Tensor) -> Tensor:
+    """xᵀ diag(w) x.  x: [n, d], w: [n] -> [d, d]."""
+    return (x * w.unsqueeze(1)).transpose(0, 1) @ x
+
+
+def nonsampling_cf_loss(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    h: Tensor,
+    pos_user: Tensor,
+    pos_item: Tensor,
+    c_pos: float,
+    c_neg: Tensor,
+    user_gram: Tensor | None = None,
+) -> Tensor:
+    """Efficient whole-data weighted squared CF loss (constant c_pos·n dropped).
+
+    Args:
+        user_emb: [M, d] the "all" side (every user; or every item for user batches).
+        item_emb: [B, d] the batch side.
+        h: [d] prediction vector.
+        pos_user: [n] int64 rows of `user_emb` of the positive pairs.
+        pos_item: [n] int64 rows of `item_emb` (0..B-1) of the positive pairs.
+        c_pos: weight of a positive pair.
+        c_neg: [B] weight of an unobserved pair, per batch row.
+        user_gram: optional precomputed [d, d] `user_emb`ᵀ`user_emb` (e.g. all-reduced across
+            ranks); when given, `user_emb` is only used for the positive term.
+
+    Returns:
+        scalar: Σ_pos[(c_pos − c_neg[v])ŷ² − 2c_pos·ŷ] + ⟨hhᵀ ∘ UᵀU ∘ Iᵀdiag(c_neg)I⟩.
+    """
+    y = (user_emb[pos_user] * item_emb[pos_item]) @ h  # [n]
+    cn = c_neg[pos_item]
+    positive = ((c_pos - cn) * y * y - 2.0 * c_pos * y).sum()
+    s_u = gram(user_emb) if user_gram is None else user_gram
+    s_b = weighted_gram(item_emb, c_neg)
+    # ⟨hhᵀ ∘ S_U ∘ S_B⟩ = hᵀ (S_U ∘ S_B) h
+    allpairs = h @ ((s_u * s_b) @ h)
+    return positive + allpairs
+
+
+def nonsampling_cf_loss_bruteforce(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    h: Tensor,
+    pos_user: Tensor,
+    pos_item: Tensor,
+    c_pos: float,
+    c_neg: Tensor,
+) -> Tensor:
+    """Σ over all M×B pairs of ω(y − ŷ)², enumerated explicitly (tests/benchmarks only).
+
+    Shapes as `nonsampling_cf_loss`.  Memory O(M·B).
+    """
+    yhat = (user_emb * h) @ item_emb.transpose(0, 1)  # [M, B]
+    y = torch.zeros_like(yhat)
+    y[pos_user, pos_item] = 1.0
+    w = c_neg.unsqueeze(0).expand_as(yhat).clone()
+    w[pos_user, pos_item] = c_pos
+    return (w * (y - yhat) ** 2).sum()
+
+
+def nonsampling_kg_loss(
+    head_emb: Tensor,
+    rel_emb: Tensor,
+    tail_emb: Tensor,
+    pos_head: Tensor,
+    pos_rel: Tensor,
+    pos_tail: Tensor,
+    w_pos: float,
+    w_neg: Tensor,
+    rel_gram: Tensor | None = None,
+    tail_gram: Tensor | None = None,
+) -> Tensor:
+    """Efficient whole-data weighted squared DistMult loss (constant w_pos·n dropped).
+
+    Args:
+        head_emb: [B, d] head (item base) vectors of the batch.
+        rel_emb: [R, d] every relation vector.
+        tail_emb: [T, d] every tail-entity vector.
+        pos_head: [n] int64 rows of `head_emb` (0..B-1) of the positive triples.
+        pos_rel: [n] int64 relation ids.
+        pos_tail: [n] int64 tail ids.
+        w_pos: weight of a positive triple.
+        w_neg: [B] weight of an unobserved triple, per head.
+        rel_gram, tail_gram: optional precomputed [d, d] Gram matrices of `rel_emb`/`tail_emb`.
+
+    Returns:
+        scalar: Σ_pos[(w_pos − w_neg[h])ĝ² − 2w_pos·ĝ] + ⟨ZᵀZ ∘ E_Bᵀ diag(w_neg) E_B ∘ XᵀX⟩,
+        with ĝ = Σ_i e_hi z_ri x_ti.
+    """
+    g = (head_emb[pos_head] * rel_emb[pos_rel] * tail_emb[pos_tail]).sum(1)  # [n]
+    wn = w_neg[pos_head]
+    positive = ((w_pos - wn) * g * g - 2.0 * w_pos * g).sum()
+    s_r = gram(rel_emb) if rel_gram is None else rel_gram
+    s_t = gram(tail_emb) if tail_gram is None else tail_gram
+    s_h = weighted_gram(head_emb, w_neg)
+    allpairs = (s_r * s_h * s_t).sum()
+    return positive + allpairs
+
+
+def nonsampling_kg_loss_bruteforce(
+    head_emb: Tensor,
+    rel_emb: Tensor,
+    tail_emb: Tensor,
+    pos_head: Tensor,
+    pos_rel: Tensor,
+    pos_tail: Tensor,
+    w_pos: float,
+    w_neg: Tensor,
+) -> Tensor:
+    """Σ over all B×R×T triples of ω(g − ĝ)², enumerated explicitly (tests/benchmarks only).
+
+    Shapes as `nonsampling_kg_loss`.  Memory O(B·R·T).
+    """
+    ghat = torch.einsum("bd,rd,td->brt", head_emb, rel_emb, tail_emb)
+    g = torch.zeros_like(ghat)
+    g[pos_head, pos_rel, pos_tail] = 1.0
+    w = w_neg.view(-1, 1, 1).expand_as(ghat).clone()
+    w[pos_head, pos_rel, pos_tail] = w_pos
+    return (w * (g - ghat) ** 2).sum()
+
+
+def l2_sum(*tensors: Tensor) -> Tensor:
+    """½ Σ ‖t‖² over the given tensors (TF `l2_loss` convention).  -> scalar."""
+    total = tensors[0].new_zeros(())
+    for t in tensors:
+        total = total + 0.5 * (t * t).sum()
+    return total
