@@ -1,0 +1,212 @@
+"""Typed, strict configuration (pydantic).  Unknown keys are errors.
+
+A run's config is: a YAML preset from `jnskr/presets/` (or a user file), then `--set key=value`
+overrides (dotted keys, values parsed with `yaml.safe_load`).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from jnskr.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    dataset: str | None = "ml-100k"
+    path: str | None = None
+    format: Literal["kgat", "recbole", "tsv"] | None = None
+    kg_heads: Literal["all_items", "trained_items"] = "all_items"
+    inverse_relations: Literal["shared", "separate"] = "shared"
+    valid_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    split_seed: int = 2020
+
+
+class JNSKRConfig(_Strict):
+    embed_dim: int = Field(64, ge=1)
+    attention_dim: int | None = None  # default embed_dim // 2
+    attention: Literal["code", "paper"] = "code"
+    keep_prob: tuple[float, float] = (0.8, 0.7)
+    c0: float = Field(300.0, ge=0.0)
+    c1: float = Field(600.0, ge=0.0)
+    c_pos: float = Field(1.0, gt=0.0)
+    w_pos: float = Field(1.0, gt=0.0)
+    beta: float = 0.5
+    kappa: float = 1.0
+    mu: float = 0.01
+    lambda_emb: float = 1e-5
+    lambda_att: float = 1.0
+    kg_neg_weight: Literal["deg", "legacy"] = "deg"
+    include_pad_rows_in_gram: bool = False
+    max_neighbors: int | None = Field(None, ge=1)
+    tie_item_tail_embeddings: bool = False
+    init_std: float = 0.01
+
+    @field_validator("keep_prob")
+    @classmethod
+    def _probs(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 < p <= 1.0 for p in v):
+            raise ValueError("keep probabilities must be in (0, 1]")
+        return v
+
+
+class ENMFConfig(_Strict):
+    embed_dim: int = Field(64, ge=1)
+    negative_weight: float = Field(0.1, ge=0.0)
+    weighting: Literal["uniform", "popularity"] = "uniform"
+    c0: float = 300.0  # total negative weight under `popularity`
+    beta: float = 0.5
+    keep_prob: float = Field(0.7, gt=0.0, le=1.0)
+    lambda_emb: float = 0.0
+    init_std: float = 0.01
+
+
+class TrainConfig(_Strict):
+    protocol: Literal["standard", "paper"] = "standard"
+    batch_size: int = Field(256, ge=1)
+    drop_last: bool | None = None  # default: False (standard), True (paper)
+    optimizer: Literal["adagrad", "adam"] = "adagrad"
+    lr: float = Field(0.05, gt=0.0)
+    initial_accumulator: float = 1e-8
+    epochs: int = Field(101, ge=1)
+    eval_every: int | None = None  # default: 5 (standard), 10 (paper)
+    patience: int = Field(5, ge=1)
+    select_metric: str | None = None  # default: recall@20 (standard), recall@10 (paper)
+    checkpoint_every: int = Field(0, ge=0)  # 0: only at evaluations
+
+
+class EvalConfig(_Strict):
+    ks: list[int] = [10, 20, 40]
+    k_max: int = Field(100, ge=1)
+    batch_size: int = Field(1024, ge=1)
+
+
+class Config(_Strict):
+    model: Literal["jnskr", "enmf", "popularity"] = "jnskr"
+    seed: int = 2019
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    data: DataConfig = DataConfig()
+    jnskr: JNSKRConfig = JNSKRConfig()
+    enmf: ENMFConfig = ENMFConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+    # resolved defaults that depend on the protocol
+    def eval_every(self) -> int:
+        if self.train.eval_every is not None:
+            return self.train.eval_every
+        return 10 if self.train.protocol == "paper" else 5
+
+    def drop_last(self) -> bool:
+        if self.train.drop_last is not None:
+            return self.train.drop_last
+        return self.train.protocol == "paper"
+
+    def select_metric(self) -> str:
+        if self.train.select_metric:
+            return self.train.select_metric
+        return "recall@10" if self.train.protocol == "paper" else "recall@20"
+
+
+PRESETS_PACKAGE = "jnskr.presets"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files(PRESETS_PACKAGE).iterdir() if p.name.endswith(".yaml"))
+
+
+def _load_yaml(text: str, where: str) -> dict:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a config must be a mapping of keys to values")
+    return data
+
+
+def preset_dict(name: str) -> dict:
+    if name not in preset_names():
+        raise ConfigError(f"unknown preset {name!r} (known: {', '.join(preset_names())})")
+    text = (resources.files(PRESETS_PACKAGE) / f"{name}.yaml").read_text()
+    return _load_yaml(text, f"preset {name}")
+
+
+def _set_dotted(d: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    cur = d
+    for p in parts[:-1]:
+        nxt = cur.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"--set {key}: {p!r} is not a section")
+        cur = nxt
+    cur[parts[-1]] = value
+
+
+def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:
+    out = []
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        k, v = item.split("=", 1)
+        try:
+            val = yaml.safe_load(v) if v != "" else None
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
+        out.append((k.strip(), val))
+    return out
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def build_config(
+    preset: str | None = None,
+    file: str | Path | None = None,
+    overrides: list[str] | None = None,
+    extra: dict | None = None,
+) -> Config:
+    """Preset (or `default`) <- config file <- `extra` dict <- `--set` overrides; validated."""
+    base: dict = {}
+    if file is not None:
+        p = Path(file)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        base = _load_yaml(p.read_text(), str(p))
+    else:
+        base = preset_dict(preset or "default")
+    if extra:
+        base = _deep_merge(base, extra)
+    for k, v in parse_overrides(overrides):
+        _set_dotted(base, k, v)
+    return validate_config(base, str(file) if file else f"preset {preset or 'default'}")
+
+
+def validate_config(data: dict, where: str = "config") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(f"{where}: unknown key {loc!r}") from None
+        raise ConfigError(f"{where}: {loc}: {err['msg']}") from None
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return cfg.model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""Training: weights, dropout, objectives (batch losses) and the trainer loop."""

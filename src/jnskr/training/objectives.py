@@ -1,0 +1,172 @@
+"""Batch objectives: what one optimiser step minimises (spec §3.4).
+
+An objective knows its batch units (items for JNSKR, users for ENMF), holds the training
+data it needs as device tensors (CSR positives, constant weights) and returns the loss of a
+batch.  Models hold parameters only; losses are the pure functions of `jnskr.losses`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from jnskr.config import ENMFConfig, JNSKRConfig
+from jnskr.data.dataset import Interactions
+from jnskr.data.kg import ItemKG
+from jnskr.losses import gram, l2_sum, nonsampling_cf_loss, nonsampling_kg_loss
+from jnskr.models.enmf import ENMF
+from jnskr.models.jnskr import JNSKR, csr_gather
+from jnskr.training.dropout import keyed_dropout
+from jnskr.training.weights import cf_negative_weights, kg_negative_weights
+
+
+@dataclass
+class Grams:
+    """Optional precomputed Gram matrices (e.g. all-reduced across ranks)."""
+
+    users: Tensor | None = None
+    relations: Tensor | None = None
+    tails: Tensor | None = None
+
+
+def _t(a: np.ndarray, device, dtype=torch.int64) -> Tensor:
+    return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+
+
+class JNSKRObjective:
+    """κ·L̃_CF + μ·L̃_KG + ½λ_emb‖tables‖² + ½λ_att‖attention‖² over an item batch."""
+
+    def __init__(self, model: JNSKR, train: Interactions, item_kg: ItemKG | None, cfg: JNSKRConfig, seed: int):
+        self.model = model
+        self.cfg = cfg
+        self.seed = seed
+        dev = model.device
+        by_item = train.transpose()
+        self.iu_indptr = _t(by_item.indptr, dev)
+        self.iu_users = _t(by_item.indices, dev)
+        counts = train.item_counts()
+        self.c_neg_np = cf_negative_weights(counts, cfg.c0, cfg.beta)
+        self.c_neg = _t(self.c_neg_np, dev, torch.float32)
+        self.has_kg = item_kg is not None and item_kg.n_facts > 0
+        if self.has_kg:
+            self.kg_indptr = _t(item_kg.indptr, dev)
+            self.kg_rel = _t(item_kg.relations, dev)
+            self.kg_tail = _t(item_kg.tails, dev)
+            self.w_neg_np = kg_negative_weights(item_kg.degrees(), counts, cfg.c1, cfg.beta, cfg.kg_neg_weight)
+            self.w_neg = _t(self.w_neg_np, dev, torch.float32)
+        else:
+            self.w_neg_np = np.zeros(train.n_items)
+        self.n_units = train.n_items
+
+    def weight_summary(self) -> dict:
+        out = {"c_neg_min": float(self.c_neg_np[self.c_neg_np > 0].min(initial=0.0)),
+               "c_neg_max": float(self.c_neg_np.max(initial=0.0)), "c_neg_sum": float(self.c_neg_np.sum())}
+        if self.has_kg:
+            w = self.w_neg_np
+            out.update(w_neg_min=float(w[w > 0].min(initial=0.0)), w_neg_max=float(w.max(initial=0.0)),
+                       w_neg_sum=float(w.sum()))
+        return out
+
+    def item_inputs(self, items: Tensor, epoch: int) -> tuple[Tensor, Tensor]:
+        """(q̃_B for the CF loss, ẽ_B for the KG loss), with dropout in train mode (spec §2.4)."""
+        m = self.model
+        e = m.item_emb[items]
+        msg = m.messages(items) if m.has_kg else None
+        if not m.training:
+            return (e + msg if msg is not None else e), e
+        drop_e = 1.0 - self.cfg.keep_prob[0]
+        drop_k = 1.0 - self.cfg.keep_prob[1]
+        q = keyed_dropout(e, drop_e, self.seed, epoch, items, stream=0)
+        if msg is not None:
+            q = q + keyed_dropout(msg, drop_k, self.seed, epoch, items, stream=1)
+        e_kg = keyed_dropout(e, drop_k, self.seed, epoch, items, stream=2)
+        return q, e_kg
+
+    def l2(self) -> Tensor:
+        m = self.model
+        out = self.cfg.lambda_emb * l2_sum(*m.embedding_tables())
+        if self.has_kg and self.cfg.lambda_att:
+            out = out + self.cfg.lambda_att * l2_sum(*m.attention_params())
+        return out
+
+    def __call__(self, items: Tensor, epoch: int, grams: Grams | None = None, l2_scale: float = 1.0):
+        """Loss of the item batch `items` [B].  -> (scalar loss, dict of detached parts)."""
+        m = self.model
+        grams = grams or Grams()
+        q, e_kg = self.item_inputs(items, epoch)
+        seg, pos = csr_gather(self.iu_indptr, items)
+        cf = nonsampling_cf_loss(m.user_emb, q, m.h, self.iu_users[pos], seg, self.cfg.c_pos,
+                                 self.c_neg[items], user_gram=grams.users)
+        total = self.cfg.kappa * cf
+        parts = {"cf": cf.detach()}
+        if self.has_kg and self.cfg.mu:
+            kseg, kpos = csr_gather(self.kg_indptr, items)
+            kg = nonsampling_kg_loss(e_kg, m.rel_emb, m.tail_table_for_gram(), kseg, self.kg_rel[kpos],
+                                     self.kg_tail[kpos], self.cfg.w_pos, self.w_neg[items],
+                                     rel_gram=grams.relations, tail_gram=grams.tails)
+            total = total + self.cfg.mu * kg
+            parts["kg"] = kg.detach()
+        if l2_scale:
+            reg = self.l2() * l2_scale
+            total = total + reg
+            parts["l2"] = reg.detach()
+        return total, parts
+
+    def gram_inputs(self) -> dict[str, Tensor]:
+        """The tables whose Gram matrices the all-pairs terms need (for distributed sharing)."""
+        m = self.model
+        out = {"users": m.user_emb}
+        if self.has_kg:
+            out.update(relations=m.rel_emb, tails=m.tail_table_for_gram())
+        return out
+
+
+class ENMFObjective:
+    """ENMF's whole-data loss: user batches against all items with a uniform negative weight
+    (original), or item batches with JNSKR's popularity weights (`weighting: popularity`)."""
+
+    def __init__(self, model: ENMF, train: Interactions, cfg: ENMFConfig, seed: int):
+        self.model = model
+        self.cfg = cfg
+        self.seed = seed
+        dev = model.device
+        self.by_user = cfg.weighting == "uniform"
+        csr = train if self.by_user else train.transpose()
+        self.indptr = _t(csr.indptr, dev)
+        self.indices = _t(csr.indices, dev)
+        if self.by_user:
+            self.n_units = train.n_users
+            self.c_neg = None
+        else:
+            self.n_units = train.n_items
+            self.c_neg = _t(cf_negative_weights(train.item_counts(), cfg.c0, cfg.beta), dev, torch.float32)
+        self.has_kg = False
+
+    def __call__(self, units: Tensor, epoch: int, grams: Grams | None = None, l2_scale: float = 1.0):
+        m = self.model
+        grams = grams or Grams()
+        batch_table = m.user_emb if self.by_user else m.item_emb
+        other = m.item_emb if self.by_user else m.user_emb
+        b = batch_table[units]
+        if m.training:
+            b = keyed_dropout(b, 1.0 - self.cfg.keep_prob, self.seed, epoch, units, stream=0)
+        if self.by_user:
+            c_neg = torch.full((len(units),), self.cfg.negative_weight, dtype=b.dtype, device=b.device)
+        else:
+            c_neg = self.c_neg[units]
+        seg, pos = csr_gather(self.indptr, units)
+        loss = nonsampling_cf_loss(other, b, m.h, self.indices[pos], seg, 1.0, c_neg, user_gram=grams.users)
+        parts = {"cf": loss.detach()}
+        if self.cfg.lambda_emb and l2_scale:
+            reg = self.cfg.lambda_emb * l2_sum(*m.embedding_tables()) * l2_scale
+            loss = loss + reg
+            parts["l2"] = reg.detach()
+        return loss, parts
+
+    def gram_inputs(self) -> dict[str, Tensor]:
+        return {"users": self.model.item_emb if self.by_user else self.model.user_emb}
+
+
