@@ -40,10 +40,7 @@ def _register() -> None:
     from jnskr.cli import data as data_cli  # noqa: F401  (sub-app)
 
     app.add_typer(data_cli.app, name="data", help="Datasets: list, fetch, import, validate.")
-    try:
-        from jnskr.cli import train as train_cli  # noqa: F401  (registers commands on `app`)
-    except ImportError:  # during bootstrap only
-        pass
+    from jnskr.cli import train as train_cli  # noqa: F401  (registers commands on `app`)
 
 
 def run(argv: list[str] | None = None) -> int:

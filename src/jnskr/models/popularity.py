@@ -19,7 +19,7 @@ class Popularity(nn.Module):
     @torch.no_grad()
     def score(self, users: Tensor) -> Tensor:
         """users: [n] -> [n, n_items] (the same row for everyone)."""
-        return self.counts.unsqueeze(0).expand(len(users), -1)
+        return self.counts.unsqueeze(0).repeat(len(users), 1)
 
     @property
     def device(self) -> torch.device:

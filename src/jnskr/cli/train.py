@@ -1,0 +1,153 @@
+"""`jnskr train`, `jnskr evaluate`, `jnskr recommend`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from jnskr.cli.common import console, show_progress
+from jnskr.cli.main import app
+from jnskr.errors import JnskrError
+
+log = logging.getLogger("jnskr")
+
+
+def metrics_table(metrics: dict, title: str, ks: list[int]) -> Table:
+    """Rows: metrics; columns: one per split present ("test", "valid") and K."""
+    names = [("recall", "Recall"), ("ndcg", "NDCG"), ("ndcg_kgat", "NDCG (legacy)"),
+             ("precision", "Precision"), ("hit", "Hit")]
+    t = Table(title=title, title_justify="left")
+    t.add_column("metric")
+    splits = [s for s in ("test", "valid") if metrics.get(s)]
+    for s in splits:
+        for k in ks:
+            t.add_column(f"{s} @{k}", justify="right")
+    for key, label in names:
+        row = [label]
+        for s in splits:
+            for k in ks:
+                v = metrics[s].get(f"{key}@{k}")
+                row.append("-" if v is None else f"{v:.4f}")
+        t.add_row(*row)
+    return t
+
+
+def _pick_preset(dataset: str | None, data: Path | None) -> str:
+    from jnskr.config import preset_names
+
+    name = data.name if data is not None else dataset
+    return name if name in preset_names() else "default"
+
+
+def _load_data(cfg):
+    from jnskr.data import load_dataset
+
+    if cfg.data.path:
+        return load_dataset(cfg.data.path, format=cfg.data.format)
+    return load_dataset(cfg.data.dataset)
+
+
+@app.command()
+def train(
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Registered dataset name (default: ml-100k)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Path to a dataset folder or file."),
+    format: Optional[str] = typer.Option(None, "--format", help="kgat | recbole | tsv (detected when omitted)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="A YAML config file (else a preset)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key: --set jnskr.c0=500 (repeatable)."),
+    model: Optional[str] = typer.Option(None, "--model", help="jnskr | enmf | popularity."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<dataset>-<model>-<time>)."),
+) -> None:
+    """Train a model, evaluate it on the test split and save the run folder."""
+    from jnskr.api import Recommender
+    from jnskr.config import build_config
+
+    if dataset and data:
+        raise JnskrError("give either --dataset or --data, not both")
+    extra: dict = {}
+    if model:
+        extra["model"] = model
+    if device:
+        extra["device"] = device
+    if data is not None:
+        if not data.exists():
+            raise JnskrError(f"{data}: no such file or folder")
+        extra["data"] = {"path": str(data), "dataset": None, **({"format": format} if format else {})}
+    elif dataset:
+        extra["data"] = {"dataset": dataset}
+    cfg = build_config(preset=None if config else _pick_preset(dataset, data), file=config,
+                       overrides=list(set_), extra=extra)
+    ds = _load_data(cfg)
+    name = ds.name
+    out = out or Path("runs") / f"{name}-{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / "metrics.json").exists():
+        raise JnskrError(f"{out}: already holds a finished run; choose another --out")
+    log.info("training %s on %s (%d users, %d items, %d train pairs) -> %s", cfg.model, name, ds.n_users,
+             ds.n_items, ds.train.nnz, out)
+    rec = Recommender(cfg).fit(ds, run_dir=out, progress=show_progress())
+    m = rec.metrics
+    title = (f"{cfg.model} on {name}: test (full ranking, train items masked), best epoch {m['best_epoch']}, "
+             f"protocol {m['protocol']}, {m['seconds_per_epoch']:.3f} s/epoch")
+    console.print(metrics_table(m, title, cfg.eval.ks))
+    console.print(f"run saved to {out}")
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `jnskr train`."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Evaluate on this registered dataset."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Evaluate on this dataset path."),
+    format: Optional[str] = typer.Option(None, "--format"),
+    device: Optional[str] = typer.Option(None, "--device"),
+) -> None:
+    """Evaluate a saved run on the test split of its dataset (or another with the same ids)."""
+    from jnskr.api import Recommender
+    from jnskr.data import load_dataset
+    from jnskr.evaluation import evaluate as run_evaluate
+
+    rec = Recommender.load(run_dir, device=device)
+    cfg = rec.config
+    if data is not None:
+        ds = load_dataset(str(data), format=format)
+    elif dataset is not None:
+        ds = load_dataset(dataset)
+    else:
+        ds = _load_data(cfg)
+    if (ds.n_users, ds.n_items) != (rec.ids["n_users"], rec.ids["n_items"]):
+        raise JnskrError(f"dataset {ds.name} has {ds.n_users} users x {ds.n_items} items but the run was "
+                         f"trained on {rec.ids['n_users']} x {rec.ids['n_items']}")
+    rec.model.eval()
+    rec.model.prepare_scoring()
+    res = run_evaluate(rec.model, ds.test, [ds.train], ks=cfg.eval.ks, k_max=cfg.eval.k_max,
+                       batch_size=cfg.eval.batch_size)
+    console.print(metrics_table({"test": res.metrics}, f"{cfg.model} from {run_dir} on {ds.name} "
+                                f"({res.n_users} test users)", cfg.eval.ks))
+
+
+@app.command()
+def recommend(
+    run_dir: Path = typer.Argument(..., help="A run folder written by `jnskr train`."),
+    user: str = typer.Option(..., "--user", help="Raw user id (as in the dataset)."),
+    k: int = typer.Option(20, "--k", min=1, help="How many items."),
+    keep_seen: bool = typer.Option(False, "--keep-seen", help="Do not exclude the user's training items."),
+) -> None:
+    """Top-k recommendations for one user, with item names where the data has them."""
+    from jnskr.api import Recommender
+
+    rec = Recommender.load(run_dir)
+    rows = rec.recommend(user, k=k, exclude_seen=not keep_seen)
+    t = Table(title=f"top {k} for user {user}", title_justify="left")
+    t.add_column("rank", justify="right")
+    t.add_column("item")
+    has_names = any("name" in r for r in rows)
+    if has_names:
+        t.add_column("name")
+    t.add_column("score", justify="right")
+    for r in rows:
+        t.add_row(str(r["rank"]), r["item"], *([r.get("name", "")] if has_names else []), f"{r['score']:.4f}")
+    console.print(t)
