@@ -1,0 +1,78 @@
+"""Shared fixtures: where the real datasets are, a private data cache, tiny synthetic data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_dataset(name: str) -> Path:
+    """Path of a dataset in ../shared/data, or skip the test when it is absent."""
+    p = SHARED_DATA / name
+    if not p.is_dir():
+        pytest.skip(f"{p} is not available")
+    return p
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_data_cache(tmp_path_factory):
+    """Tests never read or write the user's data cache."""
+    import os
+
+    d = tmp_path_factory.mktemp("jnskr_data")
+    old = os.environ.get("JNSKR_DATA")
+    os.environ["JNSKR_DATA"] = str(d)
+    yield d
+    if old is None:
+        os.environ.pop("JNSKR_DATA", None)
+    else:
+        os.environ["JNSKR_DATA"] = old
+
+
+def synthetic_dataset(n_users=60, n_items=40, n_entities=70, n_relations=4, seed=0, name="synthetic"):
+    """A small dataset with real structure: users like items of 'their' latent cluster, and
+    items of a cluster share KG tails, so the KG carries signal."""
+    from jnskr.data.dataset import Dataset, Interactions, KnowledgeGraph
+
+    rng = np.random.default_rng(seed)
+    k = 4
+    uc = rng.integers(0, k, n_users)
+    ic = np.arange(n_items) % k
+    users, items = [], []
+    for u in range(n_users):
+        pool = np.flatnonzero(ic == uc[u])
+        chosen = rng.choice(pool, size=min(len(pool), 6), replace=False)
+        noise = rng.choice(n_items, size=1)
+        for i in np.concatenate([chosen, noise]):
+            users.append(u)
+            items.append(int(i))
+    users, items = np.array(users), np.array(items)
+    perm = rng.permutation(len(users))
+    test_mask = np.zeros(len(users), bool)
+    test_mask[perm[: len(users) // 5]] = True
+    train = Interactions.from_pairs(users[~test_mask], items[~test_mask], n_users, n_items)
+    test = Interactions.from_pairs(users[test_mask], items[test_mask], n_users, n_items)
+    heads, rels, tails = [], [], []
+    for i in range(n_items):
+        for r in range(2):
+            heads.append(i)
+            rels.append(r)
+            tails.append(n_items + ic[i] * 3 + r + rng.integers(0, 2))
+        heads.append(i)
+        rels.append(2 + rng.integers(0, 2))
+        tails.append(n_items + 12 + rng.integers(0, n_entities - n_items - 12))
+    kg = KnowledgeGraph(np.array(heads), np.array(rels), np.array(tails), n_entities, n_relations)
+    return Dataset(name=name, n_users=n_users, n_items=n_items, train=train, test=test, kg=kg,
+                   user_ids=np.array([f"u{u}" for u in range(n_users)]),
+                   item_ids=np.array([f"i{i}" for i in range(n_items)]),
+                   item_names=np.array([f"Item {i}" for i in range(n_items)]))
+
+
+@pytest.fixture
+def synth():
+    return synthetic_dataset()
