@@ -76,3 +76,15 @@ def synthetic_dataset(n_users=60, n_items=40, n_entities=70, n_relations=4, seed
 @pytest.fixture
 def synth():
     return synthetic_dataset()
+
+
+@pytest.fixture(autouse=True)
+def _reset_jnskr_logger():
+    """The CLI configures the "jnskr" logger; undo it so caplog works in every test."""
+    import logging
+
+    yield
+    logger = logging.getLogger("jnskr")
+    logger.handlers[:] = [h for h in logger.handlers if isinstance(h, logging.NullHandler)]
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)

@@ -64,18 +64,6 @@ def _item_kg_from(t: dict[str, torch.Tensor], relation_names: list[str]) -> Item
     )
 
 
-SELECTABLE = ("recall", "ndcg", "ndcg_kgat", "precision", "hit")
-
-
-def select_k(metric: str, k_max: int) -> int:
-    """The cutoff of a selection metric such as "recall@20" (validated)."""
-    name, _, k = metric.partition("@")
-    if name not in SELECTABLE or not k.isdigit() or not 1 <= int(k) <= k_max:
-        raise JnskrError(f"train.select_metric {metric!r}: expected one of {', '.join(SELECTABLE)} "
-                         f"followed by @K with 1 <= K <= {k_max}")
-    return int(k)
-
-
 class Recommender:
     """A configured model, trained with `fit`, queried with `score`/`recommend`."""
 
@@ -164,7 +152,7 @@ class Recommender:
         from jnskr.evaluation import evaluate
 
         ecfg = cfg.eval
-        eval_ks = sorted(set(ecfg.ks) | {select_k(cfg.select_metric(), ecfg.k_max)})
+        eval_ks = sorted(set(ecfg.ks) | {cfg.select_k()})
 
         def run_eval(test: Interactions, exclude: list[Interactions]) -> dict:
             self.model.eval()

@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jnskr.errors import ConfigError
+
+
+SELECTABLE = ("recall", "ndcg", "ndcg_kgat", "precision", "hit")
 
 
 class _Strict(BaseModel):
@@ -98,6 +101,20 @@ class Config(_Strict):
     enmf: ENMFConfig = ENMFConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+
+    @model_validator(mode="after")
+    def _check_select_metric(self) -> "Config":
+        metric = self.select_metric()
+        name, _, k = metric.partition("@")
+        if name not in SELECTABLE or not k.isdigit() or not 1 <= int(k) <= self.eval.k_max:
+            raise ValueError(f"train.select_metric {metric!r}: expected one of {', '.join(SELECTABLE)} "
+                             f"followed by @K with 1 <= K <= eval.k_max ({self.eval.k_max})")
+        if any(k < 1 or k > self.eval.k_max for k in self.eval.ks):
+            raise ValueError(f"eval.ks must lie in 1..eval.k_max ({self.eval.k_max})")
+        return self
+
+    def select_k(self) -> int:
+        return int(self.select_metric().partition("@")[2])
 
     # resolved defaults that depend on the protocol
     def eval_every(self) -> int:
@@ -205,7 +222,8 @@ def validate_config(data: dict, where: str = "config") -> Config:
         loc = ".".join(str(x) for x in err["loc"])
         if err["type"] == "extra_forbidden":
             raise ConfigError(f"{where}: unknown key {loc!r}") from None
-        raise ConfigError(f"{where}: {loc}: {err['msg']}") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{where}: {loc + ': ' if loc else ''}{msg}") from None
 
 
 def config_to_dict(cfg: Config) -> dict:

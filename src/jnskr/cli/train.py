@@ -17,23 +17,24 @@ from jnskr.errors import JnskrError
 log = logging.getLogger("jnskr")
 
 
+METRIC_COLUMNS = [("recall", "Recall"), ("ndcg", "NDCG"), ("ndcg_kgat", "NDCG legacy"),
+                  ("precision", "Precision"), ("hit", "Hit")]
+
+
 def metrics_table(metrics: dict, title: str, ks: list[int]) -> Table:
-    """Rows: metrics; columns: one per split present ("test", "valid") and K."""
-    names = [("recall", "Recall"), ("ndcg", "NDCG"), ("ndcg_kgat", "NDCG (legacy)"),
-             ("precision", "Precision"), ("hit", "Hit")]
+    """One row per (split, K), one column per metric; NDCG is standard, "NDCG legacy" the
+    KGAT variant of the paper's tables."""
     t = Table(title=title, title_justify="left")
-    t.add_column("metric")
-    splits = [s for s in ("test", "valid") if metrics.get(s)]
-    for s in splits:
+    t.add_column("split @K")
+    for _, label in METRIC_COLUMNS:
+        t.add_column(label, justify="right")
+    for split in ("test", "valid"):
+        values = metrics.get(split) or {}
         for k in ks:
-            t.add_column(f"{s} @{k}", justify="right")
-    for key, label in names:
-        row = [label]
-        for s in splits:
-            for k in ks:
-                v = metrics[s].get(f"{key}@{k}")
-                row.append("-" if v is None else f"{v:.4f}")
-        t.add_row(*row)
+            if f"recall@{k}" not in values:
+                continue
+            cells = [values.get(f"{key}@{k}") for key, _ in METRIC_COLUMNS]
+            t.add_row(f"{split} @{k}", *("-" if v is None else f"{v:.4f}" for v in cells))
     return t
 
 
