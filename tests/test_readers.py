@@ -1,0 +1,473 @@
+"""Readers: KGAT, RecBole atomic files, TSV/CSV, kg_feat.npz; quirks and error messages."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jnskr.data import detect_format, read_kgat, read_recbole, read_tsv
+from jnskr.data.readers.common import dense_ids, parse_int_lines
+from jnskr.data.readers.kgat import read_list_file
+from jnskr.data.readers.kgfeat import read_kg_feat
+from jnskr.errors import DataError
+
+HERE = Path(__file__).parent
+FIX = HERE / "data"
+SHARED = Path(__file__).parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("JNSKR_DATA", str(tmp_path / "jnskr-data"))
+
+
+def shared(name: str) -> Path:
+    p = SHARED / name
+    if not p.is_dir():
+        pytest.skip(f"{p} not present")
+    return p
+
+
+def write(folder: Path, files: dict[str, str | bytes]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, content in files.items():
+        (folder / n).write_bytes(content.encode() if isinstance(content, str) else content)
+    return folder
+
+
+def rows(x) -> list[list[int]]:
+    return [x.row(u).tolist() for u in range(x.n_users)]
+
+
+# ----------------------------------------------------------------------------- KGAT
+
+
+def test_kgat_tiny_exact_arrays():
+    ds = read_kgat(FIX / "kgat_tiny")
+    assert (ds.n_users, ds.n_items) == (4, 6)
+    assert ds.train.indptr.tolist() == [0, 3, 5, 6, 6]
+    assert ds.train.indices.tolist() == [0, 1, 2, 2, 3, 4]
+    assert ds.test.indptr.tolist() == [0, 1, 1, 1, 3]
+    assert ds.test.indices.tolist() == [3, 0, 5]
+    assert ds.train.indptr.dtype == np.int64 and ds.train.indices.dtype == np.int64
+    kg = ds.kg
+    assert kg.heads.tolist() == [0, 1, 2, 6]
+    assert kg.relations.tolist() == [0, 0, 1, 1]
+    assert kg.tails.tolist() == [6, 6, 7, 6]
+    assert (kg.n_entities, kg.n_relations) == (8, 2)
+    assert ds.user_ids.tolist() == ["alice", "bob", "carol", "dave"]
+    assert ds.item_ids.tolist() == ["A0", "A1", "A2", "A3", "A4", "A5"]
+    assert kg.entity_ids.tolist()[6:] == ['"Power Play"@en', ""]  # org id with spaces/quotes, empty org id
+    assert kg.relation_names.tolist() == ["http://rdf.freebase.com/ns/film.genre", "http://rdf.freebase.com/ns/film.actor"]
+    s = ds.stats
+    assert s["duplicate_train_items"] == 1  # "0 0 1 1 2"
+    assert s["kg_self_loops"] == 1
+    assert s["users_without_train"] == 1  # user 3 only in test
+    assert s["cold_test_items"] == 1  # item 5
+    assert s["items_without_kg"] == 3  # items 3, 4, 5
+    assert s["test_in_train"] == 0
+    assert s["test_users"] == 2
+    assert any("duplicate train items" in w for w in ds.warnings)
+    assert ds.name == "kgat_tiny"
+
+
+def test_kgat_quirks_crlf_tabs_empty_lines_and_duplicates(tmp_path):
+    d = write(tmp_path / "q", {
+        "train.txt": b"0 1 2 2 2\r\n\r\n1\t3  4 \r\n",
+        "test.txt": b"0 3 3\n1 \n2\n\n",
+    })
+    ds = read_kgat(d)
+    assert rows(ds.train) == [[1, 2], [3, 4], []]
+    assert rows(ds.test) == [[3], [], []]
+    assert ds.stats["duplicate_train_items"] == 2
+    assert ds.stats["duplicate_test_items"] == 1
+    assert ds.n_users == 3  # "2" alone on a test line still counts as a user
+    assert ds.kg is None and any("no KG" in w for w in ds.warnings)
+
+
+def test_kgat_user_on_two_lines_is_merged(tmp_path):
+    d = write(tmp_path / "m", {"train.txt": "0 1\n0 2\n", "test.txt": "0 3\n"})
+    assert rows(read_kgat(d).train) == [[1, 2]]
+
+
+def test_kgat_gz_kg_and_lists_extend_counts(tmp_path):
+    d = write(tmp_path / "g", {
+        "train.txt": "0 0\n",
+        "test.txt": "1 1\n",
+        "kg_final.txt.gz": gzip.compress(b"0 2 5\n1 0 0\n"),
+        "user_list.txt": "org_id remap_id\nu0 0\nu1 1\nu2 2\n",
+        "item_list.txt": "org_id remap_id freebase_id\ni0 0 m.0\ni1 1 m.1\ni2 2 m.2\n",
+        "relation_list.txt": "org_id remap_id\nr0 0\nr1 1\nr2 2\nr3 3\n",
+    })
+    ds = read_kgat(d)
+    assert (ds.n_users, ds.n_items) == (3, 3)  # list files are larger than the max ids
+    assert ds.kg.n_triples == 2 and ds.kg.n_entities == 6 and ds.kg.n_relations == 4
+    assert ds.kg.entity_ids is None
+
+
+def test_yelp_style_glued_item_list(tmp_path):
+    p = tmp_path / "item_list.txt"
+    p.write_text("org_id remap_id freebase_id\nydUq 0ydUq\n5abc 15abc\nzz 2 m.zz\n")
+    ids, orgs = read_list_file(p)
+    assert ids.tolist() == [0, 1, 2]
+    assert orgs == ["ydUq", "5abc", "zz"]
+
+
+def test_kgat_missing_train_names_the_file(tmp_path):
+    d = write(tmp_path / "y", {"test.txt": "0 1\n"})
+    with pytest.raises(DataError) as e:
+        read_kgat(d)
+    msg = str(e.value)
+    assert msg.startswith(f"{d / 'train.txt'}: missing file: a KGAT folder needs train.txt")
+    assert "test.txt" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize(
+    "content, problem, line",
+    [
+        (b"0 1 2\n1 x2 3\n", "non-integer token 'x2'", 2),
+        (b"0 1\n1 2.5\n", "non-integer token '2.5'", 2),
+        (b"0 1\n\n1 -3\n", "negative id -3", 3),
+        (b"0 1\n1 1000000000\n", "id 1000000000 exceeds max_id=100000000", 2),
+        (b"0 1\n1 99999999999999999999999\n", "id 99999999999999999999999 exceeds max_id=100000000", 2),
+        (b"0 1\n\xff\xfe\xfd\n", "not UTF-8 text (binary file?)", 2),
+        (b"0 1\n2 3\n4 \x00 5\n", "NUL byte: binary data, not text", 3),
+    ],
+)
+def test_kgat_interaction_errors(tmp_path, content, problem, line):
+    d = write(tmp_path / "e", {"train.txt": content, "test.txt": "0 1\n"})
+    with pytest.raises(DataError) as e:
+        read_kgat(d)
+    assert str(e.value) == f"{d / 'train.txt'}:{line}: {problem}"
+    assert e.value.line == line
+
+
+def test_max_id_is_checked_before_allocation(tmp_path):
+    d = write(tmp_path / "big", {"train.txt": "0 5\n", "test.txt": "50 1\n"})
+    with pytest.raises(DataError, match=r"test.txt:1: id 50 exceeds max_id=10$"):
+        read_kgat(d, max_id=10)
+
+
+def test_kgat_empty_file(tmp_path):
+    d = write(tmp_path / "em", {"train.txt": "", "test.txt": "0 1\n"})
+    with pytest.raises(DataError) as e:
+        read_kgat(d)
+    assert str(e.value) == f"{d / 'train.txt'}: empty file"
+
+
+@pytest.mark.parametrize(
+    "kg, problem, line",
+    [
+        ("0 0 1\n0 1\n", "expected 3 fields (head relation tail), got 2", 2),
+        ("0 0 1\n\n0 1 2 3\n", "expected 3 fields (head relation tail), got 4", 3),
+        ("0 r 1\n", "non-integer token 'r'", 1),
+    ],
+)
+def test_kgat_kg_errors(tmp_path, kg, problem, line):
+    d = write(tmp_path / "k", {"train.txt": "0 0\n", "test.txt": "0 1\n", "kg_final.txt": kg})
+    with pytest.raises(DataError) as e:
+        read_kgat(d)
+    assert str(e.value) == f"{d / 'kg_final.txt'}:{line}: {problem}"
+
+
+def test_list_file_bad_remap_id(tmp_path):
+    d = write(tmp_path / "l", {"train.txt": "0 0\n", "test.txt": "0 1\n", "user_list.txt": "org_id remap_id\na 0\nb one\n"})
+    with pytest.raises(DataError) as e:
+        read_kgat(d)
+    assert str(e.value) == f"{d / 'user_list.txt'}:3: remap id 'one' is not a non-negative integer"
+
+
+def test_parse_int_lines_vectorised_matches_python():
+    rng = np.random.default_rng(0)
+    lines = [" ".join(map(str, rng.integers(0, 10**8, rng.integers(1, 20)))) for _ in range(300)]
+    raw = ("\n".join(lines) + "\n").encode()
+    toks = parse_int_lines(raw, "x")
+    expect = [int(t) for ln in lines for t in ln.split()]
+    assert toks.values.tolist() == expect
+    assert toks.lines[toks.first].tolist() == list(range(1, 301))
+
+
+# ----------------------------------------------------------------------------- kg_feat.npz
+
+
+def _save_csr(path: Path, dense: np.ndarray) -> None:
+    sp = pytest.importorskip("scipy.sparse")
+    sp.save_npz(path, sp.csr_matrix(dense))
+
+
+def test_kg_feat_identity_and_self_links(tmp_path):
+    m = np.zeros((3, 6))
+    m[0, 0], m[0, 3], m[0, 4] = 1, 2, 1  # identity; (0,3) under 2 relations; (0,4)
+    m[1, 1], m[1, 3] = 3, 1  # identity + 2 self-links; (1,3)
+    m[2, 2] = 1  # identity only: no facts
+    d = write(tmp_path / "f", {"train.txt": "0 0 1\n1 2\n", "test.txt": "0 2\n"})
+    _save_csr(d / "kg_feat.npz", m)
+    ds = read_kgat(d)
+    kg = ds.kg
+    assert kg.heads.tolist() == [0, 0, 1, 1]
+    assert kg.tails.tolist() == [3, 4, 1, 3]
+    assert kg.relations.tolist() == [0, 0, 0, 0]
+    assert kg.relation_names.tolist() == ["linked"]
+    assert (kg.n_entities, kg.n_relations) == (6, 1)
+    s = ds.stats
+    assert s["kg_feat_identity"] == 3
+    assert s["kg_feat_self_links"] == 2
+    assert s["kg_feat_facts"] == 6  # 2 + 1 + 2 + 1
+    assert s["kg_feat_multi_links"] == 2
+    assert s["kg_self_loops"] == 1
+    assert s["items_without_kg"] == 1  # item 2
+    assert any("kg_feat.npz" in w for w in ds.warnings)
+
+
+def test_kg_feat_read_without_scipy_matches_scipy(tmp_path):
+    sp = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(1)
+    m = sp.random(20, 50, density=0.1, random_state=2, format="csr")
+    m.data = rng.integers(1, 4, len(m.data)).astype(float)
+    m = m + sp.eye(20, 50, format="csr")
+    sp.save_npz(tmp_path / "kg_feat.npz", m.tocsr())
+    kg, stats, n_rows = read_kg_feat(tmp_path / "kg_feat.npz", 20)
+    coo = m.tocoo()
+    facts = np.where(coo.row == coo.col, coo.data - 1, coo.data)
+    assert n_rows == 20 and kg.n_entities == 50
+    assert kg.n_triples == int(np.count_nonzero(facts > 0))
+    assert stats["kg_feat_facts"] == int(facts.sum())
+    got = set(zip(kg.heads.tolist(), kg.tails.tolist()))
+    assert got == {(r, c) for r, c, f in zip(coo.row.tolist(), coo.col.tolist(), facts) if f > 0}
+
+
+def test_kg_feat_not_an_npz(tmp_path):
+    d = write(tmp_path / "bad", {"train.txt": "0 0\n", "test.txt": "0 1\n", "kg_feat.npz": b"junk"})
+    with pytest.raises(DataError, match=r"kg_feat.npz: not a scipy CSR .npz file"):
+        read_kgat(d)
+
+
+# ----------------------------------------------------------------------------- RecBole
+
+
+def test_recbole_tiny_full():
+    ds = read_recbole(FIX / "recbole_tiny")
+    assert ds.user_ids.tolist() == ["2", "3", "10"]  # numeric order of raw ids
+    assert ds.item_ids.tolist() == ["100", "101", "102", "103", "104", "105", "106"]
+    assert ds.name == "recbole_tiny"
+    # per-user split: round(0.2 n) clamped to 1..n-1; single-item users keep it in train
+    assert ds.test.user_counts().tolist() == [1, 0, 1]
+    assert ds.train.user_counts().tolist() == [2, 1, 4]
+    assert ds.train.row(1).tolist() == [6]
+    for u in range(3):
+        both = sorted(ds.train.row(u).tolist() + ds.test.row(u).tolist())
+        assert both == sorted(set(both))
+    kg = ds.kg
+    assert kg.entity_ids.tolist() == ["m.a", "m.b", "m.c", "m.d", "m.zz", "m.e", "", "m.x", "m.y"]
+    assert kg.relation_names.tolist() == ["film.actor", "film.genre"]
+    assert list(zip(kg.heads.tolist(), kg.relations.tolist(), kg.tails.tolist())) == [(0, 1, 7), (1, 0, 8), (2, 1, 7), (5, 0, 0)]
+    assert ds.item_names.tolist() == ["Toy Story", "GoldenEye", "Four Rooms", "", "", "Heat", ""]
+
+
+def test_recbole_split_is_seeded():
+    a, b = read_recbole(FIX / "recbole_tiny", seed=1), read_recbole(FIX / "recbole_tiny", seed=1)
+    assert a.fingerprint() == b.fingerprint()
+
+
+def test_recbole_link_only():
+    ds = read_recbole(FIX / "recbole_tiny", link_only=True)
+    assert ds.user_ids.tolist() == ["2", "10"]
+    assert ds.item_ids.tolist() == ["100", "101", "102", "105"]
+    kg = ds.kg
+    assert kg.entity_ids.tolist() == ["m.a", "m.b", "m.c", "m.e", "m.x", "m.y"]
+    assert list(zip(kg.heads.tolist(), kg.relations.tolist(), kg.tails.tolist())) == [(0, 1, 4), (1, 0, 5), (2, 1, 4), (3, 0, 0)]
+    assert ds.train.nnz + ds.test.nnz == 6
+    assert any("link_only" in w for w in ds.warnings)
+
+
+def test_recbole_benchmark_files_merge_valid(tmp_path):
+    h = "user_id:token\titem_id:token\n"
+    d = write(tmp_path / "bm", {
+        "bm.train.inter": h + "a\tx\na\ty\n",
+        "bm.valid.inter": h + "a\tz\n",
+        "bm.test.inter": h + "a\tw\nb\tx\n",
+    })
+    ds = read_recbole(d)
+    assert ds.item_ids.tolist() == ["w", "x", "y", "z"]
+    assert rows(ds.train) == [[1, 2, 3], []]
+    assert rows(ds.test) == [[0], [1]]
+    assert ds.kg is None
+
+
+def test_recbole_without_link_matches_entities_by_item_id(tmp_path):
+    d = write(tmp_path / "nl", {
+        "nl.inter": "user_id:token\titem_id:token\nu\ti1\nu\ti2\n",
+        "nl.kg": "head_id:token\trelation_id:token\ttail_id:token\ni1\tr\te9\ne9\tr\ti2\n",
+    })
+    kg = read_recbole(d).kg
+    assert kg.entity_ids.tolist() == ["i1", "i2", "e9"]
+    assert kg.heads.tolist() == [0, 2] and kg.tails.tolist() == [2, 1]
+
+
+@pytest.mark.parametrize(
+    "header, problem",
+    [
+        ("user_id:float\titem_id:token", "column user_id has type float, expected token"),
+        ("user_id:token\trating:float", "missing column item_id:token (header has user_id:token, rating:float)"),
+        ("user_id:int\titem_id:token", "header field 'user_id:int': unknown type 'int' (expected one of token, token_seq, float, float_seq)"),
+        ("user_id\titem_id:token", "header field 'user_id' is not name:type"),
+    ],
+)
+def test_recbole_header_errors(tmp_path, header, problem):
+    d = write(tmp_path / "h", {"h.inter": header + "\n1\t2\n"})
+    with pytest.raises(DataError) as e:
+        read_recbole(d)
+    assert str(e.value) == f"{d / 'h.inter'}:1: {problem}"
+
+
+def test_recbole_row_errors(tmp_path):
+    d = write(tmp_path / "r", {"r.inter": "user_id:token\titem_id:token\n1\t2\n1\t3\t4\n"})
+    with pytest.raises(DataError) as e:
+        read_recbole(d)
+    assert str(e.value) == f"{d / 'r.inter'}:3: expected 2 fields, got 3"
+    d = write(tmp_path / "r2", {"r2.inter": "user_id:token\titem_id:token\n1\t2\n\t3\n"})
+    with pytest.raises(DataError, match=r"r2.inter:3: empty user_id$"):
+        read_recbole(d)
+    d = write(tmp_path / "r3", {"r3.inter": "user_id:token\titem_id:token\n", "r3.kg": "head_id:token\ttail_id:token\n"})
+    with pytest.raises(DataError, match=r"r3.kg:1: missing column relation_id:token"):
+        read_recbole(d)
+
+
+def test_recbole_link_only_needs_kg(tmp_path):
+    d = write(tmp_path / "lo", {"lo.inter": "user_id:token\titem_id:token\n1\t2\n"})
+    with pytest.raises(DataError, match="link_only needs lo.kg and lo.link"):
+        read_recbole(d, link_only=True)
+
+
+# ----------------------------------------------------------------------------- TSV / CSV
+
+
+def test_tsv_tiny_folder():
+    ds = read_tsv(FIX / "tsv_tiny")
+    assert ds.user_ids.tolist() == ["u1", "u2", "u3"]
+    assert ds.item_ids.tolist() == ["a", "b", "c", "d"]
+    assert ds.train.indptr.tolist() == [0, 2, 3, 3] and ds.train.indices.tolist() == [0, 1, 2]
+    assert ds.test.indptr.tolist() == [0, 0, 1, 2] and ds.test.indices.tolist() == [0, 3]
+    assert ds.stats["duplicate_train_items"] == 1
+    kg = ds.kg
+    assert kg.entity_ids.tolist() == ["a", "b", "c", "d", "jazz", "music"]
+    assert kg.relation_names.tolist() == ["genre", "parent", "similar"]
+    assert list(zip(kg.heads.tolist(), kg.relations.tolist(), kg.tails.tolist())) == [(0, 0, 4), (1, 2, 0), (4, 1, 5)]
+    assert ds.stats["users_without_train"] == 1 and ds.stats["cold_test_items"] == 1
+
+
+def test_tsv_single_file_split_and_numeric_ids(tmp_path):
+    p = tmp_path / "ratings.tsv"
+    lines = [f"{u}\t{i}\t1\t0" for u in (1, 2, 10) for i in range(1, 11)]
+    p.write_text("\n".join(lines) + "\n")
+    ds = read_tsv(p)
+    assert ds.user_ids.tolist() == ["1", "2", "10"]
+    assert ds.item_ids.tolist() == [str(i) for i in range(1, 11)]
+    assert ds.test.user_counts().tolist() == [2, 2, 2]
+    assert ds.train.nnz == 24
+    assert ds.name == "ratings"
+
+
+def test_tsv_header_by_name_and_whitespace(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("timestamp,item_id,user_id\n5,i1,u1\n6,i2,u1\n")
+    ds = read_tsv(p)
+    assert ds.user_ids.tolist() == ["u1"] and ds.item_ids.tolist() == ["i1", "i2"]
+    p2 = tmp_path / "y.txt"
+    p2.write_text("u1 i1\nu1 i2\nu2 i1\n")
+    assert read_tsv(p2).n_users == 2
+
+
+def test_tsv_errors(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text("user,item\nu1,i1\nu2\n")
+    with pytest.raises(DataError) as e:
+        read_tsv(p)
+    assert str(e.value) == f"{p}:3: expected 2 fields, got 1"
+    with pytest.raises(DataError, match="interactions.tsv: missing file"):
+        read_tsv(tmp_path)
+
+
+# ----------------------------------------------------------------------------- detection
+
+
+def test_detect_format(tmp_path):
+    assert detect_format(FIX / "kgat_tiny") == "kgat"
+    assert detect_format(FIX / "recbole_tiny") == "recbole"
+    assert detect_format(FIX / "recbole_tiny" / "recbole_tiny.inter") == "recbole"
+    assert detect_format(FIX / "tsv_tiny") == "tsv"
+    assert detect_format(FIX / "tsv_tiny" / "interactions.csv") == "tsv"
+    only_test = write(tmp_path / "yelp", {"test.txt": "0 1\n"})
+    assert detect_format(only_test) == "kgat"
+    with pytest.raises(DataError, match="cannot detect the format"):
+        detect_format(write(tmp_path / "other", {"readme.md": "x"}))
+    with pytest.raises(DataError, match="missing file or folder"):
+        detect_format(tmp_path / "nope")
+
+
+def test_dense_ids_numeric_then_lexicographic():
+    uniq, codes = dense_ids(np.array(["10", "9", "10", "100"]))
+    assert uniq.tolist() == ["9", "10", "100"] and codes.tolist() == [1, 0, 1, 2]
+    uniq, codes = dense_ids(np.array(["b", "a10", "a9"]))
+    assert uniq.tolist() == ["a10", "a9", "b"] and codes.tolist() == [2, 0, 1]
+
+
+# ----------------------------------------------------------------------------- shared data
+
+
+def test_kgcn_music_via_kgat_reader():
+    ds = read_kgat(shared("kgcn-music"))
+    assert (ds.n_users, ds.n_items) == (1872, 3846)
+    assert (ds.train.nnz, ds.test.nnz) == (17700, 3473)
+    assert (ds.kg.n_triples, ds.kg.n_relations, ds.kg.n_entities) == (15518, 60, 9366)
+    assert ds.stats["kg_self_loops"] == 49
+    assert ds.stats["cold_test_items"] == 328
+    assert ds.stats["test_users"] == 1815
+
+
+def test_ml100k_kgat():
+    ds = read_kgat(shared("ml100k-kgat"))
+    assert (ds.n_users, ds.n_items) == (943, 1598)
+    assert ds.train.nnz + ds.test.nnz == 97554
+    assert ds.kg.n_triples == 91631 and ds.kg.n_relations == 24
+    assert ds.item_ids[0] == "1" and ds.user_ids[942] == "943"
+
+
+def test_amazon_book_interactions_and_kg_feat():
+    t = time.perf_counter()
+    ds = read_kgat(shared("amazon-book"))
+    elapsed = time.perf_counter() - t
+    assert (ds.n_users, ds.n_items) == (70679, 24915)
+    assert (ds.train.nnz, ds.test.nnz) == (652514, 193920)
+    assert ds.stats["test_users"] == 70679 - 88
+    assert ds.kg.n_entities == 113487 and ds.kg.n_relations == 1
+    assert ds.kg.n_triples == 302200 - 24915 + 4  # off-diagonal links + 4 self-links
+    assert ds.stats["kg_feat_facts"] - ds.stats["kg_feat_self_links"] == 465183
+    assert ds.stats["kg_self_loops"] == 4
+    assert ds.stats["test_in_train"] == 0 and ds.stats["cold_test_items"] == 0
+    assert ds.kg.entity_ids[30181] == ""  # the entity with an empty org id
+    assert elapsed < 10
+
+
+@pytest.mark.parametrize("name", ["yelp2018", "last-fm"])
+def test_incomplete_kgat_sets_name_missing_train(name):
+    d = shared(name)
+    with pytest.raises(DataError) as e:
+        read_kgat(d)
+    assert str(e.value).startswith(f"{d / 'train.txt'}: missing file: a KGAT folder needs train.txt")
+
+
+def test_last_fm_test_duplicates_and_yelp_item_list():
+    d = shared("last-fm")
+    from jnskr.data.readers.kgat import read_interaction_lines
+
+    u, i, _ = read_interaction_lines(d / "test.txt")
+    assert len(i) == 616336
+    assert len(np.unique(u * 50000 + i)) == 423635
+    ids, orgs = read_list_file(shared("yelp2018") / "item_list.txt")
+    assert len(ids) == 45538 and ids.tolist() == list(range(45538))
+    assert orgs[0] == "ydUqgWsF3F27TbauOyib0w"
