@@ -91,3 +91,9 @@ def test_python_dash_m_entry_point(tmp_path):
 
     r = subprocess.run([sys.executable, "-m", "jnskr", "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "train" in r.stdout
+
+
+def test_unknown_option_exits_2_without_traceback(capsys):
+    assert run(["train", "--nope"]) == 2
+    err = capsys.readouterr().err
+    assert "No such option: --nope" in err and "Traceback" not in err

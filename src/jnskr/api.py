@@ -64,6 +64,21 @@ def _item_kg_from(t: dict[str, torch.Tensor], relation_names: list[str]) -> Item
     )
 
 
+def _truncate_log(path: Path, epochs: int) -> None:
+    """Keep the first `epochs` lines of log.jsonl (epochs after the checkpoint are replayed)."""
+    if path.is_file():
+        lines = path.read_text().splitlines(keepends=True)[:epochs]
+        from jnskr.runs import atomic_write_text
+
+        atomic_write_text(path, "".join(lines))
+
+
+def _ckpt_epoch(ckpt) -> int | None:
+    if ckpt is None or ckpt.latest() is None:
+        return None
+    return int(torch.load(ckpt.latest() / "trainer.pt", weights_only=True)["state"]["epoch"])
+
+
 class Recommender:
     """A configured model, trained with `fit`, queried with `score`/`recommend`."""
 
@@ -117,11 +132,18 @@ class Recommender:
         }
 
     # -------------------------------------------------------------------- fit
-    def fit(self, dataset: Dataset, run_dir: str | Path | None = None, progress: bool = False) -> "Recommender":
-        """Train and evaluate on `dataset` (protocol from the config); write `run_dir` if given."""
+    def fit(self, dataset: Dataset, run_dir: str | Path | None = None, progress: bool = False,
+            resume: bool = False) -> "Recommender":
+        """Train and evaluate on `dataset` (protocol from the config); write `run_dir` if given.
+
+        With a run folder, a checkpoint is written every `train.checkpoint_every` epochs (0: at
+        every evaluation) and `resume=True` continues from it; the result equals an
+        uninterrupted run with the same seed.
+        """
         from jnskr.data.split import holdout_split
+        from jnskr.training.checkpoint import Checkpointer
         from jnskr.training.objectives import ENMFObjective, JNSKRObjective
-        from jnskr.training.trainer import Trainer
+        from jnskr.training.trainer import Trainer, TrainingDiverged
 
         cfg = self.config
         torch.manual_seed(cfg.seed)
@@ -146,9 +168,13 @@ class Recommender:
         self._set_ids(dataset)
         self.model = self._build_model(dataset.n_users, dataset.n_items, train_part.item_counts()).to(self.device)
         run_dir = Path(run_dir) if run_dir is not None else None
+        self._fingerprint = dataset.fingerprint()
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "log.jsonl").unlink(missing_ok=True)
+            if not resume:
+                (run_dir / "log.jsonl").unlink(missing_ok=True)
+                (run_dir / "metrics.json").unlink(missing_ok=True)
+            self._write_run_files(run_dir, status="running")
         from jnskr.evaluation import evaluate
 
         ecfg = cfg.eval
@@ -181,7 +207,29 @@ class Recommender:
                 select_metric=cfg.select_metric(), validate=validate,
                 log_path=(run_dir / "log.jsonl") if run_dir is not None else None, progress=progress,
             )
-            state = self.trainer.fit()
+            ckpt = Checkpointer(run_dir) if run_dir is not None else None
+            if ckpt is not None:
+                every = cfg.train.checkpoint_every
+                trainer = self.trainer
+
+                def maybe_checkpoint(tr) -> None:
+                    e = tr.state.epoch
+                    due = (e % every == 0) if every else (tr.is_eval_epoch(e - 1) or tr.state.stopped)
+                    if due:
+                        ckpt.save(tr)
+
+                trainer.on_epoch_end = maybe_checkpoint
+                if resume:
+                    done = ckpt.load(trainer)
+                    log.info("resuming after epoch %d", done)
+                    _truncate_log(run_dir / "log.jsonl", done)
+            try:
+                state = self.trainer.fit()
+            except TrainingDiverged as exc:
+                if run_dir is not None:
+                    write_json(run_dir / "status.json", {"status": "diverged", "message": str(exc),
+                                                         "resumable_from_epoch": _ckpt_epoch(ckpt)})
+                raise
             self.trainer.restore_best()
             best_epoch = state.best_epoch
             valid_metrics = state.best_valid
@@ -202,10 +250,36 @@ class Recommender:
             "selected_on": "test" if paper else "valid",
             "select_metric": cfg.select_metric(),
         }
-        self._fingerprint = dataset.fingerprint()
         if run_dir is not None:
             self.save(run_dir)
+            write_json(run_dir / "status.json", {"status": "finished"})
+            if self.trainer is not None:
+                Checkpointer(run_dir).remove()
         return self
+
+    def _write_run_files(self, run_dir: Path, status: str) -> None:
+        write_yaml(run_dir / "config.yaml", config_to_dict(self.config))
+        write_json(run_dir / "id_maps.json", self.ids)
+        write_json(run_dir / "environment.json",
+                   environment(str(self.device), self.config.seed, getattr(self, "_fingerprint", "")))
+        write_json(run_dir / "status.json", {"status": status})
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, progress: bool = False) -> "Recommender":
+        """Continue an interrupted run from its last checkpoint (same config, same data)."""
+        from jnskr.data import load_dataset
+
+        run_dir = Path(run_dir)
+        status = read_json(run_dir / "status.json")
+        if status.get("status") == "finished":
+            raise JnskrError(f"{run_dir}: this run already finished; nothing to resume")
+        cfg = validate_config(read_yaml(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
+        ds = load_dataset(cfg.data.path, format=cfg.data.format) if cfg.data.path else load_dataset(cfg.data.dataset)
+        env = read_json(run_dir / "environment.json")
+        if env.get("dataset_fingerprint") and env["dataset_fingerprint"] != ds.fingerprint():
+            raise JnskrError(f"{run_dir}: the dataset changed since this run started (fingerprint "
+                             f"{env['dataset_fingerprint']} != {ds.fingerprint()}); cannot resume")
+        return cls(cfg).fit(ds, run_dir=run_dir, progress=progress, resume=True)
 
     # ---------------------------------------------------------------- queries
     def _user_index(self, users) -> torch.Tensor:
@@ -272,10 +346,10 @@ class Recommender:
         save_tensors(run_dir / "structure.safetensors", struct)
         write_yaml(run_dir / "config.yaml", config_to_dict(self.config))
         write_json(run_dir / "id_maps.json", self.ids)
-        if self.metrics:
-            write_json(run_dir / "metrics.json", self.metrics)
         write_json(run_dir / "environment.json",
                    environment(str(self.device), self.config.seed, getattr(self, "_fingerprint", "")))
+        if self.metrics:
+            write_json(run_dir / "metrics.json", self.metrics)  # last: its presence marks a finished run
         return run_dir
 
     @classmethod

@@ -43,10 +43,26 @@ def _register() -> None:
     from jnskr.cli import train as train_cli  # noqa: F401  (registers commands on `app`)
 
 
+def _click_exceptions():
+    """typer >= 0.16 vendors click as `typer._click`; older typer uses click itself."""
+    try:
+        from typer._click import exceptions as mod
+    except ImportError:  # pragma: no cover - depends on the installed typer
+        from click import exceptions as mod
+    return mod
+
+
+def _types(cx, name: str) -> tuple:
+    """typer.Exit/typer.Abort plus click's own class where click is not vendored."""
+    found = [getattr(typer, name)]
+    if hasattr(cx, name):
+        found.append(getattr(cx, name))
+    return tuple(found)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this in-process)."""
-    import click
-
+    cx = _click_exceptions()
     _register()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -56,12 +72,12 @@ def run(argv: list[str] | None = None) -> int:
             raise
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
+    except _types(cx, "Exit") as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except _types(cx, "Abort"):
         err_console.print("aborted")
         return 1
-    except click.exceptions.ClickException as exc:
+    except cx.ClickException as exc:
         exc.show()
         return 2
     except KeyboardInterrupt:

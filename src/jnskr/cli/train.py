@@ -63,10 +63,21 @@ def train(
     model: Optional[str] = typer.Option(None, "--model", help="jnskr | enmf | popularity."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<dataset>-<model>-<time>)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder."),
 ) -> None:
     """Train a model, evaluate it on the test split and save the run folder."""
     from jnskr.api import Recommender
     from jnskr.config import build_config
+
+    if resume is not None:
+        if dataset or data or config or set_ or model or out:
+            raise JnskrError("--resume takes only the run folder: the run keeps its own config and data")
+        if not resume.is_dir():
+            raise JnskrError(f"{resume}: no such run folder")
+        rec = Recommender.resume(resume, progress=show_progress())
+        _print_result(rec, rec.ids.get("dataset", "?"))
+        console.print(f"run saved to {resume}")
+        return
 
     if dataset and data:
         raise JnskrError("give either --dataset or --data, not both")
@@ -91,11 +102,15 @@ def train(
     log.info("training %s on %s (%d users, %d items, %d train pairs) -> %s", cfg.model, name, ds.n_users,
              ds.n_items, ds.train.nnz, out)
     rec = Recommender(cfg).fit(ds, run_dir=out, progress=show_progress())
-    m = rec.metrics
+    _print_result(rec, name)
+    console.print(f"run saved to {out}")
+
+
+def _print_result(rec, name: str) -> None:
+    m, cfg = rec.metrics, rec.config
     title = (f"{cfg.model} on {name}: test (full ranking, train items masked), best epoch {m['best_epoch']}, "
              f"protocol {m['protocol']}, {m['seconds_per_epoch']:.3f} s/epoch")
     console.print(metrics_table(m, title, cfg.eval.ks))
-    console.print(f"run saved to {out}")
 
 
 @app.command()

@@ -126,7 +126,7 @@ class Trainer:
             loss, parts = self.objective(units, epoch)
             if not torch.isfinite(loss):
                 bar.close()
-                raise TrainingDiverged(f"loss is {float(loss)} at epoch {epoch + 1}, batch {b + 1}; "
+                raise TrainingDiverged(f"loss is {float(loss.detach())} at epoch {epoch + 1}, batch {b + 1}; "
                                        f"the last good weights are kept")
             loss.backward()
             self.optimizer.step()
@@ -175,6 +175,17 @@ class Trainer:
             st.best_epoch = st.epoch
             self.best_weights = self._snapshot()
         return st
+
+    # ------------------------------------------------------------- resumable
+    def state_dict(self) -> dict:
+        """Optimizer + loop state as tensors and plain types (`torch.load(weights_only=True)`)."""
+        return {"optimizer": self.optimizer.state_dict(), "state": self.state.to_dict(),
+                "history": json.dumps(self.history)}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.optimizer.load_state_dict(d["optimizer"])
+        self.state = TrainState(**d["state"])
+        self.history = json.loads(d["history"])
 
     def restore_best(self) -> None:
         if self.best_weights is not None:
