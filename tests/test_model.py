@@ -219,3 +219,34 @@ def test_adagrad_step_matches_tf1_hand_computation():
     acc = 1e-8 + g * g
     expected = torch.tensor([1.0, -2.0], dtype=torch.float64) - 0.05 * g / acc.sqrt()
     assert torch.allclose(p.detach(), expected, rtol=0, atol=1e-15)
+
+
+def test_weight_decay_is_exactly_the_l2_gradient():
+    """L2 enters as the optimiser's weight decay: one step equals a step on loss + L2."""
+    m1, kg = _tiny_model(seed=3, lambda_emb=0.1, lambda_att=0.5)
+    m2, _ = _tiny_model(seed=3, lambda_emb=0.1, lambda_att=0.5)
+    o1, _ = _objective(m1, kg)
+    o2, _ = _objective(m2, kg)
+    items = torch.tensor([0, 2])
+    opt1 = make_optimizer(o1.param_groups(), "adagrad", 0.05, 1e-8)
+    loss, _ = o1(items, 0)
+    loss.backward()
+    opt1.step()
+    opt2 = make_optimizer(m2.parameters(), "adagrad", 0.05, 1e-8)
+    for g in opt2.param_groups:
+        g["weight_decay"] = 0.0
+    loss2, _ = o2(items, 0)
+    (loss2 + o2.l2()).backward()
+    opt2.step()
+    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-7), k
+
+
+def test_gram_custom_backward_matches_autograd():
+    from jnskr.losses import gram
+
+    x = torch.randn(9, 4, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(4, 4, dtype=torch.float64)
+    (a,) = torch.autograd.grad((gram(x) * g).sum(), x)
+    (b,) = torch.autograd.grad(((x.T @ x) * g).sum(), x)
+    assert torch.allclose(a, b, rtol=1e-12)

@@ -167,6 +167,19 @@ class Recommender:
             log.warning("dataset %s has no KG: training JNSKR as a CF-only model", dataset.name)
         self._set_ids(dataset)
         self.model = self._build_model(dataset.n_users, dataset.n_items, train_part.item_counts()).to(self.device)
+        from jnskr.distributed import DistComm, init_from_env, shard_users, sum_across_ranks
+
+        distributed = init_from_env(self.device)
+        if distributed:
+            if resume:
+                raise JnskrError("--resume is not supported under torchrun; resume with one process")
+            self.model.comm = DistComm()
+            rank, world = self.model.comm.rank, self.model.comm.world
+            log.info("distributed: rank %d of %d (%s)", rank, world, "nccl" if self.device.type == "cuda" else "gloo")
+            if rank != 0:  # only rank 0 logs and writes
+                run_dir = None
+                progress = False
+                logging.getLogger("jnskr").setLevel(logging.WARNING)
         run_dir = Path(run_dir) if run_dir is not None else None
         self._fingerprint = dataset.fingerprint()
         if run_dir is not None:
@@ -183,7 +196,13 @@ class Recommender:
         def run_eval(test: Interactions, exclude: list[Interactions]) -> dict:
             self.model.eval()
             self.model.prepare_scoring()
-            res = evaluate(self.model, test, exclude, ks=eval_ks, k_max=ecfg.k_max, batch_size=ecfg.batch_size)
+            users, reduce = None, None
+            if distributed:
+                users = shard_users(np.flatnonzero(test.user_counts() > 0), self.model.comm.rank,
+                                    self.model.comm.world)
+                reduce = sum_across_ranks
+            res = evaluate(self.model, test, exclude, ks=eval_ks, k_max=ecfg.k_max, batch_size=ecfg.batch_size,
+                           users=users, reduce=reduce)
             return res.metrics
 
         t0 = time.perf_counter()

@@ -40,8 +40,24 @@ __all__ = [
 ]
 
 
+class _Gram(torch.autograd.Function):
+    """S = xᵀx with the one-matmul backward ∂/∂x = x (G + Gᵀ) (autograd would use two)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return x.transpose(0, 1) @ x
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return x @ (g + g.transpose(0, 1))
+
+
 def gram(x: Tensor) -> Tensor:
     """xᵀx.  x: [n, d] -> [d, d]."""
+    if x.requires_grad and torch.is_grad_enabled():
+        return _Gram.apply(x)
     return x.transpose(0, 1) @ x
 
 
@@ -59,6 +75,10 @@ def nonsampling_cf_loss(
     c_pos: float,
     c_neg: Tensor,
     user_gram: Tensor | None = None,
+    *,
+    user_rows: Tensor | None = None,
+    batch_gram: Tensor | None = None,
+    h_allpairs: Tensor | None = None,
 ) -> Tensor:
     """Efficient whole-data weighted squared CF loss (constant c_pos·n dropped).
 
@@ -70,19 +90,27 @@ def nonsampling_cf_loss(
         pos_item: [n] int64 rows of `item_emb` (0..B-1) of the positive pairs.
         c_pos: weight of a positive pair.
         c_neg: [B] weight of an unobserved pair, per batch row.
-        user_gram: optional precomputed [d, d] `user_emb`ᵀ`user_emb` (e.g. all-reduced across
-            ranks); when given, `user_emb` is only used for the positive term.
+        user_gram: optional precomputed [d, d] `user_emb`ᵀ`user_emb`; when given, `user_emb` is
+            only used for the positive term.
+        user_rows: optional [n, d] = `user_emb[pos_user]`, gathered by the caller (distributed
+            training routes these rows' gradients separately).
+        batch_gram: optional [d, d] replacing `item_emb`ᵀdiag(c_neg)`item_emb` (distributed: the
+            sum over every rank's share of the batch).
+        h_allpairs: optional h used in the all-pairs term only (distributed: a detached copy on
+            all ranks but one, so its replicated gradient is counted once).
 
     Returns:
         scalar: Σ_pos[(c_pos − c_neg[v])ŷ² − 2c_pos·ŷ] + ⟨hhᵀ ∘ UᵀU ∘ Iᵀdiag(c_neg)I⟩.
     """
-    y = (user_emb[pos_user] * item_emb[pos_item]) @ h  # [n]
+    pu = user_emb[pos_user] if user_rows is None else user_rows
+    y = (pu * item_emb[pos_item]) @ h  # [n]
     cn = c_neg[pos_item]
     positive = ((c_pos - cn) * y * y - 2.0 * c_pos * y).sum()
     s_u = gram(user_emb) if user_gram is None else user_gram
-    s_b = weighted_gram(item_emb, c_neg)
+    s_b = weighted_gram(item_emb, c_neg) if batch_gram is None else batch_gram
+    ha = h if h_allpairs is None else h_allpairs
     # ⟨hhᵀ ∘ S_U ∘ S_B⟩ = hᵀ (S_U ∘ S_B) h
-    allpairs = h @ ((s_u * s_b) @ h)
+    allpairs = ha @ ((s_u * s_b) @ ha)
     return positive + allpairs
 
 
@@ -118,6 +146,10 @@ def nonsampling_kg_loss(
     w_neg: Tensor,
     rel_gram: Tensor | None = None,
     tail_gram: Tensor | None = None,
+    *,
+    rel_rows: Tensor | None = None,
+    tail_rows: Tensor | None = None,
+    head_gram: Tensor | None = None,
 ) -> Tensor:
     """Efficient whole-data weighted squared DistMult loss (constant w_pos·n dropped).
 
@@ -131,17 +163,21 @@ def nonsampling_kg_loss(
         w_pos: weight of a positive triple.
         w_neg: [B] weight of an unobserved triple, per head.
         rel_gram, tail_gram: optional precomputed [d, d] Gram matrices of `rel_emb`/`tail_emb`.
+        rel_rows, tail_rows: optional [n, d] = `rel_emb[pos_rel]`, `tail_emb[pos_tail]`.
+        head_gram: optional [d, d] replacing E_Bᵀdiag(w_neg)E_B (distributed: summed over ranks).
 
     Returns:
         scalar: Σ_pos[(w_pos − w_neg[h])ĝ² − 2w_pos·ĝ] + ⟨ZᵀZ ∘ E_Bᵀ diag(w_neg) E_B ∘ XᵀX⟩,
         with ĝ = Σ_i e_hi z_ri x_ti.
     """
-    g = (head_emb[pos_head] * rel_emb[pos_rel] * tail_emb[pos_tail]).sum(1)  # [n]
+    zr = rel_emb[pos_rel] if rel_rows is None else rel_rows
+    xt = tail_emb[pos_tail] if tail_rows is None else tail_rows
+    g = (head_emb[pos_head] * zr * xt).sum(1)  # [n]
     wn = w_neg[pos_head]
     positive = ((w_pos - wn) * g * g - 2.0 * w_pos * g).sum()
     s_r = gram(rel_emb) if rel_gram is None else rel_gram
     s_t = gram(tail_emb) if tail_gram is None else tail_gram
-    s_h = weighted_gram(head_emb, w_neg)
+    s_h = weighted_gram(head_emb, w_neg) if head_gram is None else head_gram
     allpairs = (s_r * s_h * s_t).sum()
     return positive + allpairs
 

@@ -21,6 +21,15 @@ class ENMF(nn.Module):
         self.user_emb = nn.Parameter(trunc_normal_(torch.empty(n_users, d), cfg.init_std, g))
         self.item_emb = nn.Parameter(trunc_normal_(torch.empty(n_items, d), cfg.init_std, g))
         self.h = nn.Parameter(torch.full((d,), 0.01))
+        from jnskr.models.jnskr import LocalComm
+
+        self.comm = LocalComm()
+
+    def param_by_row_name(self) -> dict[str, Tensor]:
+        return {"user": self.user_emb, "item": self.item_emb}
+
+    def replicated_params(self) -> list[Tensor]:
+        return [self.h]
 
     def embedding_tables(self) -> list[Tensor]:
         return [self.user_emb, self.item_emb]

@@ -44,6 +44,22 @@ def csr_gather(indptr: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
     return seg, pos
 
 
+class LocalComm:
+    """Single-process row access; `jnskr.distributed.DistComm` replaces it under torchrun."""
+
+    rank = 0
+    world = 1
+
+    def rows(self, name: str, table: Tensor, idx: Tensor) -> Tensor:
+        return table[idx]
+
+    def batch_gram(self, name: str, local: Tensor) -> Tensor:
+        return local
+
+    def h_allpairs(self, h: Tensor) -> Tensor:
+        return h
+
+
 def segment_softmax(scores: Tensor, seg: Tensor, n_seg: int) -> Tensor:
     """Softmax of `scores` [nnz] within segments `seg` [nnz] (numerically safe).  -> [nnz]."""
     smax = torch.full((n_seg,), -math.inf, dtype=scores.dtype, device=scores.device)
@@ -105,6 +121,7 @@ class JNSKR(nn.Module):
         self.register_buffer("tail_own", own, persistent=False)
         self.register_buffer("tail_item", torch.from_numpy(np.asarray(tail_item, dtype=np.int64)), persistent=False)
         self._q_cache: Tensor | None = None
+        self.comm = LocalComm()
 
     # ----------------------------------------------------------------- tables
     @property
@@ -113,13 +130,18 @@ class JNSKR(nn.Module):
 
     def tails(self, idx: Tensor | None = None) -> Tensor:
         """Tail vectors x_t for tail ids `idx` (all real tails when None).  -> [len, d]."""
-        if idx is None:
+        if idx is None:  # the whole table (Gram sums): plain indexing, dense gradient
+            if len(self.tail_tied) == 0:
+                return self.tail_emb[: self.n_tails]
             idx = torch.arange(self.n_tails, device=self.tail_emb.device)
+            rows = lambda name, table, i: table[i]  # noqa: E731
+        else:
+            rows = self.comm.rows
         if len(self.tail_tied) == 0:
-            return self.tail_emb[idx]
+            return rows("tail", self.tail_emb, idx)
         tied = self.tail_tied[idx]
-        out = self.tail_emb[self.tail_own[idx].clamp_min(0)]
-        item_rows = self.item_emb[self.tail_item[idx].clamp_max(self.n_items - 1)]
+        out = rows("tail", self.tail_emb, self.tail_own[idx].clamp_min(0))
+        item_rows = rows("item", self.item_emb, self.tail_item[idx].clamp_max(self.n_items - 1))
         return torch.where(tied.unsqueeze(1), item_rows, out)
 
     def tail_table_for_gram(self) -> Tensor:
@@ -156,7 +178,7 @@ class JNSKR(nn.Module):
         rel = self.nb_rel[pos]
         tail = self.nb_tail[pos]
         x = self.tails(tail)
-        z = self.rel_emb[rel]
+        z = self.comm.rows("rel", self.rel_emb, rel)
         if self.cfg.attention == "code":
             pre = (z * x) @ self.att_W + self.att_b
         else:
@@ -173,6 +195,13 @@ class JNSKR(nn.Module):
             return out
         seg, _, tail, alpha = self.attention(items)
         return out.index_add(0, seg, alpha.unsqueeze(1) * self.tails(tail))
+
+    def param_by_row_name(self) -> dict[str, Tensor]:
+        return {"user": self.user_emb, "item": self.item_emb, "tail": self.tail_emb, "rel": self.rel_emb}
+
+    def replicated_params(self) -> list[Tensor]:
+        """Small parameters whose gradients are summed across ranks."""
+        return [self.h, *self.attention_params()]
 
     def item_vectors(self, items: Tensor | None = None, chunk: int = 8192) -> Tensor:
         """q_v = e_v + m_v (no dropout).  -> [len(items) or n_items, d]."""

@@ -16,7 +16,7 @@ from torch import Tensor
 from jnskr.config import ENMFConfig, JNSKRConfig
 from jnskr.data.dataset import Interactions
 from jnskr.data.kg import ItemKG
-from jnskr.losses import gram, l2_sum, nonsampling_cf_loss, nonsampling_kg_loss
+from jnskr.losses import l2_sum, nonsampling_cf_loss, nonsampling_kg_loss, weighted_gram
 from jnskr.models.enmf import ENMF
 from jnskr.models.jnskr import JNSKR, csr_gather
 from jnskr.training.dropout import keyed_dropout
@@ -37,7 +37,10 @@ def _t(a: np.ndarray, device, dtype=torch.int64) -> Tensor:
 
 
 class JNSKRObjective:
-    """κ·L̃_CF + μ·L̃_KG + ½λ_emb‖tables‖² + ½λ_att‖attention‖² over an item batch."""
+    """κ·L̃_CF + μ·L̃_KG over an item batch; the L2 term ½λ_emb‖tables‖² + ½λ_att‖attention‖²
+    (spec §3.4, whole tables at every batch) enters as the optimiser's weight decay, which adds
+    exactly its gradient λ·θ at every step without an autograd pass over the tables
+    (`param_groups`); `l2()` gives its value for the log."""
 
     def __init__(self, model: JNSKR, train: Interactions, item_kg: ItemKG | None, cfg: JNSKRConfig, seed: int):
         self.model = model
@@ -73,7 +76,7 @@ class JNSKRObjective:
     def item_inputs(self, items: Tensor, epoch: int) -> tuple[Tensor, Tensor]:
         """(q̃_B for the CF loss, ẽ_B for the KG loss), with dropout in train mode (spec §2.4)."""
         m = self.model
-        e = m.item_emb[items]
+        e = m.comm.rows("item", m.item_emb, items)
         msg = m.messages(items) if m.has_kg else None
         if not m.training:
             return (e + msg if msg is not None else e), e
@@ -86,33 +89,45 @@ class JNSKRObjective:
         return q, e_kg
 
     def l2(self) -> Tensor:
+        """½λ_emb‖tables‖² + ½λ_att‖attention‖² (the value; its gradient is weight decay)."""
         m = self.model
         out = self.cfg.lambda_emb * l2_sum(*m.embedding_tables())
         if self.has_kg and self.cfg.lambda_att:
             out = out + self.cfg.lambda_att * l2_sum(*m.attention_params())
         return out
 
-    def __call__(self, items: Tensor, epoch: int, grams: Grams | None = None, l2_scale: float = 1.0):
+    def param_groups(self) -> list[dict]:
+        m = self.model
+        groups = [{"params": m.embedding_tables(), "weight_decay": self.cfg.lambda_emb},
+                  {"params": [m.h], "weight_decay": 0.0}]
+        groups.append({"params": m.attention_params(), "weight_decay": self.cfg.lambda_att if self.has_kg else 0.0})
+        return groups
+
+    def __call__(self, items: Tensor, epoch: int, grams: Grams | None = None):
         """Loss of the item batch `items` [B].  -> (scalar loss, dict of detached parts)."""
         m = self.model
+        comm = m.comm
         grams = grams or Grams()
         q, e_kg = self.item_inputs(items, epoch)
         seg, pos = csr_gather(self.iu_indptr, items)
-        cf = nonsampling_cf_loss(m.user_emb, q, m.h, self.iu_users[pos], seg, self.cfg.c_pos,
-                                 self.c_neg[items], user_gram=grams.users)
+        pos_users = self.iu_users[pos]
+        c_neg = self.c_neg[items]
+        cf = nonsampling_cf_loss(m.user_emb, q, m.h, pos_users, seg, self.cfg.c_pos, c_neg, user_gram=grams.users,
+                                 user_rows=comm.rows("user", m.user_emb, pos_users),
+                                 batch_gram=comm.batch_gram("cf", weighted_gram(q, c_neg)),
+                                 h_allpairs=comm.h_allpairs(m.h))
         total = self.cfg.kappa * cf
         parts = {"cf": cf.detach()}
         if self.has_kg and self.cfg.mu:
             kseg, kpos = csr_gather(self.kg_indptr, items)
-            kg = nonsampling_kg_loss(e_kg, m.rel_emb, m.tail_table_for_gram(), kseg, self.kg_rel[kpos],
-                                     self.kg_tail[kpos], self.cfg.w_pos, self.w_neg[items],
-                                     rel_gram=grams.relations, tail_gram=grams.tails)
+            rel, tail = self.kg_rel[kpos], self.kg_tail[kpos]
+            w_neg = self.w_neg[items]
+            kg = nonsampling_kg_loss(e_kg, m.rel_emb, m.tail_table_for_gram(), kseg, rel, tail, self.cfg.w_pos,
+                                     w_neg, rel_gram=grams.relations, tail_gram=grams.tails,
+                                     rel_rows=comm.rows("rel", m.rel_emb, rel), tail_rows=m.tails(tail),
+                                     head_gram=comm.batch_gram("kg", weighted_gram(e_kg, w_neg)))
             total = total + self.cfg.mu * kg
             parts["kg"] = kg.detach()
-        if l2_scale:
-            reg = self.l2() * l2_scale
-            total = total + reg
-            parts["l2"] = reg.detach()
         return total, parts
 
     def gram_inputs(self) -> dict[str, Tensor]:
@@ -145,12 +160,22 @@ class ENMFObjective:
             self.c_neg = _t(cf_negative_weights(train.item_counts(), cfg.c0, cfg.beta), dev, torch.float32)
         self.has_kg = False
 
-    def __call__(self, units: Tensor, epoch: int, grams: Grams | None = None, l2_scale: float = 1.0):
+    def l2(self) -> Tensor:
+        return self.cfg.lambda_emb * l2_sum(*self.model.embedding_tables())
+
+    def param_groups(self) -> list[dict]:
         m = self.model
+        return [{"params": m.embedding_tables(), "weight_decay": self.cfg.lambda_emb},
+                {"params": [m.h], "weight_decay": 0.0}]
+
+    def __call__(self, units: Tensor, epoch: int, grams: Grams | None = None):
+        m = self.model
+        comm = m.comm
         grams = grams or Grams()
+        batch_name, other_name = ("user", "item") if self.by_user else ("item", "user")
         batch_table = m.user_emb if self.by_user else m.item_emb
         other = m.item_emb if self.by_user else m.user_emb
-        b = batch_table[units]
+        b = comm.rows(batch_name, batch_table, units)
         if m.training:
             b = keyed_dropout(b, 1.0 - self.cfg.keep_prob, self.seed, epoch, units, stream=0)
         if self.by_user:
@@ -158,13 +183,12 @@ class ENMFObjective:
         else:
             c_neg = self.c_neg[units]
         seg, pos = csr_gather(self.indptr, units)
-        loss = nonsampling_cf_loss(other, b, m.h, self.indices[pos], seg, 1.0, c_neg, user_gram=grams.users)
-        parts = {"cf": loss.detach()}
-        if self.cfg.lambda_emb and l2_scale:
-            reg = self.cfg.lambda_emb * l2_sum(*m.embedding_tables()) * l2_scale
-            loss = loss + reg
-            parts["l2"] = reg.detach()
-        return loss, parts
+        others = self.indices[pos]
+        loss = nonsampling_cf_loss(other, b, m.h, others, seg, 1.0, c_neg, user_gram=grams.users,
+                                   user_rows=comm.rows(other_name, other, others),
+                                   batch_gram=comm.batch_gram("cf", weighted_gram(b, c_neg)),
+                                   h_allpairs=comm.h_allpairs(m.h))
+        return loss, {"cf": loss.detach()}
 
     def gram_inputs(self) -> dict[str, Tensor]:
         return {"users": self.model.item_emb if self.by_user else self.model.user_emb}

@@ -43,11 +43,21 @@ class TrainState:
 
 
 def make_optimizer(params, name: str, lr: float, initial_accumulator: float) -> torch.optim.Optimizer:
+    """Adagrad with TF1 semantics (accumulator starts at `initial_accumulator`, no epsilon), or
+    Adam.  Param groups may carry `weight_decay` (= the L2 gradient λ·θ).  Fused kernels when
+    available."""
+    params = list(params)
     if name == "adagrad":
-        # TF1 semantics: accumulator starts at `initial_accumulator`, no extra epsilon.
-        return torch.optim.Adagrad(params, lr=lr, initial_accumulator_value=initial_accumulator, eps=0.0)
+        kw = dict(lr=lr, initial_accumulator_value=initial_accumulator, eps=0.0)
+        try:
+            return torch.optim.Adagrad(params, fused=True, **kw)
+        except (RuntimeError, TypeError, ValueError):
+            return torch.optim.Adagrad(params, foreach=True, **kw)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
+        try:
+            return torch.optim.Adam(params, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            return torch.optim.Adam(params, lr=lr)
     raise ValueError(f"unknown optimizer {name!r}")
 
 
@@ -102,7 +112,8 @@ class Trainer:
         self.log_path = log_path
         self.progress = progress
         self.on_epoch_end = on_epoch_end
-        self.optimizer = make_optimizer(model.parameters(), optimizer, lr, initial_accumulator)
+        groups = objective.param_groups() if hasattr(objective, "param_groups") else model.parameters()
+        self.optimizer = make_optimizer(groups, optimizer, lr, initial_accumulator)
         self.state = TrainState()
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.history: list[dict] = []
@@ -121,14 +132,25 @@ class Trainer:
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
         bar = _Bar(len(batches), f"epoch {epoch + 1}", self.progress)
+        comm = getattr(self.model, "comm", None)
+        world = getattr(comm, "world", 1)
         for b, units in enumerate(batches):
             self.optimizer.zero_grad(set_to_none=True)
+            if world > 1:  # the global batch is split across ranks
+                units = units.tensor_split(world)[comm.rank]
             loss, parts = self.objective(units, epoch)
-            if not torch.isfinite(loss):
+            finite = bool(torch.isfinite(loss))
+            if world > 1:
+                flag = torch.tensor([0.0 if finite else 1.0], device=loss.device)
+                comm.all_reduce(flag)
+                finite = float(flag) == 0.0
+            if not finite:
                 bar.close()
                 raise TrainingDiverged(f"loss is {float(loss.detach())} at epoch {epoch + 1}, batch {b + 1}; "
                                        f"the last good weights are kept")
             loss.backward()
+            if world > 1:
+                comm.finish_grads(self.model)
             self.optimizer.step()
             lv = float(loss.detach())
             sums["loss"] = sums.get("loss", 0.0) + lv
@@ -138,6 +160,9 @@ class Trainer:
         bar.close()
         secs = time.perf_counter() - t0
         n = sum(len(u) for u in batches)
+        if hasattr(self.objective, "l2"):
+            with torch.no_grad():
+                sums["l2_per_batch"] = float(self.objective.l2())
         return {"epoch": epoch + 1, **sums, "seconds": secs, "units_per_s": n / max(secs, 1e-9)}
 
     def _snapshot(self) -> dict[str, torch.Tensor]:

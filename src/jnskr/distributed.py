@@ -1,0 +1,153 @@
+"""Data-parallel training on torch.distributed (gloo on CPU, nccl on GPU), launched by torchrun.
+
+Every rank holds a full replica of the parameters and takes its share of each global item
+batch.  The all-pairs terms make every step's gradient dense over the user, tail and relation
+tables, so a plain gradient all-reduce would move (users + items + entities)·d floats per
+step.  Instead:
+
+* the d×d batch Gram matrices (Σ c⁻_v q_v q_vᵀ for CF, Σ w⁻_v e_v e_vᵀ for KG) are all-reduced
+  (2·d² floats) and every rank computes the dense all-pairs gradients of the full tables
+  itself, identically;
+* the gradients of the rows a rank gathered (its positives' users, tails and relations, its
+  items) are exchanged sparsely with all_gather (indices + rows), then added everywhere;
+* the small replicated parameters (h, the attention MLP) are all-reduced (the all-pairs part
+  of h's gradient is taken on rank 0 only, so it counts once).
+
+Communication per step is O(d² + rows touched by the batch's positives · d), independent of
+the table sizes.  Dropout masks are keyed by (seed, epoch, item) and L2 is the optimiser's
+weight decay, applied once per global step on every replica, so the result equals a
+single-process run with the same global batches.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+def world_from_env() -> tuple[int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def init_from_env(device: torch.device) -> bool:
+    """Initialise the process group when launched by torchrun with WORLD_SIZE > 1."""
+    _, world = world_from_env()
+    if world <= 1:
+        return False
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+    return True
+
+
+class _GatherRows(torch.autograd.Function):
+    """table[idx] whose gradient goes to a sink instead of `table` (exchanged sparsely)."""
+
+    @staticmethod
+    def forward(ctx, table: Tensor, idx: Tensor, sink: "DistComm", name: str) -> Tensor:
+        ctx.sink, ctx.name = sink, name
+        ctx.save_for_backward(idx)
+        return table[idx]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (idx,) = ctx.saved_tensors
+        ctx.sink.row_grads[ctx.name].append((idx, grad))
+        return None, None, None, None
+
+
+class _GlobalGram(torch.autograd.Function):
+    """Value: the sum over ranks of `local`; gradient: to `local` only."""
+
+    @staticmethod
+    def forward(ctx, local: Tensor, comm: "DistComm") -> Tensor:
+        out = local.detach().clone()
+        comm.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return grad, None
+
+
+class DistComm:
+    """Row routing and collectives of one rank.  Counts the bytes it moves."""
+
+    def __init__(self, rank: int | None = None, world: int | None = None):
+        self.rank = dist.get_rank() if rank is None else rank
+        self.world = dist.get_world_size() if world is None else world
+        self.row_grads: dict[str, list[tuple[Tensor, Tensor]]] = defaultdict(list)
+        self.bytes_sent = 0
+
+    # -- hooks used by the model and the objectives
+    def rows(self, name: str, table: Tensor, idx: Tensor) -> Tensor:
+        if not torch.is_grad_enabled() or not table.requires_grad:
+            return table[idx]
+        return _GatherRows.apply(table, idx, self, name)
+
+    def batch_gram(self, name: str, local: Tensor) -> Tensor:
+        return _GlobalGram.apply(local, self)
+
+    def h_allpairs(self, h: Tensor) -> Tensor:
+        return h if self.rank == 0 else h.detach()
+
+    # -- collectives
+    def all_reduce(self, t: Tensor) -> None:
+        self.bytes_sent += t.numel() * t.element_size()
+        dist.all_reduce(t)
+
+    def _all_gather_var(self, t: Tensor) -> Tensor:
+        """all_gather of tensors whose first dimension differs per rank."""
+        n = torch.tensor([t.shape[0]], device=t.device)
+        sizes = [torch.zeros_like(n) for _ in range(self.world)]
+        dist.all_gather(sizes, n)
+        sizes = [int(s) for s in sizes]
+        pad = max(sizes)
+        buf = torch.zeros((pad, *t.shape[1:]), dtype=t.dtype, device=t.device)
+        buf[: t.shape[0]] = t
+        out = [torch.empty_like(buf) for _ in range(self.world)]
+        self.bytes_sent += buf.numel() * buf.element_size() + n.numel() * n.element_size()
+        dist.all_gather(out, buf)
+        return torch.cat([o[:s] for o, s in zip(out, sizes)], 0)
+
+    def finish_grads(self, model) -> None:
+        """After backward: add every rank's row gradients, sum the small parameters' gradients."""
+        for name, table in model.param_by_row_name().items():
+            parts = self.row_grads.pop(name, [])
+            if parts:
+                idx = torch.cat([i for i, _ in parts])
+                grad = torch.cat([g for _, g in parts])
+            else:
+                idx = torch.zeros(0, dtype=torch.long, device=table.device)
+                grad = torch.zeros(0, table.shape[1], dtype=table.dtype, device=table.device)
+            all_idx = self._all_gather_var(idx)
+            all_grad = self._all_gather_var(grad)
+            if table.grad is None:
+                table.grad = torch.zeros_like(table)
+            table.grad.index_add_(0, all_idx, all_grad)
+        self.row_grads.clear()
+        for p in model.replicated_params():
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            self.all_reduce(p.grad)
+
+
+def dense_allreduce_bytes(model) -> int:
+    """Bytes a plain gradient all-reduce of every parameter would move per step."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def shard_users(users, rank: int, world: int):
+    """This rank's share of an evaluation's users (contiguous, balanced)."""
+    import numpy as np
+
+    return np.array_split(np.asarray(users), world)[rank]
+
+
+def sum_across_ranks(d: dict[str, Tensor]) -> None:
+    for t in d.values():
+        dist.all_reduce(t)
