@@ -45,13 +45,14 @@ def main() -> None:
     ap.add_argument("--preset", default="default")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="fixed overrides")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--space", default=None, help="JSON object replacing the model's default search space")
     args = ap.parse_args()
 
     from jnskr.api import Recommender
     from jnskr.config import build_config
     from jnskr.data import load_dataset
 
-    space = SPACES[args.model]
+    space = json.loads(args.space) if args.space else SPACES[args.model]
     grid = [dict(zip(space, combo)) for combo in itertools.product(*space.values())]
     random.Random(args.seed).shuffle(grid)
     trials = grid[: args.trials]

@@ -115,20 +115,36 @@ class DistComm:
         return torch.cat([o[:s] for o, s in zip(out, sizes)], 0)
 
     def finish_grads(self, model) -> None:
-        """After backward: add every rank's row gradients, sum the small parameters' gradients."""
+        """After backward: add every rank's row gradients, sum the small parameters' gradients.
+
+        Row gradients are coalesced per index; a table whose touched rows (over all ranks) would
+        cost more to gather than the table itself is all-reduced densely instead (the cheaper
+        of the two, decided identically on every rank).
+        """
         for name, table in model.param_by_row_name().items():
             parts = self.row_grads.pop(name, [])
+            d = table.shape[1]
             if parts:
-                idx = torch.cat([i for i, _ in parts])
-                grad = torch.cat([g for _, g in parts])
+                idx, inv = torch.unique(torch.cat([i for i, _ in parts]), return_inverse=True)
+                grad = torch.zeros(len(idx), d, dtype=table.dtype, device=table.device)
+                grad.index_add_(0, inv, torch.cat([g for _, g in parts]))
             else:
                 idx = torch.zeros(0, dtype=torch.long, device=table.device)
-                grad = torch.zeros(0, table.shape[1], dtype=table.dtype, device=table.device)
-            all_idx = self._all_gather_var(idx)
-            all_grad = self._all_gather_var(grad)
+                grad = torch.zeros(0, d, dtype=table.dtype, device=table.device)
             if table.grad is None:
                 table.grad = torch.zeros_like(table)
-            table.grad.index_add_(0, all_idx, all_grad)
+            n = torch.tensor([len(idx)], device=table.device)
+            counts = [torch.zeros_like(n) for _ in range(self.world)]
+            dist.all_gather(counts, n)
+            self.bytes_sent += n.numel() * n.element_size()
+            sparse_cost = max(int(c) for c in counts) * self.world * (d + 1)
+            if sparse_cost >= table.numel():
+                buf = torch.zeros_like(table)
+                buf.index_add_(0, idx, grad)
+                self.all_reduce(buf)
+                table.grad.add_(buf)
+            else:
+                table.grad.index_add_(0, self._all_gather_var(idx), self._all_gather_var(grad))
         self.row_grads.clear()
         for p in model.replicated_params():
             if p.grad is None:
