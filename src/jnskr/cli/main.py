@@ -41,6 +41,7 @@ def _register() -> None:
 
     app.add_typer(data_cli.app, name="data", help="Datasets: list, fetch, import, validate.")
     from jnskr.cli import train as train_cli  # noqa: F401  (registers commands on `app`)
+    from jnskr.cli import use as use_cli  # noqa: F401  (recommend, similar, export-embeddings, serve)
 
 
 def _click_exceptions():

@@ -143,27 +143,3 @@ def evaluate(
                        batch_size=cfg.eval.batch_size)
     console.print(metrics_table({"test": res.metrics}, f"{cfg.model} from {run_dir} on {ds.name} "
                                 f"({res.n_users} test users)", cfg.eval.ks))
-
-
-@app.command()
-def recommend(
-    run_dir: Path = typer.Argument(..., help="A run folder written by `jnskr train`."),
-    user: str = typer.Option(..., "--user", help="Raw user id (as in the dataset)."),
-    k: int = typer.Option(20, "--k", min=1, help="How many items."),
-    keep_seen: bool = typer.Option(False, "--keep-seen", help="Do not exclude the user's training items."),
-) -> None:
-    """Top-k recommendations for one user, with item names where the data has them."""
-    from jnskr.api import Recommender
-
-    rec = Recommender.load(run_dir)
-    rows = rec.recommend(user, k=k, exclude_seen=not keep_seen)
-    t = Table(title=f"top {k} for user {user}", title_justify="left")
-    t.add_column("rank", justify="right")
-    t.add_column("item")
-    has_names = any("name" in r for r in rows)
-    if has_names:
-        t.add_column("name")
-    t.add_column("score", justify="right")
-    for r in rows:
-        t.add_row(str(r["rank"]), r["item"], *([r.get("name", "")] if has_names else []), f"{r['score']:.4f}")
-    console.print(t)

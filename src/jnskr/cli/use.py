@@ -50,22 +50,28 @@ def _print_table(engine, rows: list[dict], title: str, explanations: list[dict] 
     if explanations is not None:
         t.add_column("base", justify="right")
         t.add_column("kg", justify="right")
-        t.add_column("top KG facts: relation -> entity, attention a, contribution")
+        t.add_column("facts", justify="right")
     for k, r in enumerate(rows):
         cells = [str(r["rank"]), r["item"], *([r.get("name", "")] if has_names else []), f"{r['score']:.4f}"]
         if explanations is not None:
             e = explanations[k]
-            facts = "\n".join(_fmt_fact(f) for f in e["facts"])
-            if len(e["facts"]) < e["n_facts"]:
-                facts += f"\n(+{e['n_facts'] - len(e['facts'])} more facts: {e['rest']:+.4f})"
-            cells += [f"{e['base']:+.4f}", f"{e['kg']:+.4f}", facts]
+            cells += [f"{e['base']:+.4f}", f"{e['kg']:+.4f}", str(e["n_facts"])]
         t.add_row(*cells)
     console.print(t)
-    if explanations is not None:
-        console.print("score = base + kg exactly: base = h.(p_u*e_v), kg = sum over the item's facts of "
-                      "a_v(r,t) * h.(p_u*x_t)", highlight=False)
-        if not engine.names.any_named:
-            console.print("entities are shown by their raw ids: the dataset has no entity names", highlight=False)
+    if explanations is None:
+        return
+    console.print("score = base + kg exactly: base = h.(p_u*e_v); kg = sum over the item's KG facts (r, t) of "
+                  "a_v(r,t) * h.(p_u*x_t), listed by |contribution|", highlight=False)
+    for r, e in zip(rows, explanations):
+        name = f" {r['name']}" if r.get("name") else ""
+        console.print(f"#{r['rank']} {r['item']}{name}: {e['score']:.4f} = base {e['base']:+.4f} + kg {e['kg']:+.4f}",
+                      highlight=False, soft_wrap=True)
+        for f in e["facts"]:
+            console.print(f"    {_fmt_fact(f)}", highlight=False, soft_wrap=True)
+        if len(e["facts"]) < e["n_facts"]:
+            console.print(f"    ... {e['n_facts'] - len(e['facts'])} more facts: {e['rest']:+.4f}", highlight=False)
+    if not engine.names.any_named:
+        console.print("entities are shown by their raw ids: the dataset has no entity names", highlight=False)
 
 
 @app.command()
@@ -74,18 +80,24 @@ def recommend(
     user: Optional[str] = typer.Option(None, "--user", help="Raw user id (as in the dataset)."),
     all_users: bool = typer.Option(False, "--all", help="Every user of the run (needs --output)."),
     users_file: Optional[Path] = typer.Option(None, "--users", help="File of raw user ids, one a line."),
-    history: Optional[Path] = typer.Option(None, "--history", help="A new user: file of raw item ids they liked, one a line."),
-    history_items: Optional[str] = typer.Option(None, "--history-items", help="A new user: comma-separated raw item ids."),
-    items_file: Optional[Path] = typer.Option(None, "--items", help="Restrict the candidates to these raw item ids (one a line)."),
-    new_items: Optional[Path] = typer.Option(None, "--new-items", help="Cold-start items: tab-separated `item relation entity` triples."),
+    history: Optional[Path] = typer.Option(None, "--history",
+                                           help="A new user: file of raw item ids they liked, one a line."),
+    history_items: Optional[str] = typer.Option(None, "--history-items",
+                                                help="A new user: comma-separated raw item ids."),
+    items_file: Optional[Path] = typer.Option(None, "--items",
+                                              help="Restrict the candidates to these raw item ids (one a line)."),
+    new_items: Optional[Path] = typer.Option(None, "--new-items",
+                                             help="Cold-start items: tab-separated `item relation entity` triples."),
     k: int = typer.Option(20, "--k", min=1, help="How many items per user."),
     keep_seen: bool = typer.Option(False, "--keep-seen", help="Do not exclude training (or history) items."),
     explain: bool = typer.Option(False, "--explain", help="Show the KG facts behind each score (JNSKR with a KG)."),
     facts: int = typer.Option(5, "--facts", min=1, help="KG facts shown per item with --explain."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write .csv, .jsonl or .parquet (- : JSON Lines on stdout)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Write .csv, .jsonl or .parquet (- : JSON Lines on stdout)."),
     batch_size: int = typer.Option(1024, "--batch-size", min=1, help="Users scored per batch."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
-    ridge: Optional[float] = typer.Option(None, "--ridge", min=0.0, help="Fold-in ridge, relative to the Gram diagonal."),
+    ridge: Optional[float] = typer.Option(None, "--ridge", min=0.0,
+                                          help="Fold-in ridge, relative to the Gram diagonal (default 0.01)."),
 ) -> None:
     """Top-k recommendations: one user, many users or all of them, or a new user from a history."""
     from jnskr.coldstart import DEFAULT_RIDGE

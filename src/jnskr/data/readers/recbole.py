@@ -52,6 +52,8 @@ def parse_header(line: str, path: Path) -> dict[str, tuple[int, str]]:
             raise DataError(f"header field {field!r} is not name:type", str(path), 1)
         if typ not in TYPES:
             raise DataError(f"header field {field!r}: unknown type {typ!r} (expected one of {', '.join(TYPES)})", str(path), 1)
+        if name in cols:
+            raise DataError(f"header field {name!r} appears twice", str(path), 1)
         cols[name] = (k, typ)
     return cols
 

@@ -1,0 +1,61 @@
+"""Request and response models of the HTTP service (pydantic only: importable without fastapi)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_K = 10_000
+MAX_HISTORY = 10_000
+
+
+class Fact(BaseModel):
+    relation: str
+    entity: str = Field(description="raw entity id")
+    entity_name: str | None = Field(None, description="name when the dataset has one (item title for items)")
+    alpha: float = Field(description="attention weight of the fact in q_v")
+    contribution: float = Field(description="alpha * h.(p_u * x_t)")
+
+
+class Explanation(BaseModel):
+    score: float
+    base: float = Field(description="h.(p_u * e_v)")
+    kg: float = Field(description="sum of all fact contributions; score = base + kg")
+    n_facts: int
+    facts: list[Fact]
+    rest: float = Field(description="sum of the contributions of the facts not listed")
+
+
+class Item(BaseModel):
+    rank: int
+    item: str
+    score: float
+    name: str | None = None
+    explanation: Explanation | None = None
+
+
+class Recommendations(BaseModel):
+    user: str | None
+    k: int
+    fallback: str | None = None
+    items: list[Item]
+
+
+class Similar(BaseModel):
+    item: str
+    k: int
+    similarity: str
+    items: list[Item]
+
+
+class Error(BaseModel):
+    error: str
+
+
+class History(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    history: list[str] = Field(..., min_length=1, max_length=MAX_HISTORY, description="raw item ids the user liked")
+    k: int = Field(20, ge=1, le=MAX_K)
+    explain: bool = False
+    facts: int = Field(5, ge=1, le=100)
+    exclude_history: bool = True
+
