@@ -250,3 +250,21 @@ def test_gram_custom_backward_matches_autograd():
     (a,) = torch.autograd.grad((gram(x) * g).sum(), x)
     (b,) = torch.autograd.grad(((x.T @ x) * g).sum(), x)
     assert torch.allclose(a, b, rtol=1e-12)
+
+
+def test_shared_neighbour_rows_give_the_same_loss_and_gradients():
+    """Gathering the neighbour rows once for attention and the KG loss changes nothing."""
+    m, kg = _tiny_model(seed=5)
+    obj, _ = _objective(m, kg)
+    items = torch.tensor([1, 0, 2])
+    m.train()
+    out = []
+    for shared in (True, False):
+        obj.shared_neighbours = shared
+        m.zero_grad()
+        loss, _ = obj(items, 2)
+        loss.backward()
+        out.append((loss.detach(), [p.grad.clone() for p in m.parameters()]))
+    assert torch.allclose(out[0][0], out[1][0], rtol=1e-6)
+    for a, b in zip(out[0][1], out[1][1]):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-8)

@@ -179,13 +179,16 @@ class JNSKR(nn.Module):
         tail = self.nb_tail[pos]
         x = self.tails(tail)
         z = self.comm.rows("rel", self.rel_emb, rel)
+        return seg, rel, tail, self.attention_weights(seg, x, z, len(items))
+
+    def attention_weights(self, seg: Tensor, x: Tensor, z: Tensor, n_items: int) -> Tensor:
+        """α of each neighbour from its gathered tail and relation rows x, z [nnz, d].  -> [nnz]."""
         if self.cfg.attention == "code":
             pre = (z * x) @ self.att_W + self.att_b
         else:
             pre = x @ self.att_W1 + z @ self.att_W2 + self.att_b
         s = torch.relu(pre) @ self.att_w
-        alpha = segment_softmax(s, seg, len(items))
-        return seg, rel, tail, alpha
+        return segment_softmax(s, seg, n_items)
 
     def messages(self, items: Tensor) -> Tensor:
         """m_v = Σ α_v(r,t) x_t for `items` [B].  -> [B, d] (zeros for items without facts)."""
@@ -193,8 +196,16 @@ class JNSKR(nn.Module):
         out = torch.zeros(len(items), d, dtype=self.item_emb.dtype, device=self.item_emb.device)
         if not self.has_kg:
             return out
-        seg, _, tail, alpha = self.attention(items)
-        return out.index_add(0, seg, alpha.unsqueeze(1) * self.tails(tail))
+        seg, pos = csr_gather(self.nb_indptr, items)
+        x = self.tails(self.nb_tail[pos])
+        z = self.comm.rows("rel", self.rel_emb, self.nb_rel[pos])
+        return self.messages_from_rows(seg, x, z, len(items))
+
+    def messages_from_rows(self, seg: Tensor, x: Tensor, z: Tensor, n_items: int) -> Tensor:
+        """m_v from already gathered neighbour rows (shared with the KG loss).  -> [n_items, d]."""
+        alpha = self.attention_weights(seg, x, z, n_items)
+        out = torch.zeros(n_items, x.shape[1], dtype=x.dtype, device=x.device)
+        return out.index_add(0, seg, alpha.unsqueeze(1) * x)
 
     def param_by_row_name(self) -> dict[str, Tensor]:
         return {"user": self.user_emb, "item": self.item_emb, "tail": self.tail_emb, "rel": self.rel_emb}

@@ -63,6 +63,8 @@ class JNSKRObjective:
         else:
             self.w_neg_np = np.zeros(train.n_items)
         self.n_units = train.n_items
+        # without a neighbour cap the attention neighbourhood is exactly the KG facts
+        self.shared_neighbours = self.has_kg and cfg.max_neighbors is None
 
     def weight_summary(self) -> dict:
         out = {"c_neg_min": float(self.c_neg_np[self.c_neg_np > 0].min(initial=0.0)),
@@ -73,11 +75,14 @@ class JNSKRObjective:
                        w_neg_sum=float(w.sum()))
         return out
 
-    def item_inputs(self, items: Tensor, epoch: int) -> tuple[Tensor, Tensor]:
-        """(q̃_B for the CF loss, ẽ_B for the KG loss), with dropout in train mode (spec §2.4)."""
+    def item_inputs(self, items: Tensor, epoch: int, msg: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(q̃_B for the CF loss, ẽ_B for the KG loss), with dropout in train mode (spec §2.4).
+
+        `msg`: the batch's messages m_v when the caller computed them already."""
         m = self.model
         e = m.comm.rows("item", m.item_emb, items)
-        msg = m.messages(items) if m.has_kg else None
+        if msg is None and m.has_kg:
+            msg = m.messages(items)
         if not m.training:
             return (e + msg if msg is not None else e), e
         drop_e = 1.0 - self.cfg.keep_prob[0]
@@ -108,7 +113,16 @@ class JNSKRObjective:
         m = self.model
         comm = m.comm
         grams = grams or Grams()
-        q, e_kg = self.item_inputs(items, epoch)
+        use_kg = self.has_kg and self.cfg.mu
+        msg = x = z = None
+        if use_kg:
+            kseg, kpos = csr_gather(self.kg_indptr, items)
+            rel, tail = self.kg_rel[kpos], self.kg_tail[kpos]
+            x = m.tails(tail)
+            z = comm.rows("rel", m.rel_emb, rel)
+            if self.shared_neighbours:  # attention sees every fact: gather the rows once for both
+                msg = m.messages_from_rows(kseg, x, z, len(items))
+        q, e_kg = self.item_inputs(items, epoch, msg)
         seg, pos = csr_gather(self.iu_indptr, items)
         pos_users = self.iu_users[pos]
         c_neg = self.c_neg[items]
@@ -118,14 +132,11 @@ class JNSKRObjective:
                                  h_allpairs=comm.h_allpairs(m.h))
         total = self.cfg.kappa * cf
         parts = {"cf": cf.detach()}
-        if self.has_kg and self.cfg.mu:
-            kseg, kpos = csr_gather(self.kg_indptr, items)
-            rel, tail = self.kg_rel[kpos], self.kg_tail[kpos]
+        if use_kg:
             w_neg = self.w_neg[items]
             kg = nonsampling_kg_loss(e_kg, m.rel_emb, m.tail_table_for_gram(), kseg, rel, tail, self.cfg.w_pos,
-                                     w_neg, rel_gram=grams.relations, tail_gram=grams.tails,
-                                     rel_rows=comm.rows("rel", m.rel_emb, rel), tail_rows=m.tails(tail),
-                                     head_gram=comm.batch_gram("kg", weighted_gram(e_kg, w_neg)))
+                                     w_neg, rel_gram=grams.relations, tail_gram=grams.tails, rel_rows=z,
+                                     tail_rows=x, head_gram=comm.batch_gram("kg", weighted_gram(e_kg, w_neg)))
             total = total + self.cfg.mu * kg
             parts["kg"] = kg.detach()
         return total, parts
