@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jnskr.config import Config, build_config, config_to_dict, validate_config
+from jnskr.config import Config, ENMFConfig, build_config, config_to_dict, validate_config
 from jnskr.data.dataset import Dataset, Interactions
 from jnskr.data.kg import ItemKG, build_item_kg
 from jnskr.errors import JnskrError
@@ -29,6 +29,9 @@ from jnskr.runs import (
 )
 
 log = logging.getLogger("jnskr")
+
+
+KG_MODELS = ("jnskr", "jnskr_sampled")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -102,10 +105,13 @@ class Recommender:
     # ------------------------------------------------------------------ build
     def _build_model(self, n_users: int, n_items: int, item_counts: np.ndarray):
         cfg = self.config
-        if cfg.model == "jnskr":
+        if cfg.model in KG_MODELS:
             return JNSKR(n_users, n_items, self.item_kg, cfg.jnskr, seed=cfg.seed)
         if cfg.model == "enmf":
             return ENMF(n_users, n_items, cfg.enmf, seed=cfg.seed)
+        if cfg.model == "bpr":  # MF with the same parametrisation as ENMF: ŷ = hᵀ(p ∘ q)
+            return ENMF(n_users, n_items, ENMFConfig(embed_dim=cfg.bpr.embed_dim, init_std=cfg.bpr.init_std),
+                        seed=cfg.seed)
         return Popularity(item_counts)
 
     def _set_ids(self, ds: Dataset) -> None:
@@ -142,7 +148,7 @@ class Recommender:
         """
         from jnskr.data.split import holdout_split
         from jnskr.training.checkpoint import Checkpointer
-        from jnskr.training.objectives import ENMFObjective, JNSKRObjective
+        from jnskr.training.objectives import BPRObjective, ENMFObjective, JNSKRObjective, JNSKRSampledObjective
         from jnskr.training.trainer import Trainer, TrainingDiverged
 
         cfg = self.config
@@ -157,13 +163,16 @@ class Recommender:
             train_part, valid = holdout_split(dataset.train, cfg.data.valid_ratio, cfg.data.split_seed)
         self.train_seen = dataset.train
         self.item_counts = dataset.train.item_counts()
-        if cfg.model == "jnskr" and dataset.has_kg:
+        use_kg = dataset.has_kg and cfg.data.use_kg
+        if not cfg.data.use_kg and dataset.has_kg:
+            log.info("data.use_kg is false: ignoring the KG of %s (CF-only)", dataset.name)
+        if cfg.model in KG_MODELS and use_kg:
             self.item_kg = build_item_kg(dataset.kg, dataset.n_items, train_part.item_counts(),
                                          cfg.data.kg_heads, cfg.data.inverse_relations)
             log.info("item KG: %d facts, %d relations, %d tails, %d of %d items with facts",
                      self.item_kg.n_facts, self.item_kg.n_relations, self.item_kg.n_tails,
                      int((self.item_kg.degrees() > 0).sum()), dataset.n_items)
-        elif cfg.model == "jnskr":
+        elif cfg.model in KG_MODELS and not dataset.has_kg:
             log.warning("dataset %s has no KG: training JNSKR as a CF-only model", dataset.name)
         self._set_ids(dataset)
         self.model = self._build_model(dataset.n_users, dataset.n_items, train_part.item_counts()).to(self.device)
@@ -212,6 +221,11 @@ class Recommender:
             if cfg.model == "jnskr":
                 objective = JNSKRObjective(self.model, train_part, self.item_kg, cfg.jnskr, cfg.seed)
                 log.info("weights: %s", {k: round(v, 5) for k, v in objective.weight_summary().items()})
+            elif cfg.model == "jnskr_sampled":
+                objective = JNSKRSampledObjective(self.model, train_part, self.item_kg, cfg.jnskr, cfg.seed,
+                                                  cfg.sampled.negatives)
+            elif cfg.model == "bpr":
+                objective = BPRObjective(self.model, train_part, cfg.bpr.reg, cfg.seed)
             else:
                 objective = ENMFObjective(self.model, train_part, cfg.enmf, cfg.seed)
             if paper:

@@ -117,7 +117,7 @@ def dropout_variance(config, q: Tensor, e: Tensor | None) -> Tensor:
     """σ_v = Var(q̃_v) under the run's training dropout.  q: [N', d]; e: [N', d] base vectors
     (JNSKR; zeros for cold-start items).  -> [N', d] float64."""
     q = q.detach().double()
-    if config.model == "jnskr":
+    if config.model in ("jnskr", "jnskr_sampled"):
         ke, kk = config.jnskr.keep_prob
         e = e.detach().double()
         return (1 - ke) / ke * e**2 + (1 - kk) / kk * (q - e) ** 2
@@ -128,7 +128,7 @@ def dropout_variance(config, q: Tensor, e: Tensor | None) -> Tensor:
 def negative_weights(config, item_counts: np.ndarray) -> tuple[float, np.ndarray, float]:
     """(c⁺, c⁻ [N] float64, λ) of a run's CF loss (see the module docstring)."""
     counts = np.asarray(item_counts)
-    if config.model == "jnskr":
+    if config.model in ("jnskr", "jnskr_sampled"):
         c = config.jnskr
         return float(c.c_pos), cf_negative_weights(counts, c.c0, c.beta), float(c.lambda_emb)
     if config.model == "enmf":

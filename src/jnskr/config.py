@@ -27,6 +27,7 @@ class DataConfig(_Strict):
     dataset: str | None = "ml-100k"
     path: str | None = None
     format: Literal["kgat", "recbole", "tsv"] | None = None
+    use_kg: bool = True  # false: ignore the dataset's KG (CF-only ablation)
     kg_heads: Literal["all_items", "trained_items"] = "all_items"
     inverse_relations: Literal["shared", "separate"] = "shared"
     valid_ratio: float = Field(0.1, ge=0.0, lt=1.0)
@@ -36,7 +37,7 @@ class DataConfig(_Strict):
 class JNSKRConfig(_Strict):
     embed_dim: int = Field(64, ge=1)
     attention_dim: int | None = None  # default embed_dim // 2
-    attention: Literal["code", "paper"] = "code"
+    attention: Literal["code", "paper", "mean"] = "code"
     keep_prob: tuple[float, float] = (0.8, 0.7)
     c0: float = Field(300.0, ge=0.0)
     c1: float = Field(600.0, ge=0.0)
@@ -72,6 +73,21 @@ class ENMFConfig(_Strict):
     init_std: float = 0.01
 
 
+class BPRConfig(_Strict):
+    """BPR-MF (sampled): one uniformly sampled negative item per training pair."""
+
+    embed_dim: int = Field(64, ge=1)
+    reg: float = Field(1e-4, ge=0.0)  # ½·reg·(‖p_u‖² + ‖q_i‖² + ‖q_j‖²) per sampled triple
+    init_std: float = 0.01
+
+
+class SampledConfig(_Strict):
+    """JNSKR-sampled: the JNSKR model trained with negative sampling (BPR for CF, one sampled
+    tail per fact for the DistMult KG loss); everything else as the `jnskr` section."""
+
+    negatives: int = Field(1, ge=1)  # sampled negatives per positive
+
+
 class TrainConfig(_Strict):
     protocol: Literal["standard", "paper"] = "standard"
     batch_size: int = Field(256, ge=1)
@@ -93,12 +109,14 @@ class EvalConfig(_Strict):
 
 
 class Config(_Strict):
-    model: Literal["jnskr", "enmf", "popularity"] = "jnskr"
+    model: Literal["jnskr", "enmf", "popularity", "bpr", "jnskr_sampled"] = "jnskr"
     seed: int = 2019
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data: DataConfig = DataConfig()
     jnskr: JNSKRConfig = JNSKRConfig()
     enmf: ENMFConfig = ENMFConfig()
+    bpr: BPRConfig = BPRConfig()
+    sampled: SampledConfig = SampledConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
 

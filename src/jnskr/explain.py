@@ -36,6 +36,8 @@ def attention_scores(model: JNSKR, rel: Tensor, tail: Tensor, dtype=torch.float6
     """Unnormalised attention s(r, t) of facts (the model's formula, in ``dtype``).  -> [nnz]."""
     out = []
     W = {k: v.detach().to(dtype) for k, v in model.named_parameters() if k.startswith("att_")}
+    if model.cfg.attention == "mean":  # equal scores: the softmax gives 1/|N(v)|
+        return torch.zeros(len(rel), dtype=dtype, device=rel.device)
     for r, t in zip(torch.split(rel, FACT_CHUNK), torch.split(tail, FACT_CHUNK)):
         x = model.tails(t).detach().to(dtype)
         z = model.rel_emb[r].detach().to(dtype)

@@ -196,7 +196,7 @@ def export_embeddings(rec, out_dir: str | Path) -> dict:
     put("items", model.item_vectors(), "items.tsv", "item vectors q_v = e_v + m_v (used for scoring)")
     _write_text(out / "items.tsv", _tsv(["row", "id", "name"],
                                               ((k, i, n) for k, (i, n) in enumerate(zip(item_ids, item_names)))))
-    if kind == "jnskr":
+    if kind in ("jnskr", "jnskr_sampled"):
         put("items_base", model.item_emb, "items.tsv", "item base vectors e_v")
         if model.has_kg:
             from jnskr.explain import Names

@@ -100,7 +100,7 @@ class JNSKR(nn.Module):
         self.tail_emb = nn.Parameter(trunc_normal_(torch.empty(n_own + pad, d), std, g))
         self.rel_emb = nn.Parameter(trunc_normal_(torch.empty(n_rels + pad, d), std, g))
         w_std = math.sqrt(2.0 / (a + d))
-        if cfg.attention == "code":
+        if cfg.attention in ("code", "mean"):  # "mean" keeps (unused) weights: same tables, same init
             self.att_W = nn.Parameter(trunc_normal_(torch.empty(d, a), w_std, g))
         else:
             self.att_W1 = nn.Parameter(trunc_normal_(torch.empty(d, a), w_std, g))
@@ -158,7 +158,7 @@ class JNSKR(nn.Module):
         return [self.user_emb, self.item_emb, self.tail_emb, self.rel_emb]
 
     def attention_params(self) -> list[Tensor]:
-        if self.cfg.attention == "code":
+        if self.cfg.attention in ("code", "mean"):
             return [self.att_W, self.att_b, self.att_w]
         return [self.att_W1, self.att_W2, self.att_b, self.att_w]
 
@@ -183,6 +183,9 @@ class JNSKR(nn.Module):
 
     def attention_weights(self, seg: Tensor, x: Tensor, z: Tensor, n_items: int) -> Tensor:
         """α of each neighbour from its gathered tail and relation rows x, z [nnz, d].  -> [nnz]."""
+        if self.cfg.attention == "mean":  # ablation: uniform weights 1/|N(v)|
+            deg = torch.zeros(n_items, dtype=x.dtype, device=x.device).index_add(0, seg, torch.ones_like(seg, dtype=x.dtype))
+            return 1.0 / deg[seg]
         if self.cfg.attention == "code":
             pre = (z * x) @ self.att_W + self.att_b
         else:

@@ -54,7 +54,7 @@ class Engine:
         self.dropout_aware = dropout_aware
         self.rec = rec
         self.config = rec.config
-        self.kind = rec.config.model
+        self.kind = {"jnskr_sampled": "jnskr", "bpr": "enmf"}.get(rec.config.model, rec.config.model)
         self.ids = rec.ids
         self.device = rec.device
         model = rec.model.eval()

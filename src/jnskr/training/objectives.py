@@ -19,7 +19,7 @@ from jnskr.data.kg import ItemKG
 from jnskr.losses import l2_sum, nonsampling_cf_loss, nonsampling_kg_loss, weighted_gram
 from jnskr.models.enmf import ENMF
 from jnskr.models.jnskr import JNSKR, csr_gather
-from jnskr.training.dropout import keyed_dropout
+from jnskr.training.dropout import keyed_dropout, keyed_uniform
 from jnskr.training.weights import cf_negative_weights, kg_negative_weights
 
 
@@ -205,3 +205,110 @@ class ENMFObjective:
         return {"users": self.model.item_emb if self.by_user else self.model.user_emb}
 
 
+
+
+def _keyed_index(seed: int, epoch: int, ids: Tensor, n: int, stream: int) -> Tensor:
+    """A uniform draw from 0..n-1 per id, keyed by (seed, epoch, id, stream).  ids: [k] -> [k]."""
+    u = keyed_uniform(seed, epoch, ids, 1, stream, dtype=torch.float64)[:, 0]
+    return (u * n).long().clamp_max(n - 1)
+
+
+class _PositiveLookup:
+    """Membership test for (row, col) in a CSR matrix, vectorised (sorted packed keys)."""
+
+    def __init__(self, csr: Interactions, device):
+        rows, cols = csr.pairs()
+        self.width = max(csr.n_items, 1)
+        self.keys = torch.as_tensor(np.sort(rows * self.width + cols), device=device)
+
+    def contains(self, rows: Tensor, cols: Tensor) -> Tensor:
+        k = rows * self.width + cols
+        pos = torch.searchsorted(self.keys, k).clamp_max(max(len(self.keys) - 1, 0))
+        return self.keys[pos] == k if len(self.keys) else torch.zeros_like(k, dtype=torch.bool)
+
+
+def sample_negatives(seed, epoch, ids, rows, n, lookup: _PositiveLookup | None, stream: int) -> Tensor:
+    """One uniformly drawn column per id, redrawn (twice at most) where it is a positive of its row."""
+    neg = _keyed_index(seed, epoch, ids, n, stream)
+    if lookup is not None:
+        for extra in (1, 2):
+            bad = lookup.contains(rows, neg)
+            if not bool(bad.any()):
+                break
+            neg = torch.where(bad, _keyed_index(seed, epoch, ids, n, stream + 10 * extra), neg)
+    return neg
+
+
+class BPRObjective:
+    """BPR-MF: −log σ(ŷ_ui − ŷ_uj) over training pairs (u, i) with a sampled negative j, plus
+    ½·reg·(‖p_u‖² + ‖q_i‖² + ‖q_j‖²).  Batch units are training pairs."""
+
+    def __init__(self, model: ENMF, train: Interactions, reg: float, seed: int):
+        self.model = model
+        self.reg = reg
+        self.seed = seed
+        dev = model.device
+        u, i = train.pairs()
+        self.users = _t(u, dev)
+        self.items = _t(i, dev)
+        self.n_items = train.n_items
+        self.lookup = _PositiveLookup(train, dev)
+        self.n_units = train.nnz
+        self.has_kg = False
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": list(self.model.parameters()), "weight_decay": 0.0}]
+
+    def __call__(self, units: Tensor, epoch: int, grams=None):
+        m = self.model
+        u, i = self.users[units], self.items[units]
+        j = sample_negatives(self.seed, epoch, units, u, self.n_items, self.lookup, stream=5)
+        pu, qi, qj = m.user_emb[u], m.item_emb[i], m.item_emb[j]
+        diff = ((pu * (qi - qj)) @ m.h)
+        loss = -torch.nn.functional.logsigmoid(diff).sum()
+        loss = loss + 0.5 * self.reg * ((pu * pu).sum() + (qi * qi).sum() + (qj * qj).sum())
+        return loss, {"bpr": loss.detach()}
+
+
+class JNSKRSampledObjective(JNSKRObjective):
+    """The JNSKR model trained with negative sampling (the paper's central ablation): per item
+    batch, BPR over its training pairs (u, v) with a sampled negative item v', and a sampled
+    DistMult loss −log σ(ĝ(v,r,t) − ĝ(v,r,t')) over its facts with a sampled tail t'.  Same
+    model, dropout, batches, optimiser and L2 as `JNSKRObjective`; κ and μ weigh the two."""
+
+    def __init__(self, model: JNSKR, train: Interactions, item_kg: ItemKG | None, cfg: JNSKRConfig, seed: int,
+                 negatives: int = 1):
+        super().__init__(model, train, item_kg, cfg, seed)
+        self.negatives = negatives
+        self.lookup = _PositiveLookup(train, model.device)
+        self.n_items = train.n_items
+        self.n_tails = item_kg.n_tails if self.has_kg else 0
+
+    def __call__(self, items: Tensor, epoch: int, grams=None):
+        m = self.model
+        seg, pos = csr_gather(self.iu_indptr, items)
+        users = self.iu_users[pos]
+        q_pos, e_kg = self.item_inputs(items, epoch)
+        total = q_pos.new_zeros(())
+        parts = {}
+        for k in range(self.negatives):
+            neg = sample_negatives(self.seed, epoch, pos, users, self.n_items, self.lookup, stream=20 + k)
+            uniq, inv = torch.unique(neg, return_inverse=True)
+            q_neg, _ = self.item_inputs(uniq, epoch)
+            p = m.user_emb[users]
+            diff = (p * (q_pos[seg] - q_neg[inv])) @ m.h
+            cf = -torch.nn.functional.logsigmoid(diff).sum()
+            total = total + self.cfg.kappa * cf
+            parts["cf"] = parts.get("cf", 0.0) + cf.detach()
+        if self.has_kg and self.cfg.mu:
+            kseg, kpos = csr_gather(self.kg_indptr, items)
+            rel, tail = self.kg_rel[kpos], self.kg_tail[kpos]
+            z = m.rel_emb[rel]
+            for k in range(self.negatives):
+                t_neg = _keyed_index(self.seed, epoch, kpos, self.n_tails, stream=40 + k)
+                head = e_kg[kseg] * z
+                diff = (head * (m.tails(tail) - m.tails(t_neg))).sum(1)
+                kg = -torch.nn.functional.logsigmoid(diff).sum()
+                total = total + self.cfg.mu * kg
+                parts["kg"] = parts.get("kg", 0.0) + kg.detach()
+        return total, parts
