@@ -234,7 +234,7 @@ class Recommender:
                 validate = lambda: run_eval(valid, [train_part])  # noqa: E731
             self.trainer = Trainer(
                 self.model, objective, seed=cfg.seed, batch_size=cfg.train.batch_size, epochs=cfg.train.epochs,
-                drop_last=cfg.drop_last(), optimizer=cfg.train.optimizer, lr=cfg.train.lr,
+                drop_last=cfg.drop_last(), optimizer=cfg.train.optimizer, lr=cfg.learning_rate(),
                 initial_accumulator=cfg.train.initial_accumulator, eval_every=cfg.eval_every(),
                 eval_schedule="paper" if paper else "standard", patience=cfg.train.patience,
                 select_metric=cfg.select_metric(), validate=validate,

@@ -71,6 +71,7 @@ class ENMFConfig(_Strict):
     keep_prob: float = Field(0.7, gt=0.0, le=1.0)
     lambda_emb: float = 0.0
     init_std: float = 0.01
+    lr: float | None = Field(None, gt=0.0)  # ENMF's own learning rate (null: train.lr)
 
 
 class BPRConfig(_Strict):
@@ -130,6 +131,11 @@ class Config(_Strict):
         if any(k < 1 or k > self.eval.k_max for k in self.eval.ks):
             raise ValueError(f"eval.ks must lie in 1..eval.k_max ({self.eval.k_max})")
         return self
+
+    def learning_rate(self) -> float:
+        if self.model == "enmf" and self.enmf.lr is not None:
+            return self.enmf.lr
+        return self.train.lr
 
     def select_k(self) -> int:
         return int(self.select_metric().partition("@")[2])

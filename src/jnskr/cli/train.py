@@ -41,7 +41,7 @@ def metrics_table(metrics: dict, title: str, ks: list[int]) -> Table:
 def _pick_preset(dataset: str | None, data: Path | None) -> str:
     from jnskr.config import preset_names
 
-    name = data.name if data is not None else dataset
+    name = data.name if data is not None else (dataset or "ml-100k")  # ml-100k: the default dataset
     return name if name in preset_names() else "default"
 
 
