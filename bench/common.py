@@ -29,6 +29,7 @@ def machine(device: str = "cpu") -> dict:
         "torch": torch.__version__,
         "device": device,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "load_average_1min": os.getloadavg()[0],
     }
     try:
         with open("/proc/cpuinfo") as f:
