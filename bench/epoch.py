@@ -5,6 +5,8 @@ Datasets:
                  $JNSKR_SHARED_DATA) with the item-entity links of JNSKR's kg_feat.npz.  That file
                  has no relation ids: every link is one relation `linked` (so R = 1 here, where
                  the full KG has 39).
+  NAME or PATH   any registered dataset or folder (ml-100k, ../shared/data/kgcn-music), with its
+                 preset's hyper-parameters
   synthetic-xS   Amazon-book's sizes times S (70,679·S users, 24,915·S items, 88,572·S tails,
                  39 relations, 652,514·S train pairs, 64 facts per item), for scaling.
 
@@ -41,7 +43,9 @@ def load(name: str):
         from jnskr.data.synthetic import amazon_book_like
 
         return amazon_book_like(float(name.removeprefix("synthetic-x")))
-    raise SystemExit(f"unknown dataset {name}")
+    from jnskr.data import load_dataset
+
+    return load_dataset(name)  # a registered name (ml-100k) or a path
 
 
 def run_one(args) -> dict:
@@ -57,7 +61,12 @@ def run_one(args) -> dict:
     t0 = time.perf_counter()
     ds = load(args.dataset)
     load_s = time.perf_counter() - t0
-    cfg = build_config("amazon-book", overrides=[f"model={args.model}", f"train.batch_size={args.batch_size}"])
+    from pathlib import Path
+
+    from jnskr.config import preset_names
+
+    preset = Path(args.dataset).name if Path(args.dataset).name in preset_names() else "amazon-book"
+    cfg = build_config(preset, overrides=[f"model={args.model}", f"train.batch_size={args.batch_size}"])
     t0 = time.perf_counter()
     if args.model == "jnskr":
         ikg = build_item_kg(ds.kg, ds.n_items, ds.train.item_counts()) if ds.kg is not None else None
