@@ -88,3 +88,12 @@ def _reset_jnskr_logger():
     logger.handlers[:] = [h for h in logger.handlers if isinstance(h, logging.NullHandler)]
     logger.propagate = True
     logger.setLevel(logging.NOTSET)
+
+
+def tiny_config(model: str = "jnskr", epochs: int = 5):
+    """A fast config for the synthetic dataset (small embeddings, small batches)."""
+    from jnskr.config import build_config
+
+    return build_config("default", overrides=[
+        f"model={model}", "device=cpu", f"train.epochs={epochs}", "train.batch_size=16", "eval.ks=[5,10]",
+        "jnskr.embed_dim=16", "enmf.embed_dim=16", "jnskr.c0=20", "jnskr.c1=20"])

@@ -14,7 +14,7 @@ import torch
 from jnskr.api import Recommender
 from jnskr.cli.main import _register, run
 from jnskr.coldstart import FoldIn, negative_weights, parse_new_items, read_new_items
-from jnskr.config import build_config
+from conftest import tiny_config
 from jnskr.data.dataset import Interactions
 from jnskr.data.split import holdout_split
 from jnskr.errors import DataError, JnskrError
@@ -27,9 +27,7 @@ HELD = np.arange(8)  # items 0..7: two per cluster (cluster = item % 4)
 
 
 def _cfg(model="jnskr", epochs=20):
-    return build_config("default", overrides=[
-        f"model={model}", "device=cpu", f"train.epochs={epochs}", "train.batch_size=16", "eval.ks=[5,10]",
-        "jnskr.embed_dim=16", "enmf.embed_dim=16", "jnskr.c0=20", "jnskr.c1=20"])
+    return tiny_config(model, epochs)
 
 
 @pytest.fixture(scope="module")

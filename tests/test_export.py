@@ -10,7 +10,7 @@ import torch
 
 from jnskr.api import Recommender
 from jnskr.cli.main import _register, run
-from jnskr.config import build_config
+from conftest import tiny_config
 from jnskr.errors import JnskrError
 from jnskr.export import output_format
 from jnskr.serve.engine import Engine
@@ -20,9 +20,7 @@ import jnskr.cli.use  # noqa: E402,F401
 
 
 def _cfg(model="jnskr", epochs=5):
-    return build_config("default", overrides=[
-        f"model={model}", "device=cpu", f"train.epochs={epochs}", "train.batch_size=16", "eval.ks=[5,10]",
-        "jnskr.embed_dim=16", "enmf.embed_dim=16", "jnskr.c0=20", "jnskr.c1=20"])
+    return tiny_config(model, epochs)
 
 
 @pytest.fixture(scope="module")

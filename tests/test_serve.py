@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jnskr.api import Recommender
-from jnskr.config import build_config
+from conftest import tiny_config
 from jnskr.errors import JnskrError
 from jnskr.serve.engine import Engine
 
@@ -23,9 +23,7 @@ from jnskr.serve.app import create_app, require_fastapi  # noqa: E402
 
 
 def _cfg(model="jnskr", epochs=5):
-    return build_config("default", overrides=[
-        f"model={model}", "device=cpu", f"train.epochs={epochs}", "train.batch_size=16", "eval.ks=[5,10]",
-        "jnskr.embed_dim=16", "enmf.embed_dim=16", "jnskr.c0=20", "jnskr.c1=20"])
+    return tiny_config(model, epochs)
 
 
 @pytest.fixture(scope="module")
