@@ -129,23 +129,21 @@ class Engine:
             raise UnknownItem(f"unknown item {str(raw)!r}")
         return k
 
-    def user_indices(self, raws: list[str], where: str = "") -> np.ndarray:
+    @staticmethod
+    def _indices(lookup: dict, raws: list[str], error, kind: str, where: str) -> np.ndarray:
         out = np.empty(len(raws), dtype=np.int64)
         for k, r in enumerate(raws):
-            j = self._user_lookup.get(r)
+            j = lookup.get(r)
             if j is None:
-                raise UnknownUser(f"{where}unknown user {r!r}")
+                raise error(f"{where}unknown {kind} {r!r}")
             out[k] = j
         return out
 
+    def user_indices(self, raws: list[str], where: str = "") -> np.ndarray:
+        return self._indices(self._user_lookup, raws, UnknownUser, "user", where)
+
     def item_indices(self, raws: list[str], where: str = "") -> np.ndarray:
-        out = np.empty(len(raws), dtype=np.int64)
-        for k, r in enumerate(raws):
-            j = self._item_lookup.get(r)
-            if j is None:
-                raise UnknownItem(f"{where}unknown item {r!r}")
-            out[k] = j
-        return out
+        return self._indices(self._item_lookup, raws, UnknownItem, "item", where)
 
     def item_name(self, i: int) -> str | None:
         if self.item_names is None:
