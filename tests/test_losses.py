@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from jnskr.losses import (
+    gram_with_rows,
     nonsampling_cf_loss,
     nonsampling_cf_loss_bruteforce,
     nonsampling_kg_loss,
@@ -114,3 +115,17 @@ def test_float32_agrees_to_single_precision():
     eff = nonsampling_cf_loss(*args, pu, pi, c_pos, c_neg.float()) + c_pos * 300
     ref = nonsampling_cf_loss_bruteforce(P.detach(), Q.detach(), h.detach(), pu, pi, c_pos, c_neg)
     assert _rel_err(eff.double(), ref) <= 1e-5
+
+
+def test_gram_with_rows_matches_separate_ops_in_value_and_gradient():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(40, 6, dtype=torch.float64, generator=g, requires_grad=True)
+    idx = torch.randint(0, 40, (90,), generator=g)  # repeated rows accumulate
+    s, rows = gram_with_rows(x, idx)
+    assert torch.allclose(s, x.T @ x) and torch.equal(rows, x[idx])
+    gs = torch.randn(6, 6, dtype=torch.float64, generator=g)  # not symmetric on purpose
+    gr = torch.randn(90, 6, dtype=torch.float64, generator=g)
+    (fused,) = torch.autograd.grad((s * gs).sum() + (rows * gr).sum(), x)
+    (plain,) = torch.autograd.grad(((x.T @ x) * gs).sum() + (x[idx] * gr).sum(), x)
+    assert torch.allclose(fused, plain, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda t: gram_with_rows(t, idx), (x,))

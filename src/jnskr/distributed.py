@@ -51,7 +51,7 @@ class _GatherRows(torch.autograd.Function):
     def forward(ctx, table: Tensor, idx: Tensor, sink: "DistComm", name: str) -> Tensor:
         ctx.sink, ctx.name = sink, name
         ctx.save_for_backward(idx)
-        return table[idx]
+        return table.index_select(0, idx)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -86,7 +86,7 @@ class DistComm:
     # -- hooks used by the model and the objectives
     def rows(self, name: str, table: Tensor, idx: Tensor) -> Tensor:
         if not torch.is_grad_enabled() or not table.requires_grad:
-            return table[idx]
+            return table.index_select(0, idx)
         return _GatherRows.apply(table, idx, self, name)
 
     def batch_gram(self, name: str, local: Tensor) -> Tensor:

@@ -31,6 +31,7 @@ from torch import Tensor
 
 __all__ = [
     "gram",
+    "gram_with_rows",
     "weighted_gram",
     "nonsampling_cf_loss",
     "nonsampling_cf_loss_bruteforce",
@@ -59,6 +60,32 @@ def gram(x: Tensor) -> Tensor:
     if x.requires_grad and torch.is_grad_enabled():
         return _Gram.apply(x)
     return x.transpose(0, 1) @ x
+
+
+class _GramWithRows(torch.autograd.Function):
+    """(xᵀx, x[idx]) with one dense gradient: x (G + Gᵀ), into which the rows' gradients are
+    index-added in place (autograd would zero-fill a second table-sized buffer and add the two)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+        ctx.save_for_backward(x, idx)
+        return x.transpose(0, 1) @ x, x.index_select(0, idx)
+
+    @staticmethod
+    def backward(ctx, g: Tensor, g_rows: Tensor):
+        x, idx = ctx.saved_tensors
+        out = x @ (g + g.transpose(0, 1))
+        return out.index_add_(0, idx, g_rows), None
+
+
+def gram_with_rows(x: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+    """(xᵀx, x[idx]) in one op.  x: [n, d], idx: [m] int64 -> ([d, d], [m, d]).
+
+    Same values and gradients as `(gram(x), x.index_select(0, idx))`; cheaper backward for a
+    table whose every row gets a gradient anyway (the all-pairs Gram term)."""
+    if x.requires_grad and torch.is_grad_enabled():
+        return _GramWithRows.apply(x, idx)
+    return x.transpose(0, 1) @ x, x.index_select(0, idx)
 
 
 def weighted_gram(x: Tensor, w: Tensor) -> Tensor:
@@ -102,9 +129,9 @@ def nonsampling_cf_loss(
     Returns:
         scalar: Σ_pos[(c_pos − c_neg[v])ŷ² − 2c_pos·ŷ] + ⟨hhᵀ ∘ UᵀU ∘ Iᵀdiag(c_neg)I⟩.
     """
-    pu = user_emb[pos_user] if user_rows is None else user_rows
-    y = (pu * item_emb[pos_item]) @ h  # [n]
-    cn = c_neg[pos_item]
+    pu = user_emb.index_select(0, pos_user) if user_rows is None else user_rows
+    y = (pu * item_emb.index_select(0, pos_item)) @ h  # [n]
+    cn = c_neg.index_select(0, pos_item)
     positive = ((c_pos - cn) * y * y - 2.0 * c_pos * y).sum()
     s_u = gram(user_emb) if user_gram is None else user_gram
     s_b = weighted_gram(item_emb, c_neg) if batch_gram is None else batch_gram
@@ -170,10 +197,10 @@ def nonsampling_kg_loss(
         scalar: Σ_pos[(w_pos − w_neg[h])ĝ² − 2w_pos·ĝ] + ⟨ZᵀZ ∘ E_Bᵀ diag(w_neg) E_B ∘ XᵀX⟩,
         with ĝ = Σ_i e_hi z_ri x_ti.
     """
-    zr = rel_emb[pos_rel] if rel_rows is None else rel_rows
-    xt = tail_emb[pos_tail] if tail_rows is None else tail_rows
-    g = (head_emb[pos_head] * zr * xt).sum(1)  # [n]
-    wn = w_neg[pos_head]
+    zr = rel_emb.index_select(0, pos_rel) if rel_rows is None else rel_rows
+    xt = tail_emb.index_select(0, pos_tail) if tail_rows is None else tail_rows
+    g = (head_emb.index_select(0, pos_head) * zr * xt).sum(1)  # [n]
+    wn = w_neg.index_select(0, pos_head)
     positive = ((w_pos - wn) * g * g - 2.0 * w_pos * g).sum()
     s_r = gram(rel_emb) if rel_gram is None else rel_gram
     s_t = gram(tail_emb) if tail_gram is None else tail_gram

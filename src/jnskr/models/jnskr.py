@@ -36,11 +36,11 @@ def trunc_normal_(t: Tensor, std: float, generator: torch.Generator) -> Tensor:
 
 def csr_gather(indptr: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
     """Flatten CSR rows.  indptr: [n+1], rows: [B] -> (segment [nnz] in 0..B-1, position [nnz])."""
-    start = indptr[rows]
-    counts = indptr[rows + 1] - start
+    start = indptr.index_select(0, rows)
+    counts = indptr.index_select(0, rows + 1) - start
     seg = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
     offsets = torch.cumsum(counts, 0) - counts
-    pos = torch.arange(int(counts.sum()), device=rows.device) - offsets[seg] + start[seg]
+    pos = torch.arange(int(counts.sum()), device=rows.device) - offsets.index_select(0, seg) + start.index_select(0, seg)
     return seg, pos
 
 
@@ -51,7 +51,7 @@ class LocalComm:
     world = 1
 
     def rows(self, name: str, table: Tensor, idx: Tensor) -> Tensor:
-        return table[idx]
+        return table.index_select(0, idx)
 
     def batch_gram(self, name: str, local: Tensor) -> Tensor:
         return local
@@ -64,9 +64,9 @@ def segment_softmax(scores: Tensor, seg: Tensor, n_seg: int) -> Tensor:
     """Softmax of `scores` [nnz] within segments `seg` [nnz] (numerically safe).  -> [nnz]."""
     smax = torch.full((n_seg,), -math.inf, dtype=scores.dtype, device=scores.device)
     smax = smax.scatter_reduce(0, seg, scores.detach(), reduce="amax", include_self=True)
-    e = torch.exp(scores - smax[seg])
+    e = torch.exp(scores - smax.index_select(0, seg))
     denom = torch.zeros(n_seg, dtype=scores.dtype, device=scores.device).index_add(0, seg, e)
-    return e / denom[seg]
+    return e / denom.index_select(0, seg)
 
 
 class JNSKR(nn.Module):
@@ -166,7 +166,7 @@ class JNSKR(nn.Module):
         """User vectors (real users only).  -> [len, d]."""
         if idx is None:
             return self.user_emb[: self.n_users]
-        return self.user_emb[idx]
+        return self.user_emb.index_select(0, idx)
 
     # -------------------------------------------------------------- attention
     def attention(self, items: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -175,8 +175,8 @@ class JNSKR(nn.Module):
         -> (seg [nnz] batch row, rel [nnz], tail [nnz], alpha [nnz]).
         """
         seg, pos = csr_gather(self.nb_indptr, items)
-        rel = self.nb_rel[pos]
-        tail = self.nb_tail[pos]
+        rel = self.nb_rel.index_select(0, pos)
+        tail = self.nb_tail.index_select(0, pos)
         x = self.tails(tail)
         z = self.comm.rows("rel", self.rel_emb, rel)
         return seg, rel, tail, self.attention_weights(seg, x, z, len(items))
@@ -185,7 +185,7 @@ class JNSKR(nn.Module):
         """α of each neighbour from its gathered tail and relation rows x, z [nnz, d].  -> [nnz]."""
         if self.cfg.attention == "mean":  # ablation: uniform weights 1/|N(v)|
             deg = torch.zeros(n_items, dtype=x.dtype, device=x.device).index_add(0, seg, torch.ones_like(seg, dtype=x.dtype))
-            return 1.0 / deg[seg]
+            return 1.0 / deg.index_select(0, seg)
         if self.cfg.attention == "code":
             pre = (z * x) @ self.att_W + self.att_b
         else:
@@ -200,8 +200,8 @@ class JNSKR(nn.Module):
         if not self.has_kg:
             return out
         seg, pos = csr_gather(self.nb_indptr, items)
-        x = self.tails(self.nb_tail[pos])
-        z = self.comm.rows("rel", self.rel_emb, self.nb_rel[pos])
+        x = self.tails(self.nb_tail.index_select(0, pos))
+        z = self.comm.rows("rel", self.rel_emb, self.nb_rel.index_select(0, pos))
         return self.messages_from_rows(seg, x, z, len(items))
 
     def messages_from_rows(self, seg: Tensor, x: Tensor, z: Tensor, n_items: int) -> Tensor:

@@ -16,9 +16,9 @@ from torch import Tensor
 from jnskr.config import ENMFConfig, JNSKRConfig
 from jnskr.data.dataset import Interactions
 from jnskr.data.kg import ItemKG
-from jnskr.losses import l2_sum, nonsampling_cf_loss, nonsampling_kg_loss, weighted_gram
+from jnskr.losses import gram_with_rows, l2_sum, nonsampling_cf_loss, nonsampling_kg_loss, weighted_gram
 from jnskr.models.enmf import ENMF
-from jnskr.models.jnskr import JNSKR, csr_gather
+from jnskr.models.jnskr import JNSKR, LocalComm, csr_gather
 from jnskr.training.dropout import keyed_dropout, keyed_uniform
 from jnskr.training.weights import cf_negative_weights, kg_negative_weights
 
@@ -112,28 +112,40 @@ class JNSKRObjective:
         """Loss of the item batch `items` [B].  -> (scalar loss, dict of detached parts)."""
         m = self.model
         comm = m.comm
-        grams = grams or Grams()
+        grams = Grams(**vars(grams)) if grams is not None else Grams()  # filled below: keep the caller's
         use_kg = self.has_kg and self.cfg.mu
         msg = x = z = None
+        # one process: each table's Gram and gathered rows come from one op with one dense gradient
+        fuse = isinstance(comm, LocalComm)
         if use_kg:
             kseg, kpos = csr_gather(self.kg_indptr, items)
-            rel, tail = self.kg_rel[kpos], self.kg_tail[kpos]
-            x = m.tails(tail)
-            z = comm.rows("rel", m.rel_emb, rel)
+            rel, tail = self.kg_rel.index_select(0, kpos), self.kg_tail.index_select(0, kpos)
+            if fuse and grams.tails is None and len(m.tail_tied) == 0:
+                grams.tails, x = gram_with_rows(m.tail_emb, tail)
+            else:
+                x = m.tails(tail)
+            if fuse and grams.relations is None:
+                grams.relations, z = gram_with_rows(m.rel_emb, rel)
+            else:
+                z = comm.rows("rel", m.rel_emb, rel)
             if self.shared_neighbours:  # attention sees every fact: gather the rows once for both
                 msg = m.messages_from_rows(kseg, x, z, len(items))
         q, e_kg = self.item_inputs(items, epoch, msg)
         seg, pos = csr_gather(self.iu_indptr, items)
-        pos_users = self.iu_users[pos]
-        c_neg = self.c_neg[items]
+        pos_users = self.iu_users.index_select(0, pos)
+        c_neg = self.c_neg.index_select(0, items)
+        if fuse and grams.users is None:
+            grams.users, user_rows = gram_with_rows(m.user_emb, pos_users)
+        else:
+            user_rows = comm.rows("user", m.user_emb, pos_users)
         cf = nonsampling_cf_loss(m.user_emb, q, m.h, pos_users, seg, self.cfg.c_pos, c_neg, user_gram=grams.users,
-                                 user_rows=comm.rows("user", m.user_emb, pos_users),
+                                 user_rows=user_rows,
                                  batch_gram=comm.batch_gram("cf", weighted_gram(q, c_neg)),
                                  h_allpairs=comm.h_allpairs(m.h))
         total = self.cfg.kappa * cf
         parts = {"cf": cf.detach()}
         if use_kg:
-            w_neg = self.w_neg[items]
+            w_neg = self.w_neg.index_select(0, items)
             kg = nonsampling_kg_loss(e_kg, m.rel_emb, m.tail_table_for_gram(), kseg, rel, tail, self.cfg.w_pos,
                                      w_neg, rel_gram=grams.relations, tail_gram=grams.tails, rel_rows=z,
                                      tail_rows=x, head_gram=comm.batch_gram("kg", weighted_gram(e_kg, w_neg)))
@@ -192,9 +204,9 @@ class ENMFObjective:
         if self.by_user:
             c_neg = torch.full((len(units),), self.cfg.negative_weight, dtype=b.dtype, device=b.device)
         else:
-            c_neg = self.c_neg[units]
+            c_neg = self.c_neg.index_select(0, units)
         seg, pos = csr_gather(self.indptr, units)
-        others = self.indices[pos]
+        others = self.indices.index_select(0, pos)
         loss = nonsampling_cf_loss(other, b, m.h, others, seg, 1.0, c_neg, user_gram=grams.users,
                                    user_rows=comm.rows(other_name, other, others),
                                    batch_gram=comm.batch_gram("cf", weighted_gram(b, c_neg)),
@@ -302,7 +314,7 @@ class JNSKRSampledObjective(JNSKRObjective):
             parts["cf"] = parts.get("cf", 0.0) + cf.detach()
         if self.has_kg and self.cfg.mu:
             kseg, kpos = csr_gather(self.kg_indptr, items)
-            rel, tail = self.kg_rel[kpos], self.kg_tail[kpos]
+            rel, tail = self.kg_rel.index_select(0, kpos), self.kg_tail.index_select(0, kpos)
             z = m.rel_emb[rel]
             for k in range(self.negatives):
                 t_neg = _keyed_index(self.seed, epoch, kpos, self.n_tails, stream=40 + k)
