@@ -17,6 +17,8 @@ epoch time extrapolated from them (marked `extrapolated`).
     python bench/epoch.py                                   # CPU: x1 + amazon-book, b=256/1024/4096
     python bench/epoch.py --datasets synthetic-x1,synthetic-x2,synthetic-x4,synthetic-x8 \
         --models jnskr --batch-sizes 1024 --max-batches 10  # scaling
+    python bench/epoch.py --datasets ml-100k,../shared/data/kgcn-music --batch-sizes 256 \
+        --repeats 15 --name epoch-cpu-small                 # small datasets (median of 15 epochs)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import json
 import subprocess
 import sys
+import statistics
 import time
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
@@ -86,9 +89,9 @@ def run_one(args) -> dict:
     if args.compile:
         forward = torch.compile(obj.__call__, dynamic=True)
 
-    def step(units):
+    def step(units, epoch=0):
         trainer.optimizer.zero_grad(set_to_none=True)
-        loss, _ = forward(units, 0)
+        loss, _ = forward(units, epoch)
         loss.backward()
         trainer.optimizer.step()
 
@@ -106,18 +109,23 @@ def run_one(args) -> dict:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     timed = batches if not args.max_batches else batches[2 : 2 + args.max_batches]
-    sync()
-    t0 = time.perf_counter()
-    for units in timed:
-        step(units)
-    sync()
-    secs = time.perf_counter() - t0
+    runs = []
+    for rep in range(args.repeats):  # the median of several timed passes: small epochs are noisy
+        sync()
+        t0 = time.perf_counter()
+        for units in timed:  # a new epoch number per pass: per-epoch work (dropout masks) is timed too
+            step(units, rep + 1)
+        sync()
+        runs.append(time.perf_counter() - t0)
+    secs = statistics.median(runs)
     per_batch = secs / max(len(timed), 1)
     out = {
         "dataset": args.dataset, "model": args.model, "batch_size": args.batch_size, "device": args.device,
         "users": ds.n_users, "items": ds.n_items, "train_pairs": ds.train.nnz, "kg_facts": facts,
         "batches_per_epoch": n_batches, "batches_timed": len(timed),
         "seconds_per_epoch": per_batch * n_batches, "extrapolated": bool(args.max_batches),
+        "repeats": args.repeats, "seconds_per_epoch_min": min(runs) / max(len(timed), 1) * n_batches,
+        "seconds_per_epoch_max": max(runs) / max(len(timed), 1) * n_batches,
         "ms_per_batch": per_batch * 1000, "load_seconds": load_s, "build_seconds": build_s,
         "compiled": bool(args.compile), "warmup_seconds": warmup_s,
         "peak_rss_mb": peak_rss_mb(),
@@ -133,6 +141,7 @@ def main() -> None:
     ap.add_argument("--models", default="jnskr,enmf")
     ap.add_argument("--batch-sizes", default="256,1024,4096")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=1, help="timed passes; seconds_per_epoch is their median")
     ap.add_argument("--max-batches", type=int, default=0)
     ap.add_argument("--compile", action="store_true", help="torch.compile the batch loss (compile time "
                     "reported apart as warmup_seconds)")
@@ -150,7 +159,8 @@ def main() -> None:
         for model in args.models.split(","):
             for bs in (int(b) for b in args.batch_sizes.split(",")):
                 cmd = [sys.executable, __file__, "--one", "--dataset", ds, "--model", model, "--batch-size", str(bs),
-                       "--device", args.device, "--max-batches", str(args.max_batches)] + \
+                       "--device", args.device, "--max-batches", str(args.max_batches),
+                       "--repeats", str(args.repeats)] + \
                     (["--compile"] if args.compile else [])
                 r = subprocess.run(cmd, capture_output=True, text=True)
                 if r.returncode != 0:
@@ -158,7 +168,8 @@ def main() -> None:
                     continue
                 rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
                 print_table(rows[-1:], ["dataset", "model", "batch_size", "seconds_per_epoch", "peak_rss_mb"])
-    cols = ["dataset", "model", "batch_size", "compiled", "batches_per_epoch", "seconds_per_epoch", "extrapolated",
+    cols = ["dataset", "model", "batch_size", "compiled", "batches_per_epoch", "seconds_per_epoch",
+            "seconds_per_epoch_min", "extrapolated",
             "ms_per_batch", "warmup_seconds", "peak_rss_mb"] + (["peak_gpu_mb"] if args.device.startswith("cuda") else [])
     print()
     print_table(rows, cols, title=f"epoch benchmark on {args.device}")

@@ -137,6 +137,26 @@ def test_keyed_dropout_depends_only_on_key_and_id():
     assert torch.allclose(y[y != 0], torch.tensor(1 / 0.7))
 
 
+
+def test_keyed_uniform_bits_match_a_plain_uint32_murmur3():
+    """The masks are pinned: the vectorised hash equals scalar uint32 arithmetic bit for bit."""
+
+    def fmix(x):
+        x ^= x >> 16
+        x = (x * 0x85EBCA6B) & 0xFFFFFFFF
+        x ^= x >> 13
+        x = (x * 0xC2B2AE35) & 0xFFFFFFFF
+        return x ^ (x >> 16)
+
+    ids = torch.tensor([0, 1, 7, 1598, 70_678, 33_554_431, 2**31 + 5])
+    for seed, epoch, stream in [(2019, 0, 0), (1, 57, 2), (123456, 3, 1)]:
+        k1 = fmix(fmix(seed) ^ fmix((epoch * 0x9E3779B1 + 1) & 0xFFFFFFFF))
+        k2 = fmix(k1 ^ fmix((stream * 0x7F4A7C15 + 7) & 0xFFFFFFFF))
+        want = [[fmix(fmix(((i * 8 + c) & 0xFFFFFFFF) ^ k1) ^ k2) / 2**32 for c in range(8)] for i in ids.tolist()]
+        got = keyed_uniform(seed, epoch, ids, 8, stream, dtype=torch.float64)
+        assert torch.equal(got, torch.tensor(want, dtype=torch.float64))
+
+
 def _objective(model, kg, cfg_kw=None):
     train = Interactions.from_pairs(np.array([0, 0, 1, 2, 3, 3]), np.array([0, 1, 1, 2, 0, 2]), 4, 3)
     cfg = model.cfg
@@ -268,3 +288,18 @@ def test_shared_neighbour_rows_give_the_same_loss_and_gradients():
     assert torch.allclose(out[0][0], out[1][0], rtol=1e-6)
     for a, b in zip(out[0][1], out[1][1]):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-8)
+
+
+def test_epoch_masks_equal_per_batch_keyed_dropout():
+    from jnskr.training.dropout import EpochMasks
+
+    x = torch.randn(40, 8, dtype=torch.float64)
+    ids = torch.tensor([3, 17, 0, 99, 42, 5, 5, 77])[: len(x) // 5]
+    masks = EpochMasks(seed=11, n_units=100, d=8)
+    tiny = EpochMasks(seed=11, n_units=100, d=8, max_elements=10)  # falls back to per-batch hashing
+    for epoch in (0, 1, 0):
+        for stream, drop in ((0, 0.3), (2, 0.3), (1, 0.5)):
+            want = keyed_dropout(x[: len(ids)], drop, 11, epoch, ids, stream)
+            assert torch.equal(masks.apply(x[: len(ids)], drop, epoch, ids, stream), want)
+            assert torch.equal(tiny.apply(x[: len(ids)], drop, epoch, ids, stream), want)
+    assert masks.apply(x, 0.0, 0, torch.arange(40), 0) is x

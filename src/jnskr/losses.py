@@ -177,6 +177,7 @@ def nonsampling_kg_loss(
     rel_rows: Tensor | None = None,
     tail_rows: Tensor | None = None,
     head_gram: Tensor | None = None,
+    positive: Tensor | None = None,
 ) -> Tensor:
     """Efficient whole-data weighted squared DistMult loss (constant w_pos·n dropped).
 
@@ -192,16 +193,19 @@ def nonsampling_kg_loss(
         rel_gram, tail_gram: optional precomputed [d, d] Gram matrices of `rel_emb`/`tail_emb`.
         rel_rows, tail_rows: optional [n, d] = `rel_emb[pos_rel]`, `tail_emb[pos_tail]`.
         head_gram: optional [d, d] replacing E_Bᵀdiag(w_neg)E_B (distributed: summed over ranks).
+        positive: optional precomputed positive part Σ_pos[(w_pos − w_neg[h])ĝ² − 2w_pos·ĝ] (from
+            `jnskr.models.fused.attention_and_kg_positive`); the positive arguments are then unused.
 
     Returns:
         scalar: Σ_pos[(w_pos − w_neg[h])ĝ² − 2w_pos·ĝ] + ⟨ZᵀZ ∘ E_Bᵀ diag(w_neg) E_B ∘ XᵀX⟩,
         with ĝ = Σ_i e_hi z_ri x_ti.
     """
-    zr = rel_emb.index_select(0, pos_rel) if rel_rows is None else rel_rows
-    xt = tail_emb.index_select(0, pos_tail) if tail_rows is None else tail_rows
-    g = (head_emb.index_select(0, pos_head) * zr * xt).sum(1)  # [n]
-    wn = w_neg.index_select(0, pos_head)
-    positive = ((w_pos - wn) * g * g - 2.0 * w_pos * g).sum()
+    if positive is None:
+        zr = rel_emb.index_select(0, pos_rel) if rel_rows is None else rel_rows
+        xt = tail_emb.index_select(0, pos_tail) if tail_rows is None else tail_rows
+        g = torch.linalg.vecdot(head_emb.index_select(0, pos_head) * zr, xt)  # [n]
+        wn = w_neg.index_select(0, pos_head)
+        positive = ((w_pos - wn) * g * g - 2.0 * w_pos * g).sum()
     s_r = gram(rel_emb) if rel_gram is None else rel_gram
     s_t = gram(tail_emb) if tail_gram is None else tail_gram
     s_h = weighted_gram(head_emb, w_neg) if head_gram is None else head_gram

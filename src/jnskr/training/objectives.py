@@ -18,8 +18,9 @@ from jnskr.data.dataset import Interactions
 from jnskr.data.kg import ItemKG
 from jnskr.losses import gram_with_rows, l2_sum, nonsampling_cf_loss, nonsampling_kg_loss, weighted_gram
 from jnskr.models.enmf import ENMF
+from jnskr.models.fused import attention_and_kg_positive
 from jnskr.models.jnskr import JNSKR, LocalComm, csr_gather
-from jnskr.training.dropout import keyed_dropout, keyed_uniform
+from jnskr.training.dropout import EpochMasks, keyed_uniform
 from jnskr.training.weights import cf_negative_weights, kg_negative_weights
 
 
@@ -63,6 +64,7 @@ class JNSKRObjective:
         else:
             self.w_neg_np = np.zeros(train.n_items)
         self.n_units = train.n_items
+        self.masks = EpochMasks(seed, train.n_items, cfg.embed_dim)
         # without a neighbour cap the attention neighbourhood is exactly the KG facts
         self.shared_neighbours = self.has_kg and cfg.max_neighbors is None
 
@@ -83,15 +85,22 @@ class JNSKRObjective:
         e = m.comm.rows("item", m.item_emb, items)
         if msg is None and m.has_kg:
             msg = m.messages(items)
-        if not m.training:
-            return (e + msg if msg is not None else e), e
-        drop_e = 1.0 - self.cfg.keep_prob[0]
-        drop_k = 1.0 - self.cfg.keep_prob[1]
-        q = keyed_dropout(e, drop_e, self.seed, epoch, items, stream=0)
+        return self.cf_items(e, msg, items, epoch), self.kg_heads(e, items, epoch)
+
+    def cf_items(self, e: Tensor, msg: Tensor | None, items: Tensor, epoch: int) -> Tensor:
+        """q̃_B = drop(e_B) + drop(m_B) in train mode, e_B + m_B otherwise.  -> [B, d]."""
+        if not self.model.training:
+            return e + msg if msg is not None else e
+        q = self.masks.apply(e, 1.0 - self.cfg.keep_prob[0], epoch, items, stream=0)
         if msg is not None:
-            q = q + keyed_dropout(msg, drop_k, self.seed, epoch, items, stream=1)
-        e_kg = keyed_dropout(e, drop_k, self.seed, epoch, items, stream=2)
-        return q, e_kg
+            q = q + self.masks.apply(msg, 1.0 - self.cfg.keep_prob[1], epoch, items, stream=1)
+        return q
+
+    def kg_heads(self, e: Tensor, items: Tensor, epoch: int) -> Tensor:
+        """ẽ_B, the KG loss's head vectors (their own dropout mask in train mode).  -> [B, d]."""
+        if not self.model.training:
+            return e
+        return self.masks.apply(e, 1.0 - self.cfg.keep_prob[1], epoch, items, stream=2)
 
     def l2(self) -> Tensor:
         """½λ_emb‖tables‖² + ½λ_att‖attention‖² (the value; its gradient is weight decay)."""
@@ -128,9 +137,19 @@ class JNSKRObjective:
                 grams.relations, z = gram_with_rows(m.rel_emb, rel)
             else:
                 z = comm.rows("rel", m.rel_emb, rel)
-            if self.shared_neighbours:  # attention sees every fact: gather the rows once for both
+            w_neg = self.w_neg.index_select(0, items)
+        kg_positive = None
+        if use_kg and self.shared_neighbours and m.cfg.attention == "code":
+            # attention and the KG loss's positive part share z∘x: one op with a hand-written backward
+            e = comm.rows("item", m.item_emb, items)
+            e_kg = self.kg_heads(e, items, epoch)
+            msg, kg_positive = attention_and_kg_positive(x, z, e_kg, m.att_W, m.att_b, m.att_w, kseg, len(items),
+                                                         self.cfg.w_pos, w_neg.index_select(0, kseg))
+            q = self.cf_items(e, msg, items, epoch)
+        else:
+            if use_kg and self.shared_neighbours:  # attention sees every fact: gather the rows once for both
                 msg = m.messages_from_rows(kseg, x, z, len(items))
-        q, e_kg = self.item_inputs(items, epoch, msg)
+            q, e_kg = self.item_inputs(items, epoch, msg)
         seg, pos = csr_gather(self.iu_indptr, items)
         pos_users = self.iu_users.index_select(0, pos)
         c_neg = self.c_neg.index_select(0, items)
@@ -145,10 +164,10 @@ class JNSKRObjective:
         total = self.cfg.kappa * cf
         parts = {"cf": cf.detach()}
         if use_kg:
-            w_neg = self.w_neg.index_select(0, items)
             kg = nonsampling_kg_loss(e_kg, m.rel_emb, m.tail_table_for_gram(), kseg, rel, tail, self.cfg.w_pos,
                                      w_neg, rel_gram=grams.relations, tail_gram=grams.tails, rel_rows=z,
-                                     tail_rows=x, head_gram=comm.batch_gram("kg", weighted_gram(e_kg, w_neg)))
+                                     tail_rows=x, head_gram=comm.batch_gram("kg", weighted_gram(e_kg, w_neg)),
+                                     positive=kg_positive)
             total = total + self.cfg.mu * kg
             parts["kg"] = kg.detach()
         return total, parts
@@ -182,6 +201,7 @@ class ENMFObjective:
             self.n_units = train.n_items
             self.c_neg = _t(cf_negative_weights(train.item_counts(), cfg.c0, cfg.beta), dev, torch.float32)
         self.has_kg = False
+        self.masks = EpochMasks(seed, self.n_units, cfg.embed_dim)
 
     def l2(self) -> Tensor:
         return self.cfg.lambda_emb * l2_sum(*self.model.embedding_tables())
@@ -200,7 +220,7 @@ class ENMFObjective:
         other = m.item_emb if self.by_user else m.user_emb
         b = comm.rows(batch_name, batch_table, units)
         if m.training:
-            b = keyed_dropout(b, 1.0 - self.cfg.keep_prob, self.seed, epoch, units, stream=0)
+            b = self.masks.apply(b, 1.0 - self.cfg.keep_prob, epoch, units, stream=0)
         if self.by_user:
             c_neg = torch.full((len(units),), self.cfg.negative_weight, dtype=b.dtype, device=b.device)
         else:
