@@ -227,8 +227,12 @@ class ENMFObjective:
             c_neg = self.c_neg.index_select(0, units)
         seg, pos = csr_gather(self.indptr, units)
         others = self.indices.index_select(0, pos)
-        loss = nonsampling_cf_loss(other, b, m.h, others, seg, 1.0, c_neg, user_gram=grams.users,
-                                   user_rows=comm.rows(other_name, other, others),
+        if isinstance(comm, LocalComm) and grams.users is None:  # one op, one dense gradient
+            other_gram, other_rows = gram_with_rows(other, others)
+        else:
+            other_gram, other_rows = grams.users, comm.rows(other_name, other, others)
+        loss = nonsampling_cf_loss(other, b, m.h, others, seg, 1.0, c_neg, user_gram=other_gram,
+                                   user_rows=other_rows,
                                    batch_gram=comm.batch_gram("cf", weighted_gram(b, c_neg)),
                                    h_allpairs=comm.h_allpairs(m.h))
         return loss, {"cf": loss.detach()}
