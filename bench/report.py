@@ -45,6 +45,27 @@ REPO = BENCH.parent
 
 DATASET_ALIASES = {"ml100k-kgat": "ml-100k"}  # RecBole name -> jnskr name (identical files and split)
 DATASET_TITLES = {"ml-100k": "ml-100k (= ml100k-kgat)"}
+#: what the data used here is, and how it differs from the paper's (shown under each dataset heading)
+DATASET_NOTES = {
+    "ml-100k": "MovieLens-100K with its Freebase links as the `recbole` 1.2.1 wheel ships them, split and "
+               "filtered exactly as `../shared/data/ml100k-kgat` (same dataset fingerprint, so every number here "
+               "is also the ml100k-kgat number).  Not in the paper; hyper-parameters tuned on validation "
+               "(`bench/results/tune-ml-100k-*.json`).",
+    "amazon-book": "**What differs from the paper.** Interactions: KGAT's Amazon-book split, as in the paper "
+                   "(70,679 users, 24,915 items, 652,514 train and 193,920 test pairs; under protocol standard 10% "
+                   "of each user's train items are held out for validation, so those runs train on 564,499 pairs). "
+                   "Knowledge graph: the paper's `kg_final.txt` (KGAT's Amazon-book KG, 39 relations, 88,572 "
+                   "entities, about 2.56M triples) is not available here.  JNSKR runs use the item-entity links of "
+                   "JNSKR's `kg_feat.npz` instead: no relation ids (one relation, `linked`), 277,289 links to "
+                   "113,487 entities, 277,304 item-headed facts once the reversed item-item links are added.  So "
+                   "JNSKR's KG side is much poorer than the paper's; its numbers here are a lower bound for the "
+                   "paper's setting.  The code path for the full KG is the KGAT reader (`jnskr data fetch "
+                   "amazon-book` with internet).  JNSKR: the spec's (paper's) hyper-parameters, untuned.  ENMF: "
+                   "negative weight selected on the validation split (`bench/results/tune-amazon-book-enmf.json`), "
+                   "the rest ENMF's defaults.",
+    "kgcn-music": "KGCN's Last.FM music data in KGAT format (`../shared/data/kgcn-music`).  Not in the paper; "
+                  "hyper-parameters tuned on validation (`bench/results/tune-kgcn-music-*.json`).",
+}
 DATASET_ORDER = ["ml-100k", "amazon-book", "yelp2018", "last-fm"]
 PROTOCOL_ORDER = ["standard", "paper"]
 PROTOCOL_TEXT = {
@@ -818,6 +839,8 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
                                     for ds in sorted({d for d, _ in tables}, key=ds_key)), ""]
     for ds in sorted({d for d, _ in tables}, key=ds_key):
         md += [f"## {DATASET_TITLES.get(ds, ds)}", ""]
+        if ds in DATASET_NOTES:
+            md += [DATASET_NOTES[ds], ""]
         for protocol in sorted({p for d, p in tables if d == ds}, key=proto_key):
             rows = tables[(ds, protocol)]
             slug = f"{re.sub(r'[^a-z0-9]+', '-', ds.lower())}-{protocol}"
@@ -883,8 +906,29 @@ def speed_section(results: Path, out: Path) -> list[str]:
     files = sorted(p for p in results.glob("*.json"))
     if not files:
         return []
-    lines = ["## Speed and other benchmarks", "",
-             "Other result files (not summarised here; see the scripts in `bench/` that wrote them):", ""]
+    lines = ["## Speed and other benchmarks", ""]
+    epoch_rows = []
+    for p in files:
+        d = json.loads(p.read_text()) if p.name.startswith("epoch-") else None
+        if not d or not isinstance(d.get("results"), list):
+            continue
+        m = d.get("machine", {})
+        for r in d["results"]:
+            if "seconds_per_epoch" not in r:
+                continue
+            epoch_rows.append([Path(str(r["dataset"])).name, r["model"], str(r["batch_size"]),
+                               f"{r['seconds_per_epoch']:.3g}",
+                               f"{r['seconds_per_epoch_min']:.3g}" if "seconds_per_epoch_min" in r else DASH,
+                               str(r.get("repeats", 1)), "yes" if r.get("extrapolated") else "no",
+                               f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else DASH,
+                               f"{m.get('cpu', '?')}, {m.get('torch_threads', '?')} threads, {m.get('device', '?')}, commit {m.get('commit', '?')}",
+                               f"[{p.name}]({os.path.relpath(p, out)})"])
+    if epoch_rows:
+        lines += ["Seconds per training epoch from `bench/epoch.py` (a whole epoch timed after a 2-batch warm-up, "
+                  "or N batches extrapolated; with several passes the median, and the fastest pass as min).", ""]
+        lines += md_table(["Dataset", "Model", "Batch", "s/epoch", "min", "passes", "extrapolated", "peak RSS MB",
+                           "machine", "file"], epoch_rows) + [""]
+    lines += ["All result files (see the scripts in `bench/` that wrote them):", ""]
     for p in files:
         lines.append(f"- [{p.name}]({os.path.relpath(p, out)})")
     return lines + [""]
