@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from jnskr.models.fused import attention_and_kg_positive, attention_and_kg_positive_reference
+from jnskr.models.fused import (
+    attention_and_kg_positive,
+    attention_and_kg_positive_reference,
+    cf_positive,
+    cf_positive_reference,
+    segment_sum,
+)
 
 
 def _problem(seed: int, counts: list[int], d: int = 5, a: int = 3, dtype=torch.float64):
@@ -17,15 +23,16 @@ def _problem(seed: int, counts: list[int], d: int = 5, a: int = 3, dtype=torch.f
     x, z, e = r(n, d), r(n, d), r(B, d)
     W, b, w = r(d, a), r(a, scale=0.5), r(a)
     w_neg_f = torch.rand(B, dtype=dtype, generator=g)[seg] * 3.0  # w⁻ > w⁺ occurs too
-    return (x, z, e, W, b, w), seg, B, w_neg_f
+    ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.tensor(counts).cumsum(0)])
+    return (x, z, e, W, b, w), seg, ptr, B, w_neg_f
 
 
 @pytest.mark.parametrize("seed,counts", [(0, [3, 1, 4]), (1, [0, 2, 0, 5, 1]), (2, [1]), (3, [0, 0]), (4, [7, 0, 9])])
 @pytest.mark.parametrize("w_pos", [1.0, 0.7])
 def test_fused_equals_reference(seed, counts, w_pos):
-    params, seg, B, w_neg_f = _problem(seed, counts)
-    fused = attention_and_kg_positive(*params, seg, B, w_pos, w_neg_f)
-    ref = attention_and_kg_positive_reference(*params, seg, B, w_pos, w_neg_f)
+    params, seg, ptr, B, w_neg_f = _problem(seed, counts)
+    fused = attention_and_kg_positive(*params, seg, ptr, B, w_pos, w_neg_f)
+    ref = attention_and_kg_positive_reference(*params, seg, ptr, B, w_pos, w_neg_f)
     assert torch.allclose(fused[0], ref[0], rtol=1e-12, atol=1e-12)
     assert torch.allclose(fused[1], ref[1], rtol=1e-12, atol=1e-12)
     g = torch.Generator().manual_seed(99)
@@ -37,5 +44,27 @@ def test_fused_equals_reference(seed, counts, w_pos):
 
 
 def test_fused_passes_gradcheck():
-    params, seg, B, w_neg_f = _problem(7, [2, 3, 0, 1])
-    assert torch.autograd.gradcheck(lambda *p: attention_and_kg_positive(*p, seg, B, 1.0, w_neg_f), params)
+    params, seg, ptr, B, w_neg_f = _problem(7, [2, 3, 0, 1])
+    assert torch.autograd.gradcheck(lambda *p: attention_and_kg_positive(*p, seg, ptr, B, 1.0, w_neg_f), params)
+
+
+@pytest.mark.parametrize("seed,counts", [(0, [3, 1, 4]), (1, [0, 2, 0, 5, 1]), (3, [0, 0])])
+@pytest.mark.parametrize("c_pos", [1.0, 0.6])
+def test_cf_positive_equals_reference(seed, counts, c_pos):
+    (pu, _, q, _, _, _), seg, ptr, B, c_neg_f = _problem(seed, counts)
+    h = torch.randn(pu.shape[1], dtype=torch.float64, generator=torch.Generator().manual_seed(seed)).requires_grad_()
+    fused = cf_positive(pu, q, h, seg, ptr, c_pos, c_neg_f)
+    ref = cf_positive_reference(pu, q, h, seg, ptr, c_pos, c_neg_f)
+    assert torch.allclose(fused, ref, rtol=1e-12, atol=1e-12)
+    for gf, gr in zip(torch.autograd.grad(fused, (pu, q, h)), torch.autograd.grad(ref, (pu, q, h))):
+        assert torch.allclose(gf, gr, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda a, b, c: cf_positive(a, b, c, seg, ptr, c_pos, c_neg_f), (pu, q, h))
+
+
+def test_segment_sum_matches_index_add_and_handles_empty_segments():
+    _, seg, ptr, B, w = _problem(2, [0, 3, 0, 2])
+    x = torch.randn(len(seg), 4, dtype=torch.float64)
+    want = torch.zeros(B, 4, dtype=torch.float64).index_add_(0, seg, w.unsqueeze(1) * x)
+    assert torch.allclose(segment_sum(ptr, w, x), want, rtol=1e-12, atol=1e-15)
+    empty = segment_sum(torch.zeros(3, dtype=torch.long), torch.zeros(0), torch.zeros(0, 4))
+    assert empty.shape == (2, 4) and not empty.any()

@@ -106,6 +106,7 @@ def nonsampling_cf_loss(
     user_rows: Tensor | None = None,
     batch_gram: Tensor | None = None,
     h_allpairs: Tensor | None = None,
+    positive: Tensor | None = None,
 ) -> Tensor:
     """Efficient whole-data weighted squared CF loss (constant c_pos·n dropped).
 
@@ -125,14 +126,17 @@ def nonsampling_cf_loss(
             sum over every rank's share of the batch).
         h_allpairs: optional h used in the all-pairs term only (distributed: a detached copy on
             all ranks but one, so its replicated gradient is counted once).
+        positive: optional precomputed positive part Σ_pos[(c_pos − c_neg[v])ŷ² − 2c_pos·ŷ] (from
+            `jnskr.models.fused.cf_positive`); the positive arguments are then unused.
 
     Returns:
         scalar: Σ_pos[(c_pos − c_neg[v])ŷ² − 2c_pos·ŷ] + ⟨hhᵀ ∘ UᵀU ∘ Iᵀdiag(c_neg)I⟩.
     """
-    pu = user_emb.index_select(0, pos_user) if user_rows is None else user_rows
-    y = (pu * item_emb.index_select(0, pos_item)) @ h  # [n]
-    cn = c_neg.index_select(0, pos_item)
-    positive = ((c_pos - cn) * y * y - 2.0 * c_pos * y).sum()
+    if positive is None:
+        pu = user_emb.index_select(0, pos_user) if user_rows is None else user_rows
+        y = (pu * item_emb.index_select(0, pos_item)) @ h  # [n]
+        cn = c_neg.index_select(0, pos_item)
+        positive = ((c_pos - cn) * y * y - 2.0 * c_pos * y).sum()
     s_u = gram(user_emb) if user_gram is None else user_gram
     s_b = weighted_gram(item_emb, c_neg) if batch_gram is None else batch_gram
     ha = h if h_allpairs is None else h_allpairs

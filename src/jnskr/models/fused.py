@@ -8,10 +8,13 @@ Each fact f = (v, r, t) of the batch's items feeds two things (spec §2.3, §3.3
 Both read z_r ∘ x_t.  `attention_and_kg_positive` computes that product once and writes the
 backward pass by hand, in place where it can, so the [n_facts, d] passes of the generic autograd
 graph (about twenty, forward and backward) drop to about a dozen.  `attention_and_kg_positive_reference`
-is the same computation in plain autograd: its twin for tests and benchmarks.
+is the same computation in plain autograd: its twin for tests and benchmarks.  `cf_positive` does the
+same for the CF loss's positive part (with `cf_positive_reference`).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 from torch import Tensor
@@ -19,23 +22,36 @@ from torch import Tensor
 from jnskr.models.jnskr import segment_softmax
 
 
+def segment_sum(ptr: Tensor, w: Tensor, x: Tensor) -> Tensor:
+    """Σ_{f in segment b} w_f x_f for sorted segments given by their row pointer.
+
+    ptr: [B+1] int64, w: [n], x: [n, d] -> [B, d].  A CSR matrix product: parallel and without
+    the [n, d] temporary of `index_add(w * x)`.  No autograd (the callers' backward passes are
+    written by hand)."""
+    n = x.shape[0]
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used is stable
+        warnings.simplefilter("ignore")
+        a = torch.sparse_csr_tensor(ptr, torch.arange(n, device=x.device), w.to(x.dtype), size=(len(ptr) - 1, n))
+        return a @ x
+
+
 class _AttentionKG(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, z, e, W, b, w, seg, n_items: int, w_pos: float, w_neg_f):
+    def forward(ctx, x, z, e, W, b, w, seg, ptr, n_items: int, w_pos: float, w_neg_f):
         zx = z * x
         r = torch.addmm(b, zx, W).clamp_min_(0.0)  # ReLU(pre); pre > 0 ⇔ r > 0
         alpha = segment_softmax(r @ w, seg, n_items)
-        msg = x.new_zeros(n_items, x.shape[1]).index_add_(0, seg, x * alpha.unsqueeze(1))
+        msg = segment_sum(ptr, alpha, x)
         eg = e.index_select(0, seg)
         g = torch.linalg.vecdot(eg, zx)  # no [n, d] temporary
         positive = ((w_pos - w_neg_f) * g * g - 2.0 * w_pos * g).sum()
-        ctx.save_for_backward(x, z, zx, r, alpha, eg, g, seg, w_neg_f, W, w)
+        ctx.save_for_backward(x, z, zx, r, alpha, eg, g, seg, ptr, w_neg_f, W, w)
         ctx.n_items, ctx.w_pos = n_items, w_pos
         return msg, positive
 
     @staticmethod
     def backward(ctx, d_msg, d_pos):
-        x, z, zx, r, alpha, eg, g, seg, w_neg_f, W, w = ctx.saved_tensors
+        x, z, zx, r, alpha, eg, g, seg, ptr, w_neg_f, W, w = ctx.saved_tensors
         n_items, w_pos = ctx.n_items, ctx.w_pos
         dg = d_pos * (2.0 * (w_pos - w_neg_f) * g - 2.0 * w_pos)  # [n]
         dmf = d_msg.index_select(0, seg)  # [n, d]
@@ -49,14 +65,14 @@ class _AttentionKG(torch.autograd.Function):
         db = d_pre.sum(0)
         dw = r.transpose(0, 1) @ ds
         dzx = (d_pre @ W.transpose(0, 1)).addcmul_(eg, dg.unsqueeze(1))  # attention + KG paths
-        de = zx.new_zeros(n_items, zx.shape[1]).index_add_(0, seg, zx * dg.unsqueeze(1))
+        de = segment_sum(ptr, dg, zx)
         dx.addcmul_(dzx, z)
         dz = dzx.mul_(x)
-        return dx, dz, de, dW, db, dw, None, None, None, None
+        return dx, dz, de, dW, db, dw, None, None, None, None, None
 
 
 def attention_and_kg_positive(x: Tensor, z: Tensor, e: Tensor, W: Tensor, b: Tensor, w: Tensor, seg: Tensor,
-                              n_items: int, w_pos: float, w_neg_f: Tensor) -> tuple[Tensor, Tensor]:
+                              ptr: Tensor, n_items: int, w_pos: float, w_neg_f: Tensor) -> tuple[Tensor, Tensor]:
     """Messages and the KG loss's positive part of an item batch, in one op ("code" attention).
 
     Args:
@@ -64,6 +80,7 @@ def attention_and_kg_positive(x: Tensor, z: Tensor, e: Tensor, W: Tensor, b: Ten
         e: [B, d] head (item base) vectors for the KG loss (after its dropout).
         W: [d, a], b: [a], w: [a] the attention MLP.
         seg: [n] int64 batch row (0..B-1) of each fact, sorted (CSR order).
+        ptr: [B+1] int64 row pointer of those segments (`csr_gather(..., with_ptr=True)`).
         n_items: B.
         w_pos: weight of an observed triple.
         w_neg_f: [n] weight of an unobserved triple for each fact's head (w⁻_v per fact).
@@ -72,14 +89,59 @@ def attention_and_kg_positive(x: Tensor, z: Tensor, e: Tensor, W: Tensor, b: Ten
         (msg [B, d] = Σ α x per item, zeros for items without facts,
          scalar Σ_f[(w_pos − w⁻)ĝ² − 2 w_pos ĝ]).
     """
-    return _AttentionKG.apply(x, z, e, W, b, w, seg, n_items, w_pos, w_neg_f)
+    return _AttentionKG.apply(x, z, e, W, b, w, seg, ptr, n_items, w_pos, w_neg_f)
 
 
 def attention_and_kg_positive_reference(x: Tensor, z: Tensor, e: Tensor, W: Tensor, b: Tensor, w: Tensor,
-                                        seg: Tensor, n_items: int, w_pos: float,
+                                        seg: Tensor, ptr: Tensor, n_items: int, w_pos: float,
                                         w_neg_f: Tensor) -> tuple[Tensor, Tensor]:
     """Plain-autograd twin of `attention_and_kg_positive` (tests and benchmarks only)."""
     alpha = segment_softmax(torch.relu((z * x) @ W + b) @ w, seg, n_items)
     msg = torch.zeros(n_items, x.shape[1], dtype=x.dtype, device=x.device).index_add(0, seg, alpha.unsqueeze(1) * x)
     g = (e[seg] * z * x).sum(1)
     return msg, ((w_pos - w_neg_f) * g * g - 2.0 * w_pos * g).sum()
+
+
+class _CFPositive(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, pu, q, h, seg, ptr, c_pos: float, c_neg_f):
+        qg = (q * h).index_select(0, seg)  # (q_v ∘ h) for each positive pair
+        y = torch.linalg.vecdot(pu, qg)
+        positive = ((c_pos - c_neg_f) * y * y - 2.0 * c_pos * y).sum()
+        ctx.save_for_backward(pu, q, h, qg, y, ptr, c_neg_f)
+        ctx.c_pos = c_pos
+        return positive
+
+    @staticmethod
+    def backward(ctx, d_pos):
+        pu, q, h, qg, y, ptr, c_neg_f = ctx.saved_tensors
+        c_pos = ctx.c_pos
+        dy = d_pos * (2.0 * (c_pos - c_neg_f) * y - 2.0 * c_pos)  # [n]
+        d_pu = qg * dy.unsqueeze(1)
+        d_qh = segment_sum(ptr, dy, pu)  # Σ_pairs of v: dy p_u, [B, d]
+        return d_pu, d_qh * h, (d_qh * q).sum(0), None, None, None, None
+
+
+def cf_positive(pu: Tensor, q: Tensor, h: Tensor, seg: Tensor, ptr: Tensor, c_pos: float,
+                c_neg_f: Tensor) -> Tensor:
+    """The CF loss's positive part Σ_pairs[(c⁺ − c⁻_v)ŷ² − 2c⁺ŷ], ŷ = hᵀ(p_u ∘ q_v), in one op.
+
+    Args:
+        pu: [n, d] user rows of the positive pairs (gathered by the caller).
+        q: [B, d] batch item vectors.
+        h: [d] prediction vector.
+        seg, ptr: [n] batch row of each pair (sorted) and its row pointer [B+1].
+        c_pos: weight of a positive pair.
+        c_neg_f: [n] weight of an unobserved pair for each pair's item (c⁻_v per pair).
+
+    Returns:
+        scalar, as the positive part of `jnskr.losses.nonsampling_cf_loss`.
+    """
+    return _CFPositive.apply(pu, q, h, seg, ptr, c_pos, c_neg_f)
+
+
+def cf_positive_reference(pu: Tensor, q: Tensor, h: Tensor, seg: Tensor, ptr: Tensor, c_pos: float,
+                          c_neg_f: Tensor) -> Tensor:
+    """Plain-autograd twin of `cf_positive` (tests and benchmarks only)."""
+    y = (pu * q[seg]) @ h
+    return ((c_pos - c_neg_f) * y * y - 2.0 * c_pos * y).sum()

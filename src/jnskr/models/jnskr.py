@@ -34,13 +34,17 @@ def trunc_normal_(t: Tensor, std: float, generator: torch.Generator) -> Tensor:
     return t
 
 
-def csr_gather(indptr: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
-    """Flatten CSR rows.  indptr: [n+1], rows: [B] -> (segment [nnz] in 0..B-1, position [nnz])."""
+def csr_gather(indptr: Tensor, rows: Tensor, with_ptr: bool = False):
+    """Flatten CSR rows.  indptr: [n+1], rows: [B] -> (segment [nnz] in 0..B-1, position [nnz]),
+    plus the segments' own row pointer [B+1] into the flattened list when `with_ptr`."""
     start = indptr.index_select(0, rows)
     counts = indptr.index_select(0, rows + 1) - start
     seg = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
-    offsets = torch.cumsum(counts, 0) - counts
+    ends = torch.cumsum(counts, 0)
+    offsets = ends - counts
     pos = torch.arange(int(counts.sum()), device=rows.device) - offsets.index_select(0, seg) + start.index_select(0, seg)
+    if with_ptr:
+        return seg, pos, torch.cat([ends.new_zeros(1), ends])
     return seg, pos
 
 

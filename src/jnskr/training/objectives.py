@@ -18,7 +18,7 @@ from jnskr.data.dataset import Interactions
 from jnskr.data.kg import ItemKG
 from jnskr.losses import gram_with_rows, l2_sum, nonsampling_cf_loss, nonsampling_kg_loss, weighted_gram
 from jnskr.models.enmf import ENMF
-from jnskr.models.fused import attention_and_kg_positive
+from jnskr.models.fused import attention_and_kg_positive, cf_positive
 from jnskr.models.jnskr import JNSKR, LocalComm, csr_gather
 from jnskr.training.dropout import EpochMasks, keyed_uniform
 from jnskr.training.weights import cf_negative_weights, kg_negative_weights
@@ -127,7 +127,7 @@ class JNSKRObjective:
         # one process: each table's Gram and gathered rows come from one op with one dense gradient
         fuse = isinstance(comm, LocalComm)
         if use_kg:
-            kseg, kpos = csr_gather(self.kg_indptr, items)
+            kseg, kpos, kptr = csr_gather(self.kg_indptr, items, with_ptr=True)
             rel, tail = self.kg_rel.index_select(0, kpos), self.kg_tail.index_select(0, kpos)
             if fuse and grams.tails is None and len(m.tail_tied) == 0:
                 grams.tails, x = gram_with_rows(m.tail_emb, tail)
@@ -143,24 +143,25 @@ class JNSKRObjective:
             # attention and the KG loss's positive part share z∘x: one op with a hand-written backward
             e = comm.rows("item", m.item_emb, items)
             e_kg = self.kg_heads(e, items, epoch)
-            msg, kg_positive = attention_and_kg_positive(x, z, e_kg, m.att_W, m.att_b, m.att_w, kseg, len(items),
-                                                         self.cfg.w_pos, w_neg.index_select(0, kseg))
+            msg, kg_positive = attention_and_kg_positive(x, z, e_kg, m.att_W, m.att_b, m.att_w, kseg, kptr,
+                                                         len(items), self.cfg.w_pos, w_neg.index_select(0, kseg))
             q = self.cf_items(e, msg, items, epoch)
         else:
             if use_kg and self.shared_neighbours:  # attention sees every fact: gather the rows once for both
                 msg = m.messages_from_rows(kseg, x, z, len(items))
             q, e_kg = self.item_inputs(items, epoch, msg)
-        seg, pos = csr_gather(self.iu_indptr, items)
+        seg, pos, ptr = csr_gather(self.iu_indptr, items, with_ptr=True)
         pos_users = self.iu_users.index_select(0, pos)
         c_neg = self.c_neg.index_select(0, items)
         if fuse and grams.users is None:
             grams.users, user_rows = gram_with_rows(m.user_emb, pos_users)
         else:
             user_rows = comm.rows("user", m.user_emb, pos_users)
+        cf_pos = cf_positive(user_rows, q, m.h, seg, ptr, self.cfg.c_pos, c_neg.index_select(0, seg))
         cf = nonsampling_cf_loss(m.user_emb, q, m.h, pos_users, seg, self.cfg.c_pos, c_neg, user_gram=grams.users,
                                  user_rows=user_rows,
                                  batch_gram=comm.batch_gram("cf", weighted_gram(q, c_neg)),
-                                 h_allpairs=comm.h_allpairs(m.h))
+                                 h_allpairs=comm.h_allpairs(m.h), positive=cf_pos)
         total = self.cfg.kappa * cf
         parts = {"cf": cf.detach()}
         if use_kg:
@@ -225,7 +226,7 @@ class ENMFObjective:
             c_neg = torch.full((len(units),), self.cfg.negative_weight, dtype=b.dtype, device=b.device)
         else:
             c_neg = self.c_neg.index_select(0, units)
-        seg, pos = csr_gather(self.indptr, units)
+        seg, pos, ptr = csr_gather(self.indptr, units, with_ptr=True)
         others = self.indices.index_select(0, pos)
         if isinstance(comm, LocalComm) and grams.users is None:  # one op, one dense gradient
             other_gram, other_rows = gram_with_rows(other, others)
@@ -234,7 +235,8 @@ class ENMFObjective:
         loss = nonsampling_cf_loss(other, b, m.h, others, seg, 1.0, c_neg, user_gram=other_gram,
                                    user_rows=other_rows,
                                    batch_gram=comm.batch_gram("cf", weighted_gram(b, c_neg)),
-                                   h_allpairs=comm.h_allpairs(m.h))
+                                   h_allpairs=comm.h_allpairs(m.h),
+                                   positive=cf_positive(other_rows, b, m.h, seg, ptr, 1.0, c_neg.index_select(0, seg)))
         return loss, {"cf": loss.detach()}
 
     def gram_inputs(self) -> dict[str, Tensor]:
