@@ -1,4 +1,4 @@
-"""One autograd op for everything JNSKR computes per KG fact of an item batch.
+"""Fused autograd ops for the per-row work of a JNSKR (or ENMF) batch.
 
 Each fact f = (v, r, t) of the batch's items feeds two things (spec §2.3, §3.3):
 
@@ -7,9 +7,9 @@ Each fact f = (v, r, t) of the batch's items feeds two things (spec §2.3, §3.3
 
 Both read z_r ∘ x_t.  `attention_and_kg_positive` computes that product once and writes the
 backward pass by hand, in place where it can, so the [n_facts, d] passes of the generic autograd
-graph (about twenty, forward and backward) drop to about a dozen.  `attention_and_kg_positive_reference`
-is the same computation in plain autograd: its twin for tests and benchmarks.  `cf_positive` does the
-same for the CF loss's positive part (with `cf_positive_reference`).
+graph (about twenty, forward and backward) drop to about a dozen.  `cf_positive` does the same for
+the CF loss's positive part over the batch's (user, item) pairs.  Each has a plain-autograd twin
+(`*_reference`) for tests and benchmarks; training never calls the twins.
 """
 
 from __future__ import annotations
