@@ -45,6 +45,10 @@ REPO = BENCH.parent
 
 DATASET_ALIASES = {"ml100k-kgat": "ml-100k"}  # RecBole name -> jnskr name (identical files and split)
 DATASET_TITLES = {"ml-100k": "ml-100k (= ml100k-kgat)"}
+TIMING_NOTE = ("- Timing columns come from the training runs themselves: one torch thread, and many runs shared the "
+               "2 cores with other jobs (and earlier code versions; see each JSON's `machine`), so they are "
+               "indicative only.  Uncontended epoch times, all models on the same code, are in the speed table at "
+               "the end (`bench/epoch.py`).")
 #: what the data used here is, and how it differs from the paper's (shown under each dataset heading)
 DATASET_NOTES = {
     "ml-100k": "MovieLens-100K with its Freebase links as the `recbole` 1.2.1 wheel ships them, split and "
@@ -62,7 +66,9 @@ DATASET_NOTES = {
                    "paper's setting.  The code path for the full KG is the KGAT reader (`jnskr data fetch "
                    "amazon-book` with internet).  JNSKR: the spec's (paper's) hyper-parameters, untuned.  ENMF: "
                    "negative weight selected on the validation split (`bench/results/tune-amazon-book-enmf.json`), "
-                   "the rest ENMF's defaults.",
+                   "the rest ENMF's defaults.  Timing: these runs ran single-threaded next to other jobs on the "
+                   "2 cores, so their s/epoch columns are inflated; uncontended epoch times are in the speed "
+                   "table at the end (`bench/epoch.py`).",
     "kgcn-music": "KGCN's Last.FM music data in KGAT format (`../shared/data/kgcn-music`).  Not in the paper; "
                   "hyper-parameters tuned on validation (`bench/results/tune-kgcn-music-*.json`).",
 }
@@ -469,6 +475,7 @@ def main_table(ds: str, protocol: str, rows: list[Row], ref: Row | None, tests: 
                "standard variant where both rows have it, else the legacy one); `**`: paired t-test over users "
                "p < 0.01 (see the significance table).  s/epoch = mean training seconds per epoch; s to best = "
                "training seconds until the best epoch (RecBole: Σ `epochs[].train_seconds`, validation excluded).")
+    out.append(TIMING_NOTE)
     if any(r.source == SRC_README for r in rows):
         out.append(f"- `{SRC_README}`: test figures from {RECBOLE_EARLIER_SOURCE}; only s/epoch, Recall@20 and "
                    "NDCG@20 were recorded, and the run's validation setup is not stated there, so they need not "
@@ -530,6 +537,7 @@ def ablation_table(ds: str, protocol: str, rows: list[Row], ref: Row, tests: dic
     out.append(f"- `{SAMPLED}` is the paper's central ablation: the same model trained with negative sampling "
                "(BPR on the CF part, one sampled tail per fact for the KG loss).  Δ = JNSKR ÷ row − 1; p: paired "
                "t-test over users (`**` p < 0.01).")
+    out.append(TIMING_NOTE)
     out.append("")
     header = ["Variant", "Overrides (variants: those not in JNSKR's)", "Seeds", "Recall@20", "NDCG@20",
               "NDCG@20 legacy", "s/epoch", "best epoch",
