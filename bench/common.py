@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import platform
@@ -54,13 +55,41 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def write_result(name: str, payload: dict) -> Path:
-    path = RESULTS / f"{name}.json"
+def write_result(name: str, payload: dict, root: Path = RESULTS) -> Path:
+    path = root / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=1) + "\n")
     os.replace(tmp, path)
     return path
+
+
+#: a run's per-user test values live next to its JSON in this gzip sidecar (a 70k-user test set
+#: would otherwise make the run JSON several MB)
+PER_USER_SUFFIX = ".per_user.json.gz"
+
+
+def write_run(name: str, payload: dict, root: Path = RESULTS) -> Path:
+    """`write_result`, with `payload["per_user"]` moved to `<name>.per_user.json.gz`."""
+    payload = dict(payload)
+    per_user = payload.pop("per_user", None)
+    if per_user is not None:
+        side = root / f"{name}{PER_USER_SUFFIX}"
+        side.parent.mkdir(parents=True, exist_ok=True)
+        tmp = side.with_name(side.name + ".tmp")
+        tmp.write_bytes(gzip.compress(json.dumps(per_user, separators=(",", ":")).encode(), mtime=0))
+        os.replace(tmp, side)
+        payload["per_user_file"] = side.name
+    return write_result(name, payload, root)
+
+
+def read_per_user(path: Path, run: dict) -> dict:
+    """The per-user values of the run JSON at `path`: inline (older runs) or from its sidecar."""
+    if "per_user" in run:
+        return run["per_user"]
+    if not run.get("per_user_file"):
+        return {}
+    return json.loads(gzip.decompress((path.parent / run["per_user_file"]).read_bytes()))
 
 
 def print_table(rows: list[dict], columns: list[str], title: str = "") -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, machine, write_result  # noqa: E402
+from common import RESULTS, machine, write_run  # noqa: E402
 
 #: variant -> overrides on top of the dataset's preset (the preset holds the tuned JNSKR/ENMF values)
 VARIANTS: dict[str, list[str]] = {
@@ -104,7 +104,7 @@ def main() -> None:
             if args.skip_existing and (RESULTS / f"{rel}.json").exists():
                 continue
             r = run_variant(ds, name, variant, seed, preset, args.sets, args.protocol)
-            write_result(rel, r)
+            write_run(rel, r)
             print(json.dumps({"variant": variant, "seed": seed, "recall@20": round(r["test"]["recall@20"], 4),
                               "ndcg@20": round(r["test"]["ndcg@20"], 4), "best_epoch": r["best_epoch"],
                               "s/epoch": round(r["seconds_per_epoch"], 3)}), flush=True)

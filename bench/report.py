@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import read_per_user  # noqa: E402
 from paper import (  # noqa: E402
     PAPER_TABLE2,
     PORT_RECALL,
@@ -175,6 +176,12 @@ def load_jnskr(results: Path, warnings: list[str]) -> dict:
         if d.get("framework", "jnskr") != "jnskr" or "model" not in d:
             warnings.append(f"`runs/{path.parent.name}/{path.name}`: not a jnskr run, skipped")
             continue
+        try:
+            d["per_user"] = read_per_user(path, d)
+        except (OSError, ValueError) as e:  # the tables stand without it; the paired tests do not
+            warnings.append(f"`runs/{path.parent.name}/{path.name}`: per-user values unreadable "
+                            f"({type(e).__name__}), no paired tests for it")
+            d["per_user"] = {}
         ds = canonical_dataset(d.get("dataset") or path.parent.name)
         protocol = d.get("protocol") or "standard"
         key = (ds, protocol, d["model"], config_key(d))
