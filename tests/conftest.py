@@ -90,6 +90,19 @@ def _reset_jnskr_logger():
     logger.setLevel(logging.NOTSET)
 
 
+def fit_runs(root, models=("jnskr", "enmf")) -> dict:
+    """Train `models` on `synthetic_dataset()` with `tiny_config` (ENMF 3 epochs, others 5) into
+    run folders under `root`.  -> {"ds": dataset, model: run folder, ...}."""
+    from jnskr.api import Recommender
+
+    ds = synthetic_dataset()
+    out = {"ds": ds}
+    for m in models:
+        Recommender(tiny_config(m, 3 if m == "enmf" else 5)).fit(ds, run_dir=root / m)
+        out[m] = root / m
+    return out
+
+
 def tiny_config(model: str = "jnskr", epochs: int = 5):
     """A fast config for the synthetic dataset (small embeddings, small batches)."""
     from jnskr.config import build_config

@@ -10,7 +10,7 @@ import torch
 
 from jnskr.api import Recommender
 from jnskr.cli.main import _register, run
-from conftest import tiny_config
+from conftest import fit_runs
 from jnskr.errors import JnskrError
 from jnskr.export import output_format
 from jnskr.serve.engine import Engine
@@ -19,20 +19,9 @@ _register()
 import jnskr.cli.use  # noqa: E402,F401
 
 
-def _cfg(model="jnskr", epochs=5):
-    return tiny_config(model, epochs)
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from conftest import synthetic_dataset
-
-    root = tmp_path_factory.mktemp("export")
-    ds = synthetic_dataset()
-    Recommender(_cfg()).fit(ds, run_dir=root / "jnskr")
-    Recommender(_cfg("enmf", epochs=3)).fit(ds, run_dir=root / "enmf")
-    Recommender(_cfg("popularity")).fit(ds, run_dir=root / "popularity")
-    return {"ds": ds, **{m: root / m for m in ("jnskr", "enmf", "popularity")}}
+    return fit_runs(tmp_path_factory.mktemp("export"), ("jnskr", "enmf", "popularity"))
 
 
 def _read_csv(path):

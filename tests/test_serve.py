@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jnskr.api import Recommender
-from conftest import tiny_config
+from conftest import fit_runs
 from jnskr.errors import JnskrError
 from jnskr.serve.engine import Engine
 
@@ -22,19 +22,9 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 for its TestC
 from jnskr.serve.app import create_app, require_fastapi  # noqa: E402
 
 
-def _cfg(model="jnskr", epochs=5):
-    return tiny_config(model, epochs)
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    from conftest import synthetic_dataset
-
-    root = tmp_path_factory.mktemp("serve")
-    ds = synthetic_dataset()
-    Recommender(_cfg()).fit(ds, run_dir=root / "jnskr")
-    Recommender(_cfg("enmf", epochs=3)).fit(ds, run_dir=root / "enmf")
-    return {"ds": ds, "jnskr": root / "jnskr", "enmf": root / "enmf"}
+    return fit_runs(tmp_path_factory.mktemp("serve"))
 
 
 @pytest.fixture(scope="module")
