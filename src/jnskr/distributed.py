@@ -28,6 +28,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from jnskr.losses import gram
+
 
 def world_from_env() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -88,6 +90,10 @@ class DistComm:
         if not torch.is_grad_enabled() or not table.requires_grad:
             return table.index_select(0, idx)
         return _GatherRows.apply(table, idx, self, name)
+
+    def gram_rows(self, name: str, table: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """(tableᵀtable, table[idx]): the replicated table's Gram locally, the rows routed."""
+        return gram(table), self.rows(name, table, idx)
 
     def batch_gram(self, name: str, local: Tensor) -> Tensor:
         return _GlobalGram.apply(local, self)

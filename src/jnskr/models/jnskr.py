@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from jnskr.config import JNSKRConfig
 from jnskr.data.kg import ItemKG, cap_neighbors
+from jnskr.losses import gram_with_rows
 
 
 def trunc_normal_(t: Tensor, std: float, generator: torch.Generator) -> Tensor:
@@ -56,6 +57,10 @@ class LocalComm:
 
     def rows(self, name: str, table: Tensor, idx: Tensor) -> Tensor:
         return table.index_select(0, idx)
+
+    def gram_rows(self, name: str, table: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """(tableᵀtable, table[idx]) as one op with one dense gradient."""
+        return gram_with_rows(table, idx)
 
     def batch_gram(self, name: str, local: Tensor) -> Tensor:
         return local

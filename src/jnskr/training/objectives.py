@@ -16,10 +16,10 @@ from torch import Tensor
 from jnskr.config import ENMFConfig, JNSKRConfig
 from jnskr.data.dataset import Interactions
 from jnskr.data.kg import ItemKG
-from jnskr.losses import gram_with_rows, l2_sum, nonsampling_cf_loss, nonsampling_kg_loss, weighted_gram
+from jnskr.losses import l2_sum, nonsampling_cf_loss, nonsampling_kg_loss, weighted_gram
 from jnskr.models.enmf import ENMF
 from jnskr.models.fused import attention_and_kg_positive, cf_positive
-from jnskr.models.jnskr import JNSKR, LocalComm, csr_gather
+from jnskr.models.jnskr import JNSKR, csr_gather
 from jnskr.training.dropout import EpochMasks, keyed_uniform
 from jnskr.training.weights import cf_negative_weights, kg_negative_weights
 
@@ -31,6 +31,13 @@ class Grams:
     users: Tensor | None = None
     relations: Tensor | None = None
     tails: Tensor | None = None
+
+
+def _gram_rows(comm, name: str, table: Tensor, idx: Tensor, given: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(Gram of `table`, `table[idx]`): the caller's Gram when given, else the comm's fused op."""
+    if given is not None:
+        return given, comm.rows(name, table, idx)
+    return comm.gram_rows(name, table, idx)
 
 
 def _t(a: np.ndarray, device, dtype=torch.int64) -> Tensor:
@@ -121,22 +128,17 @@ class JNSKRObjective:
         """Loss of the item batch `items` [B].  -> (scalar loss, dict of detached parts)."""
         m = self.model
         comm = m.comm
-        grams = Grams(**vars(grams)) if grams is not None else Grams()  # filled below: keep the caller's
+        grams = grams or Grams()
         use_kg = self.has_kg and self.cfg.mu
-        msg = x = z = None
-        # one process: each table's Gram and gathered rows come from one op with one dense gradient
-        fuse = isinstance(comm, LocalComm)
+        msg = x = z = tail_gram = rel_gram = None
         if use_kg:
             kseg, kpos, kptr = csr_gather(self.kg_indptr, items, with_ptr=True)
             rel, tail = self.kg_rel.index_select(0, kpos), self.kg_tail.index_select(0, kpos)
-            if fuse and grams.tails is None and len(m.tail_tied) == 0:
-                grams.tails, x = gram_with_rows(m.tail_emb, tail)
-            else:
-                x = m.tails(tail)
-            if fuse and grams.relations is None:
-                grams.relations, z = gram_with_rows(m.rel_emb, rel)
-            else:
-                z = comm.rows("rel", m.rel_emb, rel)
+            if len(m.tail_tied) == 0:
+                tail_gram, x = _gram_rows(comm, "tail", m.tail_emb, tail, grams.tails)
+            else:  # tied tails read the item table: the KG loss builds their Gram
+                tail_gram, x = grams.tails, m.tails(tail)
+            rel_gram, z = _gram_rows(comm, "rel", m.rel_emb, rel, grams.relations)
             w_neg = self.w_neg.index_select(0, items)
         kg_positive = None
         if use_kg and self.shared_neighbours and m.cfg.attention == "code":
@@ -153,12 +155,9 @@ class JNSKRObjective:
         seg, pos, ptr = csr_gather(self.iu_indptr, items, with_ptr=True)
         pos_users = self.iu_users.index_select(0, pos)
         c_neg = self.c_neg.index_select(0, items)
-        if fuse and grams.users is None:
-            grams.users, user_rows = gram_with_rows(m.user_emb, pos_users)
-        else:
-            user_rows = comm.rows("user", m.user_emb, pos_users)
+        user_gram, user_rows = _gram_rows(comm, "user", m.user_emb, pos_users, grams.users)
         cf_pos = cf_positive(user_rows, q, m.h, seg, ptr, self.cfg.c_pos, c_neg.index_select(0, seg))
-        cf = nonsampling_cf_loss(m.user_emb, q, m.h, pos_users, seg, self.cfg.c_pos, c_neg, user_gram=grams.users,
+        cf = nonsampling_cf_loss(m.user_emb, q, m.h, pos_users, seg, self.cfg.c_pos, c_neg, user_gram=user_gram,
                                  user_rows=user_rows,
                                  batch_gram=comm.batch_gram("cf", weighted_gram(q, c_neg)),
                                  h_allpairs=comm.h_allpairs(m.h), positive=cf_pos)
@@ -166,7 +165,7 @@ class JNSKRObjective:
         parts = {"cf": cf.detach()}
         if use_kg:
             kg = nonsampling_kg_loss(e_kg, m.rel_emb, m.tail_table_for_gram(), kseg, rel, tail, self.cfg.w_pos,
-                                     w_neg, rel_gram=grams.relations, tail_gram=grams.tails, rel_rows=z,
+                                     w_neg, rel_gram=rel_gram, tail_gram=tail_gram, rel_rows=z,
                                      tail_rows=x, head_gram=comm.batch_gram("kg", weighted_gram(e_kg, w_neg)),
                                      positive=kg_positive)
             total = total + self.cfg.mu * kg
@@ -228,10 +227,7 @@ class ENMFObjective:
             c_neg = self.c_neg.index_select(0, units)
         seg, pos, ptr = csr_gather(self.indptr, units, with_ptr=True)
         others = self.indices.index_select(0, pos)
-        if isinstance(comm, LocalComm) and grams.users is None:  # one op, one dense gradient
-            other_gram, other_rows = gram_with_rows(other, others)
-        else:
-            other_gram, other_rows = grams.users, comm.rows(other_name, other, others)
+        other_gram, other_rows = _gram_rows(comm, other_name, other, others, grams.users)
         loss = nonsampling_cf_loss(other, b, m.h, others, seg, 1.0, c_neg, user_gram=other_gram,
                                    user_rows=other_rows,
                                    batch_gram=comm.batch_gram("cf", weighted_gram(b, c_neg)),
