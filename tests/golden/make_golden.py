@@ -1,0 +1,119 @@
+"""Training goldens: per-epoch losses and final metrics of every model, pinned configs.
+
+    python tests/golden/make_golden.py            # compare against the stored goldens (as the test does)
+    python tests/golden/make_golden.py --write    # record them anew (only for a change that moves
+                                                  # numbers on purpose; say so in the commit)
+
+Each golden run pins its whole configuration (every key, dumped after validation) and the torch
+thread count, so a later change of defaults does not move it.  Runs: every model on the tiny
+synthetic fixture (`tiny.json`) and, where ../shared/data is present, on kgcn-music
+(`kgcn-music.json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # conftest helpers
+
+LOSS_KEYS = ("loss", "cf", "kg", "bpr", "l2_per_batch")
+MODELS = ("jnskr", "enmf", "popularity", "bpr", "jnskr_sampled")
+THREADS = 1
+
+
+def tiny_runs() -> dict[str, dict]:
+    from conftest import tiny_config
+    from jnskr.config import config_to_dict
+
+    out = {}
+    for m in MODELS:
+        cfg = config_to_dict(tiny_config(m, 6))
+        cfg["train"]["eval_every"] = 3
+        out[f"{m}"] = cfg
+    # the paper protocol (test selection, drop_last) and the paper attention form
+    cfg = config_to_dict(tiny_config("jnskr", 4))
+    cfg["train"].update(protocol="paper", eval_every=2)
+    cfg["jnskr"]["attention"] = "paper"
+    out["jnskr-paper"] = cfg
+    return out
+
+
+def kgcn_runs() -> dict[str, dict]:
+    from jnskr.config import build_config, config_to_dict
+
+    out = {}
+    for m in MODELS:
+        over = [f"model={m}", "device=cpu", "train.epochs=4", "train.eval_every=2", "eval.ks=[10,20]"]
+        out[m] = config_to_dict(build_config("kgcn-music", overrides=over))
+    return out
+
+
+def run_one(cfg_dict: dict, ds) -> dict:
+    import torch
+
+    from jnskr.api import Recommender
+    from jnskr.config import validate_config
+
+    torch.set_num_threads(THREADS)
+    rec = Recommender(validate_config(cfg_dict)).fit(ds)
+    epochs = []
+    for h in (rec.trainer.history if rec.trainer is not None else []):
+        row = {k: h[k] for k in LOSS_KEYS if k in h}
+        row["epoch"] = h["epoch"]
+        if "valid" in h:
+            row["valid"] = h["valid"]
+        epochs.append(row)
+    m = rec.metrics
+    return {"config": cfg_dict, "threads": THREADS, "epochs": epochs, "best_epoch": m["best_epoch"],
+            "test": m["test"], "valid": m["valid"]}
+
+
+def dataset(which: str):
+    if which == "tiny":
+        from conftest import synthetic_dataset
+
+        return synthetic_dataset()
+    from conftest import SHARED_DATA
+    from jnskr.data import load_dataset
+
+    return load_dataset(str(SHARED_DATA / "kgcn-music"))
+
+
+def runs(which: str) -> dict[str, dict]:
+    return tiny_runs() if which == "tiny" else kgcn_runs()
+
+
+def compute(which: str, names=None) -> dict:
+    ds = dataset(which)
+    return {name: run_one(cfg, ds) for name, cfg in runs(which).items() if names is None or name in names}
+
+
+def path(which: str) -> Path:
+    return HERE / f"{which}.json"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--which", default="tiny,kgcn-music")
+    args = ap.parse_args()
+    for which in args.which.split(","):
+        got = compute(which)
+        if args.write:
+            path(which).write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+            print(f"wrote {path(which)}")
+        else:
+            from compare import compare_runs
+
+            want = json.loads(path(which).read_text())
+            problems = compare_runs(want, got)
+            print(f"{which}: " + ("ok" if not problems else "\n".join(problems)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
