@@ -117,15 +117,25 @@ def _block(g: Tensor, nb: int, x: int, y: int) -> Tensor:
     return g[x * d:(x + 1) * d, y * d:(y + 1) * d]
 
 
+def _term_pairs(g: Tensor, nb: int, idx: list[int]) -> Tensor:
+    """[S, S, d, d]: block (idx[s], idx[s']) of the Gram g for every pair of terms."""
+    d = g.shape[0] // nb
+    g4 = g.reshape(nb, d, nb, d).transpose(1, 2)
+    i = torch.tensor(idx, device=g.device)
+    return g4[i.unsqueeze(1), i.unsqueeze(0)]
+
+
 def allpairs(spec: Trilinear, g_head: Tensor, g_rel: Tensor, g_tail: Tensor) -> Tensor:
-    """Σ_{h,r,t} a_h b_r g_t ĝ² from the weighted Grams G_H, G_R, G_T ([n·d, n·d] each) -> scalar."""
-    nh, nr, nt = spec.blocks
-    total = g_head.new_zeros(())
-    for a, b, c, s in spec.terms:
-        for a2, b2, c2, s2 in spec.terms:
-            prod = _block(g_head, nh, a, a2) * _block(g_rel, nr, b, b2) * _block(g_tail, nt, c, c2)
-            total = total + (s * s2) * prod.sum()
-    return total
+    """Σ_{h,r,t} a_h b_r g_t ĝ² from the weighted Grams G_H, G_R, G_T ([n·d, n·d] each) -> scalar.
+
+    = Σ_{s,s'} σ_s σ_s' ⟨G_H[α_s,α_s'] ∘ G_R[β_s,β_s'] ∘ G_T[γ_s,γ_s']⟩, all term pairs at once."""
+    if len(spec.terms) == 1:
+        return (g_head * g_rel * g_tail).sum() * (spec.terms[0][3] ** 2)
+    cols = list(zip(*spec.terms))
+    prod = (_term_pairs(g_head, spec.blocks[0], list(cols[0])) * _term_pairs(g_rel, spec.blocks[1], list(cols[1]))
+            * _term_pairs(g_tail, spec.blocks[2], list(cols[2])))
+    sign = torch.tensor(cols[3], dtype=g_head.dtype, device=g_head.device)
+    return (prod.sum((-1, -2)) * torch.outer(sign, sign)).sum()
 
 
 def role_matrix(spec: Trilinear, role: int, g1: Tensor, g2: Tensor) -> Tensor:

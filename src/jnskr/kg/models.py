@@ -113,6 +113,10 @@ class KGModel:
         """Scores of every tail for (head, relation) queries.  [B], [B] int64 -> [B, n_entities] float."""
         h = self._check(heads, self.n_entities, "head")
         r = self._check(relations, self.n_relations, "relation")
+        return self._tails(h, r)
+
+    def _tails(self, h: Tensor, r: Tensor) -> Tensor:
+        """Tail scores for relation *rows* r (reciprocal rows included)."""
         H, R, T = self.spec.role_tables(self.tables)
         q = role_query(self.spec.form, 2, H.index_select(0, h), R.index_select(0, r))
         return q @ T.transpose(0, 1)
@@ -123,7 +127,7 @@ class KGModel:
         r = self._check(relations, self.n_relations, "relation")
         t = self._check(tails, self.n_entities, "tail")
         if self.reciprocal:
-            return self.score_tails(t, r + self.n_relations)
+            return self._tails(t, r + self.n_relations)
         H, R, T = self.spec.role_tables(self.tables)
         q = role_query(self.spec.form, 0, R.index_select(0, r), T.index_select(0, t))
         return q @ H.transpose(0, 1)
