@@ -1,6 +1,7 @@
 """Property-based fuzzing of the readers: any input either loads into a valid `Dataset` or raises
-`DataError` (a `JnskrError`).  Any other exception is a reader bug; the bugs found this way are
-pinned as regression tests at the end of this file."""
+a one-line `DataError` that names a file of the input (and a line of it, where it gives one).
+Any other exception, and any warning (they are errors here), is a reader bug; the bugs found
+this way are pinned as regression tests at the end of this file."""
 
 import os
 import tempfile
@@ -21,10 +22,18 @@ from jnskr.errors import DataError
 EXAMPLES = int(os.environ.get("JNSKR_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
-# text that is mostly well-formed, with the characters that break parsers mixed in
-INT_TEXT = st.text(alphabet="0123456789 \t\r\n-x.", max_size=120)
-TOKEN_TEXT = st.text(alphabet="ab12 \t\n\r,:;-\"'é", max_size=120)
+pytestmark = pytest.mark.filterwarnings("error")
+
+# text that is mostly well-formed, with the characters that break parsers mixed in (Unicode
+# digits, a byte-order mark, quotes, separators)
+INT_TEXT = st.text(alphabet="0123456789 \t\r\n-x.\u00b2\u0661", max_size=120)
+TOKEN_TEXT = st.text(alphabet="ab12 \t\n\r,:;-\"'é\u00b2", max_size=120)
 JUNK = st.binary(max_size=64)
+BOM = "\ufeff"
+
+
+def _with_bom(text_strategy):
+    return st.one_of(text_strategy, text_strategy.map(lambda t: BOM + t))
 
 
 def _write(folder: Path, files: dict[str, str | bytes | None]) -> None:
@@ -36,12 +45,18 @@ def _write(folder: Path, files: dict[str, str | bytes | None]) -> None:
 
 
 def _load_or_data_error(reader, path, **kw) -> Dataset | None:
-    """Run a reader: a valid Dataset, or DataError; anything else propagates (a bug)."""
+    """Run a reader: a valid Dataset, or a one-line DataError naming a file under ``path`` (and a
+    line of it that exists); anything else propagates (a bug)."""
     try:
         ds = reader(path, **kw)
     except DataError as exc:
         msg = str(exc)
         assert msg and "\n" not in msg.strip(), msg  # one line
+        folder = Path(path) if Path(path).is_dir() else Path(path).parent
+        assert exc.path is not None and Path(exc.path).is_relative_to(folder), msg  # names the file
+        if exc.line is not None:
+            n_lines = Path(exc.path).read_bytes().count(b"\n") + 1
+            assert 1 <= exc.line <= n_lines, msg
         return None
     assert isinstance(ds, Dataset)
     validate_dataset(ds)  # the in-memory contract holds
@@ -54,7 +69,7 @@ def _load_or_data_error(reader, path, **kw) -> Dataset | None:
 
 
 @FUZZ
-@given(train=st.one_of(INT_TEXT, JUNK), test=st.one_of(st.none(), INT_TEXT),
+@given(train=st.one_of(_with_bom(INT_TEXT), JUNK), test=st.one_of(st.none(), INT_TEXT),
        kg=st.one_of(st.none(), INT_TEXT, JUNK),
        user_list=st.one_of(st.none(), st.just("org_id remap_id\n"), TOKEN_TEXT.map(lambda t: "org_id remap_id\n" + t)),
        item_list=st.one_of(st.none(), TOKEN_TEXT.map(lambda t: "org_id remap_id freebase_id\n" + t)),
@@ -75,33 +90,69 @@ HEADER_FIELDS = ["user_id:token", "item_id:token", "rating:float", "timestamp:fl
 @FUZZ
 @given(header=st.lists(st.sampled_from(HEADER_FIELDS), min_size=1, max_size=4),
        body=TOKEN_TEXT,
+       kg_ids=st.sampled_from([None, "items"]),
        kg=st.one_of(st.none(), TOKEN_TEXT.map(lambda t: "head_id:token\trelation_id:token\ttail_id:token\n" + t)),
        link=st.one_of(st.none(), TOKEN_TEXT.map(lambda t: "item_id:token\tentity_id:token\n" + t)),
        item=st.one_of(st.none(), TOKEN_TEXT.map(lambda t: "item_id:token\tmovie_title:token_seq\n" + t)),
        link_only=st.booleans())
-@example(header=["user_id:token", "item_id:token"], body="1\t2\n1\t3\n2\t2\n", kg=None, link=None, item=None,
-         link_only=False)
-def test_recbole_atomic_files(header, body, kg, link, item, link_only):
+@example(header=["user_id:token", "item_id:token"], body="1\t2\n1\t3\n2\t2\n", kg_ids=None, kg=None, link=None,
+         item=None, link_only=False)
+def test_recbole_atomic_files(header, body, kg_ids, kg, link, item, link_only):
     with tempfile.TemporaryDirectory() as d:
         d = Path(d) / "fz"
         d.mkdir()
         _write(d, {"fz.inter": "\t".join(header) + "\n" + body, "fz.kg": kg, "fz.link": link, "fz.item": item})
-        _load_or_data_error(read_recbole, d, link_only=link_only)
+        _load_or_data_error(read_recbole, d, link_only=link_only, kg_ids=kg_ids)
 
 
 @FUZZ
-@given(inter=st.one_of(TOKEN_TEXT, TOKEN_TEXT.map(lambda t: "user\titem\n" + t),
+@given(inter=st.one_of(_with_bom(TOKEN_TEXT), TOKEN_TEXT.map(lambda t: "user\titem\n" + t),
                        TOKEN_TEXT.map(lambda t: "user_id,item_id,rating\n" + t), JUNK),
        test=st.one_of(st.none(), TOKEN_TEXT),
        kg=st.one_of(st.none(), TOKEN_TEXT, TOKEN_TEXT.map(lambda t: "head\trelation\ttail\n" + t)),
-       suffix=st.sampled_from([".tsv", ".csv"]))
-@example(inter="u1\ti1\nu1\ti2\nu2\ti1\n", test=None, kg="i1\tr\te\n", suffix=".tsv")
-def test_tsv_files(inter, test, kg, suffix):
+       links=st.one_of(st.none(), TOKEN_TEXT),
+       names=st.one_of(st.none(), TOKEN_TEXT),
+       suffix=st.sampled_from([".tsv", ".csv"]),
+       options=st.fixed_dictionaries({}, optional={
+           "weight": st.sampled_from(["ignore", "confidence"]),
+           "kg_ids": st.sampled_from(["items", "links"]),
+           "split": st.sampled_from(["ratio", "leave_one_out", "time"]),
+           "separator": st.sampled_from(["auto", "tab", "comma", "whitespace", ";"]),
+           "columns": st.fixed_dictionaries({}, optional={"user": st.sampled_from([1, 2, "user", "a"]),
+                                                          "weight": st.sampled_from([3, "rating"])}),
+           "link_only": st.booleans()}))
+@example(inter="u1\ti1\nu1\ti2\nu2\ti1\n", test=None, kg="i1\tr\te\n", links=None, names=None, suffix=".tsv",
+         options={"kg_ids": "items"})
+def test_tsv_files(inter, test, kg, links, names, suffix, options):
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        _write(d, {f"interactions{suffix}": inter, f"test{suffix}": test, f"kg{suffix}": kg})
-        _load_or_data_error(read_tsv, d)
+        _write(d, {f"interactions{suffix}": inter, f"test{suffix}": test, f"kg{suffix}": kg,
+                   f"links{suffix}": links, f"names{suffix}": names})
+        _load_or_data_error(read_tsv, d, **options)
         _load_or_data_error(read_tsv, d / f"interactions{suffix}")
+
+
+ARRAYS = st.one_of(
+    st.lists(st.integers(-3, 8), max_size=6).map(lambda v: np.array(v, dtype=np.int64)),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=6).map(np.array),
+    st.integers(-2, 9).map(np.array),
+    st.lists(st.lists(st.integers(0, 5), min_size=2, max_size=2), max_size=3).map(lambda v: np.array(v, dtype=np.int64)),
+    st.lists(st.text(alphabet="ab1", max_size=2), max_size=4).map(lambda v: np.array(v, dtype=str)),
+)
+
+
+@FUZZ
+@given(members=st.fixed_dictionaries({}, optional={k: ARRAYS for k in ("indptr", "indices", "data", "shape")}),
+       fmt=st.sampled_from(["csr", "csc", 7]))
+@example(members={"indptr": np.array([0, 1, 2]), "indices": np.array([0, 1]), "data": np.array([1.0, 2.0]),
+                  "shape": np.array([2, 3])}, fmt="csr")
+def test_kg_feat_npz(members, fmt):
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        _write(d, {"train.txt": "0 0 1\n1 1\n"})
+        with open(d / "kg_feat.npz", "wb") as fh:
+            np.savez(fh, format=np.array(fmt), **members)
+        _load_or_data_error(read_kgat, d)
 
 
 @settings(max_examples=max(100, EXAMPLES), deadline=None, database=None)

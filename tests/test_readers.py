@@ -298,12 +298,15 @@ def test_recbole_benchmark_files_merge_valid(tmp_path):
     assert ds.kg is None
 
 
-def test_recbole_without_link_matches_entities_by_item_id(tmp_path):
+def test_recbole_without_link_matches_entities_by_item_id_when_told(tmp_path):
     d = write(tmp_path / "nl", {
         "nl.inter": "user_id:token\titem_id:token\nu\ti1\nu\ti2\n",
         "nl.kg": "head_id:token\trelation_id:token\ttail_id:token\ni1\tr\te9\ne9\tr\ti2\n",
     })
-    kg = read_recbole(d).kg
+    with pytest.raises(DataError) as e:  # RecBole itself needs the .link file
+        read_recbole(d)
+    assert str(e.value).startswith(f"{d / 'nl.kg'}: a KG reaches the items only through nl.link")
+    kg = read_recbole(d, kg_ids="items").kg
     assert kg.entity_ids.tolist() == ["i1", "i2", "e9"]
     assert kg.heads.tolist() == [0, 2] and kg.tails.tolist() == [2, 1]
 
@@ -330,9 +333,9 @@ def test_recbole_row_errors(tmp_path):
         read_recbole(d)
     assert str(e.value) == f"{d / 'r.inter'}:3: expected 2 fields, got 3"
     d = write(tmp_path / "r2", {"r2.inter": "user_id:token\titem_id:token\n1\t2\n\t3\n"})
-    with pytest.raises(DataError, match=r"r2.inter:3: empty user_id$"):
+    with pytest.raises(DataError, match=r"r2.inter:3: empty user_id \(field 1\)$"):
         read_recbole(d)
-    d = write(tmp_path / "r3", {"r3.inter": "user_id:token\titem_id:token\n", "r3.kg": "head_id:token\ttail_id:token\n"})
+    d = write(tmp_path / "r3", {"r3.inter": "user_id:token\titem_id:token\n1\t2\n", "r3.kg": "head_id:token\ttail_id:token\n"})
     with pytest.raises(DataError, match=r"r3.kg:1: missing column relation_id:token"):
         read_recbole(d)
 
@@ -347,7 +350,7 @@ def test_recbole_link_only_needs_kg(tmp_path):
 
 
 def test_tsv_tiny_folder():
-    ds = read_tsv(FIX / "tsv_tiny")
+    ds = read_tsv(FIX / "tsv_tiny", kg_ids="items")
     assert ds.user_ids.tolist() == ["u1", "u2", "u3"]
     assert ds.item_ids.tolist() == ["a", "b", "c", "d"]
     assert ds.train.indptr.tolist() == [0, 2, 3, 3] and ds.train.indices.tolist() == [0, 1, 2]

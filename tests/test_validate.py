@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jnskr.data import Dataset, Interactions, KnowledgeGraph, read_kgat
-from jnskr.data.readers.common import csr_from_pairs
 from jnskr.data.split import holdout_split, n_test_items, ratio_split
 from jnskr.data.validate import TABLE, finish, validate_dataset
 from jnskr.errors import DataError
@@ -24,7 +23,7 @@ def make(train_rows, test_rows, n_items, kg=None, name="t") -> Dataset:
     def csr(rows_):
         u = [k for k, r in enumerate(rows_) for _ in r]
         i = [x for r in rows_ for x in r]
-        return csr_from_pairs(np.array(u, dtype=np.int64), np.array(i, dtype=np.int64), len(rows_), n_items)
+        return Interactions.from_pairs(np.array(u, dtype=np.int64), np.array(i, dtype=np.int64), len(rows_), n_items)
 
     return Dataset(name=name, n_users=len(train_rows), n_items=n_items, train=csr(train_rows), test=csr(test_rows), kg=kg)
 
@@ -36,7 +35,7 @@ def test_stats_and_warnings(caplog):
     )
     ds = make([[0, 1], [], [1]], [[1, 2], [3], []], n_items=4, kg=kg)
     with caplog.at_level(logging.WARNING, logger="jnskr"):
-        finish(ds)
+        finish(ds, log_warnings=True)
     s = ds.stats
     assert s["duplicate_triples"] == 1 and ds.kg.n_triples == 3
     assert ds.kg.heads.tolist() == [0, 0, 4] and ds.kg.relations.tolist() == [0, 1, 0]  # file order kept
@@ -88,7 +87,7 @@ def test_ratio_split_partitions_and_is_seeded():
     i = rng.integers(0, 300, 2000)
     tr, te = ratio_split(u, i, 50, 300, seed=7)
     tr2, te2 = ratio_split(u, i, 50, 300, seed=7)
-    full = csr_from_pairs(u, i, 50, 300)
+    full = Interactions.from_pairs(u, i, 50, 300)
     assert np.array_equal(tr.indices, tr2.indices) and np.array_equal(te.indices, te2.indices)
     for x in range(50):
         a, b = set(tr.row(x).tolist()), set(te.row(x).tolist())
@@ -104,7 +103,7 @@ def test_ratio_split_partitions_and_is_seeded():
 def test_holdout_split_properties(rows_, seed, ratio):
     u = np.array([k for k, r in enumerate(rows_) for _ in r], dtype=np.int64)
     i = np.array([x for r in rows_ for x in r], dtype=np.int64)
-    train = csr_from_pairs(u, i, len(rows_), 30)
+    train = Interactions.from_pairs(u, i, len(rows_), 30)
     part, valid = holdout_split(train, ratio=ratio, seed=seed)
     for x in range(train.n_users):
         n = len(train.row(x))
@@ -116,7 +115,7 @@ def test_holdout_split_properties(rows_, seed, ratio):
 
 
 def test_holdout_split_shapes():
-    train = csr_from_pairs(np.array([0] * 20 + [1]), np.arange(21) % 20, 3, 20)
+    train = Interactions.from_pairs(np.array([0] * 20 + [1]), np.arange(21) % 20, 3, 20)
     part, valid = holdout_split(train, ratio=0.1, seed=0)
     assert isinstance(part, Interactions) and part.n_items == 20 and valid.n_users == 3
     assert valid.user_counts().tolist() == [2, 0, 0]

@@ -1,4 +1,10 @@
-"""`jnskr data ...`: list, fetch, import and validate datasets."""
+"""`jnskr data ...`: list, fetch, import and validate datasets.
+
+`import` and `validate` take the reader options of the ``data:`` config section as flags
+(``--interactions FILE``, ``--user-col NAME|POS``, ``--weight confidence``, ``--kg-ids items``,
+``--split time``, ...); they are checked by `jnskr.data.config.DataConfig`, like a config file.
+Every text that comes from data or files is printed with rich markup escaped.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from jnskr.cli.common import console
@@ -14,6 +21,7 @@ from jnskr.errors import JnskrError
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 FORMAT_HELP = "kgat, recbole or tsv (default: detected from the files)"
+KG_NAMES = ("fb15k-237", "wn18rr", "nations", "kinship", "umls")
 
 
 def _check_format(fmt: Optional[str]) -> Optional[str]:
@@ -28,7 +36,7 @@ def stats_table(title: str, stats: dict) -> Table:
     """A two-column rich table of a dataset's statistics."""
     from jnskr.data.validate import TABLE
 
-    table = Table(title=title, show_header=True, header_style="bold")
+    table = Table(title=escape(title), show_header=True, header_style="bold")
     table.add_column("statistic")
     table.add_column("value", justify="right")
     for key, label in TABLE.items():
@@ -38,71 +46,238 @@ def stats_table(title: str, stats: dict) -> Table:
         table.add_row(label, f"{v:.6f}" if isinstance(v, float) else f"{v:,}")
     for key, v in stats.items():
         if key not in TABLE:
-            table.add_row(key.replace("_", " "), f"{v:,}" if isinstance(v, int) else str(v))
+            table.add_row(escape(key.replace("_", " ")), escape(f"{v:,}" if isinstance(v, int) else str(v)))
     return table
+
+
+# ----------------------------------------------------------------------------- reader options
+
+O = typer.Option  # noqa: E741
+_FILE = "File name in the dataset folder"
+_COL = "header name or 1-based position"
+
+
+def _options(interactions, test, kg, links, names, user_col, item_col, weight_col, timestamp_col, head_col,
+             relation_col, tail_col, link_item_col, link_entity_col, name_item_col, name_col, sep, weight,
+             weight_threshold, kg_ids, link_only, split, test_ratio, seed, max_memory_gb) -> dict:
+    """The flags as reader options, checked by `DataConfig` (one line per mistake)."""
+    from pydantic import ValidationError
+
+    from jnskr.data.config import DataConfig
+
+    raw = dict(
+        files=dict(interactions=interactions, test=test, kg=kg, links=links, names=names),
+        columns=dict(user=user_col, item=item_col, weight=weight_col, timestamp=timestamp_col, head=head_col,
+                     relation=relation_col, tail=tail_col, link_item=link_item_col, link_entity=link_entity_col,
+                     name_item=name_item_col, name=name_col),
+        separator=sep, weight=weight, weight_threshold=weight_threshold, kg_ids=kg_ids, link_only=link_only,
+        split=split, test_ratio=test_ratio, test_seed=seed, max_memory_gb=max_memory_gb)
+    raw = {k: v for k, v in raw.items() if v is not None}
+    try:
+        cfg = DataConfig(**raw)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        where = ".".join(str(x) for x in e["loc"]) or "options"
+        raise JnskrError(f"bad option {where}: {e['msg']}") from None
+    return cfg.reader_options()
+
+
+def _opts_params():
+    """typer parameters shared by `import` and `validate` (name -> (annotation, default))."""
+    return dict(
+        interactions=O(None, "--interactions", help=f"{_FILE}: the interactions (default interactions.tsv|csv)."),
+        test=O(None, "--test", help=f"{_FILE}: a given test set (default test.tsv|csv)."),
+        kg=O(None, "--kg", help=f"{_FILE}: KG triples head, relation, tail (default kg.tsv|csv)."),
+        links=O(None, "--links", help=f"{_FILE}: item -> KG entity (default links.tsv|csv)."),
+        names=O(None, "--names", help=f"{_FILE}: item -> name (default names.tsv|csv)."),
+        user_col=O(None, "--user-col", help=f"User column: {_COL}."),
+        item_col=O(None, "--item-col", help=f"Item column: {_COL}."),
+        weight_col=O(None, "--weight-col", help=f"Weight/rating column: {_COL}."),
+        timestamp_col=O(None, "--timestamp-col", help=f"Timestamp column: {_COL}."),
+        head_col=O(None, "--head-col", help=f"KG head column: {_COL}."),
+        relation_col=O(None, "--relation-col", help=f"KG relation column: {_COL}."),
+        tail_col=O(None, "--tail-col", help=f"KG tail column: {_COL}."),
+        link_item_col=O(None, "--link-item-col", help=f"Links file item column: {_COL}."),
+        link_entity_col=O(None, "--link-entity-col", help=f"Links file entity column: {_COL}."),
+        name_item_col=O(None, "--name-item-col", help=f"Names file item column: {_COL}."),
+        name_col=O(None, "--name-col", help=f"Names file name column: {_COL}."),
+        sep=O(None, "--sep", help="auto, tab, comma, semicolon, pipe, whitespace or a literal like '::'."),
+        weight=O(None, "--weight", help="What the weight column means: ignore, threshold, confidence."),
+        weight_threshold=O(None, "--weight-threshold", help="With --weight threshold: keep weight >= this."),
+        kg_ids=O(None, "--kg-ids", help="links (KG reaches items through the links file) or items (KG ids are item ids)."),
+        link_only=O(None, "--link-only/--all-items", help="Keep only interactions of items linked to the KG."),
+        split=O(None, "--split", help="Test split without a test file: ratio, leave_one_out, time."),
+        test_ratio=O(None, "--test-ratio", help="Share of each user's items in test (ratio, time)."),
+        seed=O(None, "--seed", help="Seed of the test split."),
+        max_memory_gb=O(None, "--max-memory-gb", help="Memory limit of the load-time size check."),
+    )
+
+
+_TYPES = dict(weight_threshold=Optional[float], link_only=Optional[bool], test_ratio=Optional[float],
+              seed=Optional[int], max_memory_gb=Optional[float])
+
+
+def with_reader_options(fn):
+    """Add the reader-option flags to a command; it receives them as ``options`` (a dict)."""
+    import functools
+    import inspect
+
+    params = _opts_params()
+    sig = inspect.signature(fn)
+    own = [p for p in sig.parameters.values() if p.name != "options"]
+    extra = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v, annotation=_TYPES.get(k, Optional[str]))
+             for k, v in params.items()]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs):
+        flags = {k: kwargs.pop(k) for k in params}
+        return fn(**kwargs, options=flags)
+
+    wrapper.__signature__ = sig.replace(parameters=own + extra)
+    return wrapper
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _kg_module():
+    """`jnskr.kg.datasets` when another part of jnskr provides it, else None."""
+    try:
+        from jnskr.kg import datasets
+    except ImportError:
+        return None
+    return datasets if hasattr(datasets, "fetch") else None
+
+
+def _kg_rows(mod) -> list[dict]:
+    """The KG benchmarks as `jnskr data list` rows (from ``list_datasets()``, else ``REGISTRY``)."""
+    if hasattr(mod, "list_datasets"):
+        found = mod.list_datasets()
+    else:
+        reg = getattr(mod, "REGISTRY", None)
+        found = [{"name": n} for n in (reg if isinstance(reg, dict) else KG_NAMES)]
+    return [{"name": r["name"], "kind": "KG benchmark", "format": "triples", "status": r.get("status", ""),
+             "description": r.get("description") or f"link prediction (jnskr kg); jnskr data fetch {r['name']}"}
+            for r in found]
+
+
+def _kg_info(mod, name: str):
+    """The KG module's record of ``name`` (aliases resolved), or None."""
+    if hasattr(mod, "resolve"):
+        return mod.resolve(name)
+    reg = getattr(mod, "REGISTRY", None)
+    return reg.get(name) if isinstance(reg, dict) else None
 
 
 @app.command("list")
 def list_() -> None:
-    """Registered and imported datasets, with their status."""
+    """Registered and imported datasets (and the KG benchmarks of `jnskr kg`), with their status."""
     from jnskr.data.registry import data_dir, list_datasets
 
-    table = Table(title=f"datasets in {data_dir()}", header_style="bold")
+    table = Table(title=escape(f"datasets in {data_dir()}"), header_style="bold")
     for col in ("name", "kind", "format", "status", "description"):
         table.add_column(col)
-    for row in list_datasets():
-        table.add_row(row["name"], row["kind"], row["format"], row["status"], row["description"])
+    rows = list_datasets()
+    mod = _kg_module()
+    if mod is not None:
+        rows += _kg_rows(mod)
+    for row in rows:
+        table.add_row(*(escape(str(row[c])) for c in ("name", "kind", "format", "status", "description")))
     console.print(table)
 
 
 @app.command("fetch")
 def fetch(
-    name: str = typer.Argument(..., help="A registered dataset: ml-100k, amazon-book, yelp2018, last-fm."),
+    name: str = typer.Argument(..., help="A registered dataset: ml-100k, amazon-book, yelp2018, last-fm "
+                                         "(and the KG benchmarks of `jnskr kg`)."),
     force: bool = typer.Option(False, "--force", help="Download again even when present."),
 ) -> None:
     """Download a registered dataset into the data folder; print its licence and citations."""
     from jnskr.data.registry import REGISTRY, fetch as do_fetch
 
     if name not in REGISTRY:
-        raise JnskrError(f"unknown dataset {name!r}: registered are {', '.join(REGISTRY)}")
+        mod = _kg_module()
+        if mod is not None and (_kg_info(mod, name) is not None or name in {r["name"] for r in _kg_rows(mod)}):
+            info = _kg_info(mod, name)
+            if getattr(info, "description", None):
+                console.print(escape(f"{name}: {info.description}"), highlight=False)
+            if getattr(info, "licence", None):
+                console.print(escape(f"licence: {info.licence}"), highlight=False)
+            if getattr(info, "cite", None):
+                console.print("cite:", highlight=False)
+                for c in info.cite:
+                    console.print(escape(f"  - {c}"), highlight=False)
+            path = mod.fetch(name, base_url=None, force=force)
+            console.print(escape(f"fetched {name} into {path}"), highlight=False)
+            return
+        known = list(REGISTRY) + ([r["name"] for r in _kg_rows(mod)] if mod is not None else [])
+        raise JnskrError(f"unknown dataset {name!r}: registered are {', '.join(known)}")
     info = REGISTRY[name]
-    console.print(f"[bold]{name}[/]: {info.description}")
-    console.print(f"licence: {info.licence}", highlight=False)
+    console.print(f"[bold]{escape(name)}[/]: {escape(info.description)}")
+    console.print(escape(f"licence: {info.licence}"), highlight=False)
     console.print("cite:", highlight=False)
     for c in info.cite:
-        console.print(f"  - {c}", highlight=False)
+        console.print(escape(f"  - {c}"), highlight=False)
     path = do_fetch(name, force=force)
-    console.print(f"fetched into {path}", highlight=False)
+    console.print(escape(f"fetched into {path}"), highlight=False)
+
+
+def _print_warnings(ds) -> None:
+    for w in ds.warnings:
+        console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
+
+
+def _provenance_lines(ds) -> list[str]:
+    p = ds.provenance or {}
+    out = []
+    sp = p.get("split") or {}
+    if sp:
+        args = ", ".join(f"{k} {v}" for k, v in sp.items() if k != "method")
+        out.append(f"split: {sp.get('method')}" + (f" ({args})" if args else ""))
+    if p.get("kg_ids"):
+        how = {"links": "through the links file", "items": "KG entity ids are item ids (kg_ids: items)",
+               "kgat": "item i is entity i (KGAT convention)"}.get(p["kg_ids"], p["kg_ids"])
+        out.append(f"KG -> items: {how}")
+    w = p.get("weight") or {}
+    if w.get("use") and w.get("use") != "ignore":
+        out.append("weight: " + ", ".join(f"{k} {v}" for k, v in w.items()))
+    return out
 
 
 @app.command("import")
+@with_reader_options
 def import_(
     path: Path = typer.Argument(..., help="A dataset folder or file."),
     format: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),  # noqa: A002
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Name to load it by (default: the folder name)."),
+    options: dict = None,
 ) -> None:
     """Read and validate PATH, then store it in the data folder under NAME."""
     from jnskr.data.registry import dataset_dir, import_dataset
 
-    ds = import_dataset(path, _check_format(format), name)
+    opts = _options(**options)
+    ds = import_dataset(path, _check_format(format), name, **opts)
     console.print(stats_table(f"{ds.name} (imported)", ds.stats))
-    for w in ds.warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
-    console.print(f"imported as {ds.name!r} into {dataset_dir(ds.name)}", highlight=False)
+    _print_warnings(ds)
+    console.print(escape(f"imported as {ds.name!r} into {dataset_dir(ds.name)}"), highlight=False)
 
 
 @app.command("validate")
+@with_reader_options
 def validate(
     path: str = typer.Argument(..., help="A dataset folder or file (or a dataset name)."),
     format: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),  # noqa: A002
+    options: dict = None,
 ) -> None:
     """Check a dataset and print its statistics; exit 0 with only warnings, 2 on errors."""
     from jnskr.data.registry import load_dataset
-    from jnskr.data.validate import validate_dataset
+    from jnskr.data.validate import coverage_line, validate_dataset
 
-    ds = load_dataset(path, _check_format(format), cache=False)
+    opts = _options(**options)
+    ds = load_dataset(path, _check_format(format), cache=False, log_warnings=False, **opts)
     stats = validate_dataset(ds)
     console.print(stats_table(f"{ds.name}", stats))
-    for w in ds.warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    for line in [coverage_line(stats)] + _provenance_lines(ds):
+        console.print(escape(line), highlight=False, soft_wrap=True)
+    _print_warnings(ds)
     console.print(f"[green]ok[/]: {len(ds.warnings)} warning(s), no errors", highlight=False)

@@ -5,6 +5,9 @@ A `Dataset` is stored as plain numpy arrays plus one JSON metadata string, so it
 source files' names and bytes, the format, the reader options and `CACHE_VERSION`; editing a
 source file or changing an option gives a new key.  Writes are atomic (temp file in the same
 folder, then ``os.replace``) and never go into the source folder.
+
+Version 2 adds ``Interactions.values`` (``train_values`` / ``test_values``) and
+``Dataset.provenance``; version-1 files (imports made before) still load, without them.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from jnskr.data.dataset import Dataset, Interactions, KnowledgeGraph
+from jnskr.data.arrays import Interactions, KnowledgeGraph
+from jnskr.data.dataset import Dataset
 
 #: bump when the readers' output for the same files changes
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+#: versions `load_saved` still reads (imported datasets outlive a version bump)
+READABLE = (1, 2)
 
 _KGAT_FILES = (
     "train.txt", "test.txt", "kg_final.txt", "kg_final.txt.gz", "kg_final.txt.zip", "kg_feat.npz",
@@ -30,8 +36,9 @@ _KGAT_FILES = (
 _RECBOLE_EXT = (".inter", ".kg", ".link", ".item")
 
 
-def source_files(path: Path, format: str) -> list[Path]:  # noqa: A002
-    """The files a reader of ``format`` reads at ``path`` (what the cache key hashes)."""
+def source_files(path: Path, format: str, options: dict | None = None) -> list[Path]:  # noqa: A002
+    """The files a reader of ``format`` reads at ``path`` (what the cache key hashes); ``options``
+    may name more (``files``)."""
     path = Path(path)
     if path.is_file():
         if format == "recbole":
@@ -39,11 +46,17 @@ def source_files(path: Path, format: str) -> list[Path]:  # noqa: A002
             base = path.name.split(".")[0]
             return sorted(p for p in folder.iterdir() if p.is_file() and p.name.startswith(base + ".")
                           and p.name.endswith(_RECBOLE_EXT))
-        return [path]
+        named = [Path(v).expanduser() for v in (options or {}).get("files", {}).values() if v]
+        return [path] + [p if p.is_absolute() else path.parent / p for p in named
+                         if (p if p.is_absolute() else path.parent / p).is_file()]
     if format == "kgat":
         names = _KGAT_FILES
     elif format == "tsv":
-        names = tuple(f"{stem}{s}" for stem in ("interactions", "test", "kg") for s in (".tsv", ".csv"))
+        names = tuple(f"{stem}{s}" for stem in ("interactions", "test", "kg", "links", "names")
+                      for s in (".tsv", ".csv"))
+        named = [Path(v).expanduser() for v in (options or {}).get("files", {}).values() if v]
+        extra = [p if p.is_absolute() else path / p for p in named]
+        return [path / n for n in names if (path / n).is_file()] + [p for p in extra if p.is_file()]
     else:
         return sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(_RECBOLE_EXT))
     return [path / n for n in names if (path / n).is_file()]
@@ -71,7 +84,7 @@ def dataset_arrays(ds: Dataset) -> dict[str, np.ndarray]:
     """``ds`` as a flat dict of arrays (string arrays as numpy unicode, never objects)."""
     meta = {
         "version": CACHE_VERSION, "name": ds.name, "n_users": ds.n_users, "n_items": ds.n_items,
-        "source_hash": ds.source_hash, "stats": ds.stats, "warnings": ds.warnings,
+        "source_hash": ds.source_hash, "stats": ds.stats, "warnings": ds.warnings, "provenance": ds.provenance,
         "kg": None if ds.kg is None else {"n_entities": ds.kg.n_entities, "n_relations": ds.kg.n_relations},
     }
     out = {
@@ -79,6 +92,9 @@ def dataset_arrays(ds: Dataset) -> dict[str, np.ndarray]:
         "train_indptr": ds.train.indptr, "train_indices": ds.train.indices,
         "test_indptr": ds.test.indptr, "test_indices": ds.test.indices,
     }
+    for part in ("train", "test"):
+        if getattr(ds, part).values is not None:
+            out[f"{part}_values"] = np.asarray(getattr(ds, part).values, dtype=np.float64)
     for key in ("user_ids", "item_ids", "item_names"):
         if getattr(ds, key) is not None:
             out[key] = np.asarray(getattr(ds, key), dtype=str)
@@ -111,7 +127,7 @@ def load_saved(path: Path) -> Dataset | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            if meta.get("version") != CACHE_VERSION:
+            if meta.get("version") not in READABLE:
                 return None
             a = {k: z[k] for k in z.files}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
@@ -127,8 +143,9 @@ def load_saved(path: Path) -> Dataset | None:
         )
     return Dataset(
         name=meta["name"], n_users=meta["n_users"], n_items=n_items,
-        train=Interactions(a["train_indptr"], a["train_indices"], n_items),
-        test=Interactions(a["test_indptr"], a["test_indices"], n_items),
+        train=Interactions(a["train_indptr"], a["train_indices"], n_items, a.get("train_values")),
+        test=Interactions(a["test_indptr"], a["test_indices"], n_items, a.get("test_values")),
         kg=kg, user_ids=a.get("user_ids"), item_ids=a.get("item_ids"), item_names=a.get("item_names"),
         source_hash=meta["source_hash"], stats=meta["stats"], warnings=meta["warnings"],
+        provenance=meta.get("provenance", {}),
     )

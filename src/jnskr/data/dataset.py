@@ -10,6 +10,16 @@ Everything is dense integer ids and flat numpy arrays: no Python object per inte
   `jnskr.data.kg.build_item_kg`.
 * Raw ids (the dataset's original ids, as strings) and optional names live in numpy string
   arrays indexed by the dense id.
+* ``Interactions.values`` (optional, float64, aligned with ``indices``): per-pair confidence
+  weights when the data's weight column is used as confidence (``data.weight: confidence``);
+  the training side uses them as per-pair positive weights.  ``None``: every pair weighs 1.
+* ``Dataset.provenance``: how the dataset was made, JSON-ready, for the run to record:
+  ``format``, ``split`` (``{"method": "given" | "ratio" | "leave_one_out" | "time", ...}``),
+  ``kg_ids`` (``"links"``, ``"items"`` or, for KGAT folders, ``"kgat"``), ``weight``
+  (``{"use": "ignore" | "threshold" | "confidence", ...}``), ``files`` (the files read).
+
+`Dataset.from_frames` (pandas) and `Dataset.from_csr` (scipy.sparse) build one in memory; see
+`jnskr.data.frames`.
 """
 
 from __future__ import annotations
@@ -19,74 +29,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from jnskr.data.arrays import Interactions, KnowledgeGraph
+from jnskr.data.frames import from_csr, from_frames
 
-@dataclass
-class Interactions:
-    """A CSR user x item 0/1 matrix (unique, sorted item ids per user)."""
-
-    indptr: np.ndarray  # int64 [n_users + 1]
-    indices: np.ndarray  # int64 [nnz]
-    n_items: int
-
-    @property
-    def n_users(self) -> int:
-        return len(self.indptr) - 1
-
-    @property
-    def nnz(self) -> int:
-        return int(self.indptr[-1])
-
-    def row(self, u: int) -> np.ndarray:
-        return self.indices[self.indptr[u] : self.indptr[u + 1]]
-
-    def user_counts(self) -> np.ndarray:
-        return np.diff(self.indptr)
-
-    def item_counts(self) -> np.ndarray:
-        return np.bincount(self.indices, minlength=self.n_items).astype(np.int64)
-
-    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """(users, items) as two int64 arrays of length nnz."""
-        users = np.repeat(np.arange(self.n_users, dtype=np.int64), self.user_counts())
-        return users, self.indices
-
-    @classmethod
-    def from_pairs(cls, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> "Interactions":
-        """Build from (user, item) pairs; duplicates are removed, rows sorted (sort-based: numpy
-        2.x's hash-based `np.unique` is ~40x slower at 650k pairs)."""
-        width = np.int64(max(n_items, 1))
-        key = np.sort(np.asarray(users, dtype=np.int64) * width + np.asarray(items, dtype=np.int64))
-        if len(key) > 1:
-            keep = np.empty(len(key), dtype=bool)
-            keep[0] = True
-            np.not_equal(key[1:], key[:-1], out=keep[1:])
-            key = key[keep]
-        indptr = np.zeros(n_users + 1, dtype=np.int64)
-        np.cumsum(np.bincount(key // width, minlength=n_users), out=indptr[1:])
-        return cls(indptr=indptr, indices=(key % width).astype(np.int64), n_items=n_items)
-
-    def transpose(self) -> "Interactions":
-        """Item x user CSR (for item batches)."""
-        u, i = self.pairs()
-        return Interactions.from_pairs(i, u, self.n_items, self.n_users)
-
-
-@dataclass
-class KnowledgeGraph:
-    """Raw KG triples over entities; entity i < n_items is item i."""
-
-    heads: np.ndarray  # int64 [n_triples]
-    relations: np.ndarray  # int64 [n_triples]
-    tails: np.ndarray  # int64 [n_triples]
-    n_entities: int
-    n_relations: int
-    relation_names: np.ndarray | None = None  # str [n_relations]
-    entity_ids: np.ndarray | None = None  # str [n_entities] raw entity ids (e.g. Freebase mids)
-    entity_names: np.ndarray | None = None  # str [n_entities]
-
-    @property
-    def n_triples(self) -> int:
-        return len(self.heads)
+__all__ = ["Dataset", "Interactions", "KnowledgeGraph"]
 
 
 @dataclass
@@ -105,6 +51,10 @@ class Dataset:
     source_hash: str = ""  # fingerprint of the source files (cache key)
     stats: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)  # format, split, kg_ids, weight, files (JSON-ready)
+
+    from_frames = classmethod(from_frames)
+    from_csr = classmethod(from_csr)
 
     def __repr__(self) -> str:
         kg = f", {self.kg.n_triples} KG triples" if self.kg is not None else ", no KG"
@@ -134,6 +84,9 @@ class Dataset:
         h = hashlib.sha256()
         for a in (self.train.indptr, self.train.indices, self.test.indptr, self.test.indices):
             h.update(np.ascontiguousarray(a).tobytes())
+        for x in (self.train, self.test):  # values only when present: old fingerprints stay valid
+            if x.values is not None:
+                h.update(b"values" + np.ascontiguousarray(x.values, dtype=np.float64).tobytes())
         if self.kg is not None:
             for a in (self.kg.heads, self.kg.relations, self.kg.tails):
                 h.update(np.ascontiguousarray(a).tobytes())

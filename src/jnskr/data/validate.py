@@ -8,9 +8,13 @@ those warnings on the ``jnskr`` logger.
 
 Problems that are *warnings* (the data is usable): duplicates removed, KG self-loops, users
 without train items, cold test items (never in train), items without KG facts, test pairs that
-are also train pairs (kept as they are).  Problems that are *errors* (`DataError`) are raised by
-the readers while parsing (malformed lines, negative or too large ids, missing/empty/binary
-files, bad atomic-file headers) or here (arrays that break the contract).
+are also train pairs (kept as they are), files in the folder that no reader reads.  Problems
+that are *errors* (`DataError`) are raised by the readers while parsing (malformed lines,
+negative or too large ids, missing/empty/binary files, bad atomic-file headers) or here (arrays
+that break the contract, no training interaction at all).
+
+`finish` does not log by default: `jnskr.data.registry.load_dataset` logs a dataset's warnings
+once, and ``jnskr data validate`` prints them instead.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import logging
 
 import numpy as np
 
-from jnskr.data.dataset import Dataset, Interactions, KnowledgeGraph
+from jnskr.data.arrays import Interactions, KnowledgeGraph
+from jnskr.data.parse import list_folder
 from jnskr.errors import DataError
 
 log = logging.getLogger("jnskr")
@@ -47,6 +52,9 @@ TABLE: dict[str, str] = {
     "kg_triples": "KG triples",
     "entities": "entities",
     "relations": "relations",
+    "items_with_kg": "items with KG facts",
+    "kg_heads": "distinct KG heads",
+    "kg_heads_items": "KG heads that are items",
     "duplicate_train_items": "duplicate train items removed",
     "duplicate_test_items": "duplicate test items removed",
     "duplicate_triples": "duplicate triples removed",
@@ -73,6 +81,12 @@ def check_interactions(x: Interactions, n_users: int, n_items: int, what: str) -
         row_start[ip[:-1][ip[:-1] < len(ind)]] = True
         if np.any((step <= 0) & ~row_start[1:]):
             raise DataError(f"{what}: items not sorted and unique within a user")
+    if x.values is not None:
+        v = np.asarray(x.values)
+        if v.shape != ind.shape or not np.issubdtype(v.dtype, np.floating):
+            raise DataError(f"{what}: values must be a float array aligned with indices")
+        if not np.all(np.isfinite(v)):
+            raise DataError(f"{what}: values must be finite")
 
 
 def check_kg(kg: KnowledgeGraph, n_items: int) -> None:
@@ -116,7 +130,7 @@ def _pair_keys(x: Interactions) -> np.ndarray:
     return u * np.int64(max(x.n_items, 1)) + i
 
 
-def compute_stats(ds: Dataset) -> dict:
+def compute_stats(ds: "Dataset") -> dict:  # noqa: F821 (jnskr.data.dataset.Dataset)
     """The statistics table of ``ds`` (reader counts already in ``ds.stats`` are kept)."""
     s = dict(ds.stats)
     tr, te = ds.train, ds.test
@@ -144,6 +158,10 @@ def compute_stats(ds: Dataset) -> dict:
             e = ends[ends < ds.n_items]
             has_fact[e] = True
         s["items_without_kg"] = int(np.count_nonzero(~has_fact))
+        s["items_with_kg"] = ds.n_items - s["items_without_kg"]
+        heads = np.unique(kg.heads)
+        s["kg_heads"] = int(len(heads))
+        s["kg_heads_items"] = int(np.count_nonzero(heads < ds.n_items))
     else:
         s["items_without_kg"] = 0
     tr_keys, te_keys = _pair_keys(tr), _pair_keys(te)
@@ -160,8 +178,30 @@ def warning_lines(stats: dict) -> list[str]:
     return [tpl.format(n=f"{stats[k]:,}") for k, tpl in WARNINGS.items() if stats.get(k, 0)]
 
 
-def finish(ds: Dataset, *, log_warnings: bool = True) -> Dataset:
-    """Check ``ds``, drop duplicate triples, fill ``ds.stats`` and ``ds.warnings``; return ``ds``."""
+def coverage_line(stats: dict) -> str:
+    """How far the KG reaches the items, in words (printed by ``jnskr data validate``)."""
+    if not stats.get("kg_triples"):
+        return "KG coverage: no KG"
+    items, with_kg = stats["items"], stats.get("items_with_kg", 0)
+    heads, head_items = stats.get("kg_heads", 0), stats.get("kg_heads_items", 0)
+    pct = lambda a, b: f"{100 * a / b:.1f}%" if b else "-"  # noqa: E731
+    return (f"KG coverage: {with_kg:,} of {items:,} items have KG facts ({pct(with_kg, items)}); "
+            f"{head_items:,} of {heads:,} distinct KG heads are items ({pct(head_items, heads)})")
+
+
+def unread_files(folder, read: set[str]) -> list[str]:
+    """One warning per entry of ``folder`` (a path) whose name is not in ``read``."""
+    return [f"file not read: {n} (not a file of this format; see docs/data.md)"
+            for n in list_folder(folder) if n not in read]
+
+
+def finish(ds: "Dataset", *, log_warnings: bool = False, source: str | None = None) -> "Dataset":  # noqa: F821
+    """Check ``ds``, drop duplicate triples, fill ``ds.stats`` and ``ds.warnings``; return ``ds``.
+
+    A dataset without a single training interaction is a `DataError` (at ``source`` when given).
+    """
+    if ds.train.nnz == 0:
+        raise DataError("no training interactions (nothing to learn from)", source or ds.name)
     check_interactions(ds.train, ds.n_users, ds.n_items, "train")
     check_interactions(ds.test, ds.n_users, ds.n_items, "test")
     if ds.kg is not None:
@@ -176,7 +216,7 @@ def finish(ds: Dataset, *, log_warnings: bool = True) -> Dataset:
     return ds
 
 
-def validate_dataset(ds: Dataset) -> dict:
+def validate_dataset(ds: "Dataset") -> dict:  # noqa: F821
     """Re-check ``ds`` and return its statistics table (`TABLE` keys first, then the rest)."""
     check_interactions(ds.train, ds.n_users, ds.n_items, "train")
     check_interactions(ds.test, ds.n_users, ds.n_items, "test")

@@ -22,8 +22,9 @@ in sorted name order.  Triples keep the ``.kg`` file order.  Every interaction i
 (ratings are ignored).  ``link_only=True`` keeps only interactions whose item links to an
 entity that occurs in the KG (how ml-100k is built).
 
-The header's id columns must have type ``token``; a missing or mistyped id column is a
-`DataError` naming the file and line 1.
+The header's id columns must have type ``token``; a missing or mistyped id column, or a header
+whose fields are separated by spaces instead of tabs, is a `DataError` naming the file and line
+1.  Every row has exactly the header's number of fields.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from jnskr.data.assemble import Links, Names, Options, Pairs, Triples, assemble
 from jnskr.data.dataset import Dataset
-from jnskr.data.readers.common import build_kg, csr_from_pairs, decode_lines, dense_ids, read_bytes, split_fields
-from jnskr.data.split import ratio_split
-from jnskr.data.validate import finish
+from jnskr.data.parse import decode_lines, list_folder, present, read_bytes
+from jnskr.data.table import Column, parse_numbers, parse_times, read_table
+from jnskr.data.validate import unread_files
 from jnskr.errors import DataError
 
 TYPES = ("token", "token_seq", "float", "float_seq")
@@ -47,6 +49,9 @@ def parse_header(line: str, path: Path) -> dict[str, tuple[int, str]]:
     cols: dict[str, tuple[int, str]] = {}
     for k, field in enumerate(line.split("\t")):
         field = field.strip()
+        if len(field.split()) > 1 and sum(":" in f for f in field.split()) > 1:
+            raise DataError(f"header fields separated by spaces ({field[:40]!r}): RecBole atomic files separate "
+                            f"fields with tabs", str(path), 1)
         name, sep, typ = field.rpartition(":")
         if not sep or not name:
             raise DataError(f"header field {field!r} is not name:type", str(path), 1)
@@ -58,11 +63,10 @@ def parse_header(line: str, path: Path) -> dict[str, tuple[int, str]]:
     return cols
 
 
-def read_atomic(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Read an atomic file; return its ``required`` token columns as string arrays.
-
-    Every required column must exist with type ``token``.
-    """
+def read_atomic(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Read an atomic file; return its ``required`` token columns (and the ``optional`` ones the
+    header has, empty fields allowed) as string arrays, plus ``"_lines"``.  Every required
+    column must exist with type ``token``."""
     lines = decode_lines(read_bytes(path))
     header = parse_header(lines[0], path)
     for col in required:
@@ -71,40 +75,40 @@ def read_atomic(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
             raise DataError(f"missing column {col}:token (header has {have})", str(path), 1)
         if header[col][1] != "token":
             raise DataError(f"column {col} has type {header[col][1]}, expected token", str(path), 1)
-    rows, nos = split_fields(lines[1:], "\t", len(header), path, first_line=2)
-    out: dict[str, np.ndarray] = {}
-    for col in required:
-        j = header[col][0]
-        vals = [r[j].strip() for r in rows]
-        empty = [k for k, v in enumerate(vals) if not v]
-        if empty:
-            raise DataError(f"empty {col}", str(path), int(nos[empty[0]]))
-        out[col] = np.asarray(vals, dtype=str)
+    cols = [Column(c, c) for c in required] + [Column(c, c, empty_ok=True) for c in optional
+                                               if c in header and c not in required]
+    what = {".inter": "interactions", ".kg": "triples", ".link": "links", ".item": "items"}.get(path.suffix, "rows")
+    t = read_table(path, cols, "tab", what=what, exact=True, lines=lines)
+    out = dict(t.columns)
+    out["_lines"] = t.lines
     return out
 
 
 def _find_base(folder: Path) -> tuple[Path, str]:
     """The folder and the atomic files' base name."""
-    if folder.is_file():
+    if not folder.is_dir():
+        present(folder) or _raise_missing(folder)
         name = folder.name
         for suf in _BENCH + (".inter",):
             if name.endswith(suf):
                 return folder.parent, name[: -len(suf)]
         raise DataError("not a RecBole .inter file", str(folder))
-    if not folder.is_dir():
-        raise DataError("missing file or folder", str(folder))
-    if (folder / f"{folder.name}.inter").is_file() or (folder / f"{folder.name}.train.inter").is_file():
+    if present(folder / f"{folder.name}.inter") or present(folder / f"{folder.name}.train.inter"):
         return folder, folder.name
     bases: set[str] = set()
-    for p in folder.iterdir():
-        suf = next((s for s in _BENCH + (".inter",) if p.name.endswith(s)), None)
+    for n in list_folder(folder):
+        suf = next((s for s in _BENCH + (".inter",) if n.endswith(s)), None)
         if suf is not None:
-            bases.add(p.name[: -len(suf)])
+            bases.add(n[: -len(suf)])
     if not bases:
         raise DataError("no .inter file: a RecBole folder needs <name>.inter", str(folder))
     if len(bases) > 1:
         raise DataError(f"several datasets in one folder ({', '.join(sorted(bases))}): pass the .inter file", str(folder))
     return folder, bases.pop()
+
+
+def _raise_missing(path: Path) -> bool:
+    raise DataError("missing file or folder", str(path))
 
 
 def _title_column(header: dict[str, tuple[int, str]]) -> str | None:
@@ -115,6 +119,13 @@ def _title_column(header: dict[str, tuple[int, str]]) -> str | None:
     return seqs[0] if seqs else None
 
 
+def _pairs(path: Path, weight_col: str, time_col: str | None, use_weight: bool) -> Pairs:
+    c = read_atomic(path, ("user_id", "item_id"), (weight_col,) + ((time_col,) if time_col else ()))
+    w = parse_numbers(c[weight_col], c["_lines"], str(path), weight_col) if use_weight and weight_col in c else None
+    t = parse_times(c[time_col], c["_lines"], str(path)) if time_col and time_col in c else None
+    return Pairs(c["user_id"], c["item_id"], w, t, str(path), c["_lines"], weight_col if weight_col in c else None)
+
+
 def read_recbole(
     path: str | Path,
     *,
@@ -122,95 +133,75 @@ def read_recbole(
     link_only: bool = False,
     test_ratio: float = 0.2,
     seed: int = 2020,
+    split: str = "ratio",
+    weight: str = "ignore",
+    weight_threshold: float | None = None,
+    kg_ids: str | None = None,
+    columns: dict | None = None,
+    max_memory: float | None = None,
 ) -> Dataset:
     """Read RecBole atomic files into a validated `Dataset` (see the module docstring)."""
     folder, base = _find_base(Path(path))
     f = lambda ext: folder / f"{base}{ext}"  # noqa: E731
-    ids = ("user_id", "item_id")
-    bench = f(".train.inter").is_file() and f(".test.inter").is_file()
-    parts: dict[str, dict[str, np.ndarray]] = {}
+    spec = {k: v for k, v in (columns or {}).items() if v is not None}
+    unknown = set(spec) - {"weight", "timestamp"}
+    if unknown:
+        raise DataError(f"columns {', '.join(sorted(unknown))} cannot be set for RecBole files (user_id and "
+                        f"item_id are fixed; weight and timestamp can be named)", str(folder))
+    opts = Options(weight=weight, weight_threshold=weight_threshold, kg_ids=kg_ids, split=split,
+                   test_ratio=test_ratio, seed=seed, link_only=link_only, max_memory=max_memory)
+    weight_col, time_col = str(spec.get("weight", "rating")), str(spec.get("timestamp", "timestamp"))
+    bench = present(f(".train.inter")) and present(f(".test.inter"))
+    read: set[str] = set()
     if bench:
-        for part in ("train", "valid", "test"):
-            if f(f".{part}.inter").is_file():
-                parts[part] = read_atomic(f(f".{part}.inter"), ids)
+        parts = {p: _pairs(f(f".{p}.inter"), weight_col, None, weight != "ignore") for p in ("train", "valid", "test")
+                 if present(f(f".{p}.inter"))}
+        read |= {f"{base}.{p}.inter" for p in parts}
+        train = parts["train"]
+        if "valid" in parts:  # valid is merged into train: the trainer holds out its own part
+            v = parts["valid"]
+            cat = lambda a, b: None if a is None or b is None else np.concatenate([a, b])  # noqa: E731
+            train = Pairs(np.concatenate([train.users, v.users]), np.concatenate([train.items, v.items]),
+                          cat(train.weights, v.weights), None, train.source, cat(train.lines, v.lines),
+                          train.weight_name)
+        test = parts["test"]
     else:
-        parts["all"] = read_atomic(f(".inter"), ids)
-    warnings: list[str] = []
+        wants_time = split in ("time", "leave_one_out")
+        train, test = _pairs(f(".inter"), weight_col, time_col if wants_time else None, weight != "ignore"), None
+        read.add(f"{base}.inter")
+    kg = links = names = None
+    if present(f(".kg")):
+        c = read_atomic(f(".kg"), ("head_id", "relation_id", "tail_id"))
+        kg = Triples(c["head_id"], c["relation_id"], c["tail_id"], str(f(".kg")))
+        read.add(f"{base}.kg")
+    if present(f(".link")):
+        c = read_atomic(f(".link"), ("item_id", "entity_id"))
+        links = Links(c["item_id"], c["entity_id"], str(f(".link")), c["_lines"])
+        read.add(f"{base}.link")
+    if link_only and (kg is None or links is None):
+        raise DataError(f"link_only needs {base}.kg and {base}.link", str(folder))
+    if kg is not None and links is None and kg_ids != "items":
+        raise DataError(f"a KG reaches the items only through {base}.link (item_id:token entity_id:token), "
+                        f"expected {f('.link')}, or with data.kg_ids: items (--kg-ids items) when the KG's "
+                        f"entity ids are item ids", str(f(".kg")))
+    if links is not None and kg is None:
+        links = None  # a .link without a .kg links to nothing
+    if present(f(".item")):
+        names = _names(f(".item"))
+        read.add(f"{base}.item")
+    warnings = unread_files(folder, read) if Path(path).is_dir() else []
+    return assemble(Dataset, name=name or base, train=train, test=test, kg=kg, links=links, names=names,
+                    opts=opts, warnings=warnings, provenance={"format": "recbole", "files": sorted(read)},
+                    source=train.source)
 
-    kg_cols = link_cols = None
-    if f(".kg").is_file():
-        kg_cols = read_atomic(f(".kg"), ("head_id", "relation_id", "tail_id"))
-    if f(".link").is_file():
-        link_cols = read_atomic(f(".link"), ("item_id", "entity_id"))
 
-    link: dict[str, str] = {}
-    if link_cols is not None:
-        link = dict(zip(link_cols["item_id"].tolist(), link_cols["entity_id"].tolist()))
-    if link_only:
-        if kg_cols is None or link_cols is None:
-            raise DataError(f"link_only needs {base}.kg and {base}.link", str(folder))
-        in_kg = set(kg_cols["head_id"].tolist()) | set(kg_cols["tail_id"].tolist())
-        keep_items = np.asarray(sorted(i for i, e in link.items() if e in in_kg), dtype=str)
-        n_before = sum(len(p["item_id"]) for p in parts.values())
-        for p in parts.values():
-            m = np.isin(p["item_id"], keep_items)
-            for c in ids:
-                p[c] = p[c][m]
-        dropped = n_before - sum(len(p["item_id"]) for p in parts.values())
-        if dropped:
-            warnings.append(f"link_only: {dropped:,} interactions of items without a KG entity dropped")
-
-    all_users = np.concatenate([p["user_id"] for p in parts.values()])
-    all_items = np.concatenate([p["item_id"] for p in parts.values()])
-    user_ids, ucode = dense_ids(all_users)
-    item_ids, icode = dense_ids(all_items)
-    n_users, n_items = len(user_ids), len(item_ids)
-    stats: dict = {}
-    if bench:
-        sizes = np.cumsum([len(p["user_id"]) for p in parts.values()])[:-1]
-        chunks = dict(zip(parts, zip(np.split(ucode, sizes), np.split(icode, sizes))))
-        tr_u = np.concatenate([chunks[k][0] for k in ("train", "valid") if k in chunks])
-        tr_i = np.concatenate([chunks[k][1] for k in ("train", "valid") if k in chunks])
-        train = csr_from_pairs(tr_u, tr_i, n_users, n_items)
-        test = csr_from_pairs(*chunks["test"], n_users, n_items)
-        stats["duplicate_train_items"] = int(len(tr_u) - train.nnz)
-        stats["duplicate_test_items"] = int(len(chunks["test"][0]) - test.nnz)
-    else:
-        train, test = ratio_split(ucode, icode, n_users, n_items, test_ratio=test_ratio, seed=seed)
-        stats["duplicate_train_items"] = int(len(ucode) - train.nnz - test.nnz)
-
-    kg = None
-    if kg_cols is not None:
-        if link_cols is not None:
-            item_entity = np.asarray([link.get(i, "") for i in item_ids.tolist()], dtype=str)
-        else:
-            item_entity = item_ids
-        kg, shared = build_kg(kg_cols["head_id"], kg_cols["relation_id"], kg_cols["tail_id"], item_entity)
-        if shared:
-            warnings.append(f"{shared} items link to an entity already linked to another item")
-
-    item_names = None
-    if f(".item").is_file():
-        lines = decode_lines(read_bytes(f(".item")))
-        header = parse_header(lines[0], f(".item"))
-        col = _title_column(header)
-        if "item_id" in header and col is not None:
-            rows, _ = split_fields(lines[1:], "\t", len(header), f(".item"), first_line=2)
-            j, t = header["item_id"][0], header[col][0]
-            titles = {r[j].strip(): r[t] for r in rows}
-            item_names = np.asarray([titles.get(i, "") for i in item_ids.tolist()], dtype=str)
-
-    ds = Dataset(
-        name=name or base,
-        n_users=n_users,
-        n_items=n_items,
-        train=train,
-        test=test,
-        kg=kg,
-        user_ids=user_ids,
-        item_ids=item_ids,
-        item_names=item_names,
-        stats=stats,
-        warnings=warnings,
-    )
-    return finish(ds)
+def _names(path: Path) -> Names | None:
+    lines = decode_lines(read_bytes(path))
+    header = parse_header(lines[0], path)
+    col = _title_column(header)
+    if "item_id" not in header or col is None:
+        return None
+    c = read_atomic(path, (), ("item_id", col))
+    if "item_id" not in c or col not in c:
+        return None
+    return Names(c["item_id"], c[col], str(path))

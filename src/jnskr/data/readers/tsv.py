@@ -1,138 +1,153 @@
-"""Reader for plain TSV/CSV interactions, with an optional triples file.
+"""Reader for plain delimited files: interactions, and optionally a test set, a KG, item -> entity
+links and item names (docs/data.md has worked examples).
 
 Layouts:
 
-* a single file: ``user,item[,rating,timestamp]`` rows, split per user with
-  `jnskr.data.split.ratio_split` (``test_ratio``, ``seed``);
-* a folder with ``interactions.tsv`` or ``.csv`` (required), ``test.tsv|csv`` (optional: the
-  given test set; else the seeded per-user split) and ``kg.tsv|csv`` (optional triples
-  ``head relation tail``).
+* a single file: the interactions, split per user (``split``, ``test_ratio``, ``seed``);
+* a folder.  Its files, each ``.tsv`` or ``.csv`` unless named in ``files``:
+  ``interactions`` (required), ``test`` (the given test set; else the split), ``kg``
+  (``head relation tail`` triples), ``links`` (``item entity``: which KG entity each item is),
+  ``names`` (``item name``).  ``files={"interactions": "user_artists.dat", ...}`` names them
+  (relative to the folder).  Every other file in the folder is named in a warning.
 
-The delimiter is sniffed per file from its first non-blank line: a tab, else a comma, else
-runs of whitespace.  A header line is recognised (and skipped) when one of its fields is a
-known column name (``user``, ``user_id``, ``item``, ``head``, ...); with a header the user and
-item columns are found by name, else they are the first two.  Extra columns (rating,
-timestamp) are ignored: every row is a positive.
+Separators, headers and columns: `jnskr.data.table` (``separator``; ``columns`` maps
+``user``, ``item``, ``weight``, ``timestamp``, ``head``, ``relation``, ``tail``,
+``link_item``, ``link_entity``, ``name_item``, ``name`` to a header name or a 1-based
+position).  Without a setting, a column is found by a known header name (`KNOWN`), else by
+position: user 1, item 2; head 1, relation 2, tail 3; link item 1, entity 2; name item 1, name 2.
 
-Ids are strings.  Users and items are numbered in ascending raw-id order (numeric when every id
-is a decimal integer).  A KG entity whose raw id equals an item raw id **is** that item
-(entity i = item i); the other entities follow, sorted; relations in sorted name order.
+The KG reaches items only through the links file, or with ``kg_ids="items"`` when the KG's
+entity ids are the item ids; a KG with neither is a `DataError` naming the KG file and the links
+file expected.  Weights, the split and the rest: `jnskr.data.assemble`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
+from jnskr.data.assemble import Links, Names, Options, Pairs, Triples, assemble, no_link_error
 from jnskr.data.dataset import Dataset
-from jnskr.data.readers.common import build_kg, csr_from_pairs, decode_lines, dense_ids, read_bytes, split_fields
-from jnskr.data.split import ratio_split
-from jnskr.data.validate import finish
+from jnskr.data.parse import check_file, present
+from jnskr.data.table import Column, parse_numbers, parse_times, read_table
+from jnskr.data.validate import unread_files
 from jnskr.errors import DataError
 
-USER_COLS = ("user", "user_id", "userid", "uid")
-ITEM_COLS = ("item", "item_id", "itemid", "iid", "movie_id", "movieid", "artist_id")
-KG_COLS = ("head", "head_id", "relation", "relation_id", "tail", "tail_id")
-OTHER_COLS = ("rating", "timestamp", "time", "weight", "score", "label")
-_KNOWN = {c for group in (USER_COLS, ITEM_COLS, KG_COLS, OTHER_COLS) for c in group}
 SUFFIXES = (".tsv", ".csv")
+ROLES = ("interactions", "test", "kg", "links", "names")
+_ITEM = ("item", "item_id", "itemid", "iid", "movie_id", "movieid", "artist_id", "artistid", "product_id", "book_id")
+KNOWN: dict[str, tuple[str, ...]] = {
+    "user": ("user", "user_id", "userid", "uid"),
+    "item": _ITEM,
+    "weight": ("rating", "weight", "score", "count", "plays", "playcount", "play_count", "label", "value",
+               "confidence"),
+    "timestamp": ("timestamp", "time", "ts", "datetime", "date"),
+    "head": ("head", "head_id", "subject"),
+    "relation": ("relation", "relation_id", "predicate"),
+    "tail": ("tail", "tail_id", "object"),
+    "link_item": _ITEM,
+    "link_entity": ("entity", "entity_id", "entityid", "freebase_id", "kg_id"),
+    "name_item": _ITEM,
+    "name": ("name", "title", "item_name", "movie_title"),
+}
+DEFAULT_POS = {"user": 1, "item": 2, "head": 1, "relation": 2, "tail": 3, "link_item": 1, "link_entity": 2,
+               "name_item": 1, "name": 2}
+COLUMN_KEYS = tuple(KNOWN)
 
 
-def sniff(line: str) -> str | None:
-    """Delimiter of a line: tab, else comma, else None (whitespace)."""
-    if "\t" in line:
-        return "\t"
-    if "," in line:
-        return ","
-    return None
+def _columns(keys: tuple[str, ...], spec: dict) -> list[Column]:
+    return [Column(k, spec.get(k), KNOWN[k], DEFAULT_POS.get(k)) for k in keys]
 
 
-def read_columns(path: Path, wanted: tuple[tuple[str, ...], ...]) -> list[np.ndarray]:
-    """Read a delimited file; return one string array per group of ``wanted`` column names."""
-    lines = decode_lines(read_bytes(path))
-    first = next((k for k, ln in enumerate(lines) if ln.strip()), None)
-    if first is None:
-        raise DataError("empty file", str(path))
-    sep = sniff(lines[first])
-    head = [h.strip().lower() for h in (lines[first].split(sep) if sep else lines[first].split())]
-    has_header = any(h.split(":")[0] in _KNOWN for h in head)
-    cols = list(range(len(wanted)))
-    if has_header:
-        names = [h.split(":")[0] for h in head]
-        for g, group in enumerate(wanted):
-            hit = next((names.index(n) for n in group if n in names), None)
-            if hit is not None:
-                cols[g] = hit
-        first += 1
-    rows, nos = split_fields(lines[first:], sep, max(cols) + 1, path, first_line=first + 1, at_least=True)
-    out = []
-    for c in cols:
-        vals = [r[c].strip() for r in rows]
-        empty = [k for k, v in enumerate(vals) if not v]
-        if empty:
-            raise DataError(f"empty field {c + 1}", str(path), int(nos[empty[0]]))
-        out.append(np.asarray(vals, dtype=str))
-    return out
+def _find(folder: Path, role: str, files: dict) -> Path | None:
+    """The file of ``role``: as named in ``files`` (must exist), else ``<role>.tsv|csv``."""
+    if files.get(role):
+        p = Path(files[role]).expanduser()
+        p = p if p.is_absolute() else folder / p
+        if not present(p):
+            raise DataError(f"missing file (named as the {role} file)", str(p))
+        return p
+    return next((folder / f"{role}{s}" for s in SUFFIXES if present(folder / f"{role}{s}")), None)
 
 
-def _pick(folder: Path, stem: str) -> Path | None:
-    return next((folder / f"{stem}{s}" for s in SUFFIXES if (folder / f"{stem}{s}").is_file()), None)
+def _pairs(path: Path, spec: dict, sep: str, *, timestamps: bool, use_weight: bool) -> tuple[Pairs, list[str]]:
+    keys = ("user", "item", "weight") + (("timestamp",) if timestamps else ())
+    cols = _columns(keys, spec)
+    cols[2].empty_ok = not use_weight
+    t = read_table(path, cols, sep, what="interactions")
+    w = None
+    if use_weight and "weight" in t.columns:
+        w = parse_numbers(t.columns["weight"], t.lines, t.path, f"weight ({t.names['weight']})")
+    ts = None if "timestamp" not in t.columns else parse_times(t.columns["timestamp"], t.lines, t.path)
+    notes = [f"columns of {path.name} not read: {', '.join(t.unused)}"] if t.unused else []
+    return Pairs(t.columns["user"], t.columns["item"], w, ts, t.path, t.lines, t.names.get("weight")), notes
 
 
 def read_tsv(
     path: str | Path,
     *,
     name: str | None = None,
+    files: dict | None = None,
+    columns: dict | None = None,
+    separator: str = "auto",
+    weight: str = "ignore",
+    weight_threshold: float | None = None,
+    kg_ids: str | None = None,
+    split: str = "ratio",
     test_ratio: float = 0.2,
     seed: int = 2020,
+    link_only: bool = False,
+    max_memory: float | None = None,
 ) -> Dataset:
-    """Read TSV/CSV interactions (+ optional test and triples files) into a validated `Dataset`."""
+    """Read delimited files into a validated `Dataset` (see the module docstring)."""
     path = Path(path)
-    ui = (USER_COLS, ITEM_COLS)
+    files = {k: v for k, v in (files or {}).items() if v}
+    spec = {k: v for k, v in (columns or {}).items() if v is not None}
+    for k in files:
+        if k not in ROLES:
+            raise DataError(f"unknown file role {k!r} (expected one of {', '.join(ROLES)})", str(path))
+    for k in spec:
+        if k not in COLUMN_KEYS:
+            raise DataError(f"unknown column {k!r} (expected one of {', '.join(COLUMN_KEYS)})", str(path))
+    opts = Options(weight=weight, weight_threshold=weight_threshold, kg_ids=kg_ids, split=split,
+                   test_ratio=test_ratio, seed=seed, link_only=link_only, max_memory=max_memory)
     if path.is_dir():
-        inter = _pick(path, "interactions")
-        if inter is None:
-            raise DataError("missing file: a TSV folder needs interactions.tsv or interactions.csv", str(path / "interactions.tsv"))
-        test_path, kg_path = _pick(path, "test"), _pick(path, "kg")
-        ds_name = name or path.resolve().name
-    elif path.is_file():
-        inter, test_path, kg_path = path, None, None
+        folder = path
+        found = {r: _find(folder, r, files) for r in ROLES}
+        if found["interactions"] is None:
+            raise DataError("missing file: a TSV folder needs interactions.tsv or interactions.csv (or name the "
+                            "file: --interactions FILE, data.files.interactions)", str(folder / "interactions.tsv"))
+        ds_name = name or folder.resolve().name
+    else:
+        check_file(path)
+        folder = path.parent
+        found = {r: (_find(folder, r, files) if r != "interactions" and files.get(r) else None) for r in ROLES}
+        found["interactions"] = path
         ds_name = name or path.stem
-    else:
-        raise DataError("missing file or folder", str(path))
+    if found["kg"] is not None and found["links"] is None and kg_ids != "items":
+        raise no_link_error(str(found["kg"]), f"{folder / 'links.tsv'} (or --links FILE, data.files.links)")
+    wants_time = split in ("time", "leave_one_out") and found["test"] is None
+    use_weight = weight != "ignore"
+    train, notes = _pairs(found["interactions"], spec, separator, timestamps=wants_time, use_weight=use_weight)
+    test = None
+    if found["test"] is not None:
+        test, _ = _pairs(found["test"], spec, separator, timestamps=False, use_weight=use_weight)
+    kg = links = names = None
+    if found["kg"] is not None:
+        t = read_table(found["kg"], _columns(("head", "relation", "tail"), spec), separator, what="triples")
+        kg = Triples(t.columns["head"], t.columns["relation"], t.columns["tail"], t.path)
+    if found["links"] is not None:
+        if found["kg"] is None:
+            raise DataError("a links file without a KG file (kg.tsv, or --kg FILE)", str(found["links"]))
+        t = read_table(found["links"], _columns(("link_item", "link_entity"), spec), separator, what="links")
+        links = Links(t.columns["link_item"], t.columns["link_entity"], t.path, t.lines)
+    if found["names"] is not None:
+        t = read_table(found["names"], _columns(("name_item", "name"), spec), separator, what="names")
+        names = Names(t.columns["name_item"], t.columns["name"], t.path)
+    warnings = list(notes)
+    used = {r: p.name for r, p in found.items() if p is not None}
+    if path.is_dir():
+        warnings += unread_files(folder, {p.name for p in found.values() if p is not None and p.parent == folder})
+    provenance = {"format": "tsv", "files": used}
+    return assemble(Dataset, name=ds_name, train=train, test=test, kg=kg, links=links, names=names, opts=opts,
+                    warnings=warnings, provenance=provenance, source=str(found["interactions"]))
 
-    tr_u, tr_i = read_columns(inter, ui)
-    te_u, te_i = read_columns(test_path, ui) if test_path else (np.zeros(0, str), np.zeros(0, str))
-    user_ids, ucode = dense_ids(np.concatenate([tr_u, te_u]))
-    item_ids, icode = dense_ids(np.concatenate([tr_i, te_i]))
-    n_users, n_items = len(user_ids), len(item_ids)
-    n_tr = len(tr_u)
-    stats: dict = {}
-    if test_path:
-        train = csr_from_pairs(ucode[:n_tr], icode[:n_tr], n_users, n_items)
-        test = csr_from_pairs(ucode[n_tr:], icode[n_tr:], n_users, n_items)
-        stats["duplicate_train_items"] = int(n_tr - train.nnz)
-        stats["duplicate_test_items"] = int(len(te_u) - test.nnz)
-    else:
-        train, test = ratio_split(ucode, icode, n_users, n_items, test_ratio=test_ratio, seed=seed)
-        stats["duplicate_train_items"] = int(n_tr - train.nnz - test.nnz)
-
-    kg = None
-    warnings: list[str] = []
-    if kg_path is not None:
-        h, r, t = read_columns(kg_path, (("head", "head_id"), ("relation", "relation_id"), ("tail", "tail_id")))
-        kg, _ = build_kg(h, r, t, item_ids)
-    ds = Dataset(
-        name=ds_name,
-        n_users=n_users,
-        n_items=n_items,
-        train=train,
-        test=test,
-        kg=kg,
-        user_ids=user_ids,
-        item_ids=item_ids,
-        stats=stats,
-        warnings=warnings,
-    )
-    return finish(ds)
