@@ -338,3 +338,11 @@ def test_cache_write_failure_is_not_fatal(tmp_path, monkeypatch):
     blocker.write_text("x")
     monkeypatch.setenv("JNSKR_DATA", str(blocker / "sub"))  # cannot be created, even as root
     assert load_dataset(FIX / "kgat_tiny").n_users == 4
+
+
+def test_a_new_file_in_the_folder_renews_the_cached_warnings(tmp_path, data_home):
+    src = tmp_path / "src"
+    shutil.copytree(FIX / "kgat_tiny", src)
+    assert not any("file not read" in w for w in load_dataset(src).warnings)
+    (src / "notes.txt").write_text("x\n")
+    assert "file not read: notes.txt (not a file of this format; see docs/data.md)" in load_dataset(src).warnings

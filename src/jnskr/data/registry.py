@@ -80,7 +80,8 @@ def fetch(name: str, *, base_url: str | None = None, force: bool = False) -> Pat
 def cache_path(path: Path, fmt: str, name: str | None, options: dict) -> tuple[str, Path]:
     """(key, ``<data>/cache/<key>.npz``) for reading ``path``; key ``""`` when it has no files."""
     files = source_files(path, fmt, options) if Path(path).exists() else []
-    key = source_key(files, fmt, {**options, "name": name}) if files else ""
+    listing = sorted(p.name for p in Path(path).iterdir()) if Path(path).is_dir() else []  # "file not read" warnings
+    key = source_key(files, fmt, {**options, "name": name, "listing": listing}) if files else ""
     return key, data_dir() / "cache" / f"{key}.npz"
 
 
