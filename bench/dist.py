@@ -32,7 +32,7 @@ def _worker(rank, world, port, args, queue):
     from jnskr.config import build_config
     from jnskr.data.kg import build_item_kg
     from jnskr.data.synthetic import amazon_book_like
-    from jnskr.distributed import DistComm, dense_allreduce_bytes
+    from jnskr.parallel import DistStrategy, dense_allreduce_bytes
     from jnskr.models import JNSKR
     from jnskr.training.objectives import JNSKRObjective
     from jnskr.training.trainer import Trainer, epoch_batches
@@ -42,7 +42,7 @@ def _worker(rank, world, port, args, queue):
     cfg = build_config("amazon-book")
     ikg = build_item_kg(ds.kg, ds.n_items, ds.train.item_counts())
     model = JNSKR(ds.n_users, ds.n_items, ikg, cfg.jnskr)
-    model.comm = comm = DistComm()
+    comm = DistStrategy()
     obj = JNSKRObjective(model, ds.train, ikg, cfg.jnskr, cfg.seed)
     tr = Trainer(model, obj, seed=cfg.seed, batch_size=args.batch_size, epochs=1)
     batches = epoch_batches(obj.n_units, args.batch_size, False, cfg.seed, 0)[: args.steps]
@@ -52,7 +52,7 @@ def _worker(rank, world, port, args, queue):
     for units in batches:
         before = comm.bytes_sent
         tr.optimizer.zero_grad(set_to_none=True)
-        loss, _ = obj(units.tensor_split(world)[rank], 0)
+        loss, _ = obj(comm.split_batch(units), 0, comm)
         loss.backward()
         comm.finish_grads(model)
         tr.optimizer.step()

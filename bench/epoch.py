@@ -56,8 +56,7 @@ def run_one(args) -> dict:
 
     from jnskr.config import build_config
     from jnskr.data.kg import build_item_kg
-    from jnskr.models import ENMF, JNSKR
-    from jnskr.training.objectives import ENMFObjective, JNSKRObjective
+    from jnskr.models import ModelData, get
     from jnskr.training.trainer import Trainer, epoch_batches
 
     device = torch.device(args.device)
@@ -71,15 +70,11 @@ def run_one(args) -> dict:
     preset = Path(args.dataset).name if Path(args.dataset).name in preset_names() else "amazon-book"
     cfg = build_config(preset, overrides=[f"model={args.model}", f"train.batch_size={args.batch_size}"])
     t0 = time.perf_counter()
-    if args.model == "jnskr":
-        ikg = build_item_kg(ds.kg, ds.n_items, ds.train.item_counts()) if ds.kg is not None else None
-        model = JNSKR(ds.n_users, ds.n_items, ikg, cfg.jnskr).to(device)
-        obj = JNSKRObjective(model, ds.train, ikg, cfg.jnskr, cfg.seed)
-        facts = ikg.n_facts if ikg is not None else 0
-    else:
-        model = ENMF(ds.n_users, ds.n_items, cfg.enmf).to(device)
-        obj = ENMFObjective(model, ds.train, cfg.enmf, cfg.seed)
-        facts = 0
+    cls = get(args.model)
+    ikg = build_item_kg(ds.kg, ds.n_items, ds.train.item_counts()) if ds.kg is not None and cls.uses_kg else None
+    model = cls.build(cfg, ModelData(ds.n_users, ds.n_items, ds.train.item_counts(), ikg)).to(device)
+    obj = model.objective(ds.train, ikg, cfg.seed)
+    facts = ikg.n_facts if ikg is not None else 0
     build_s = time.perf_counter() - t0
     trainer = Trainer(model, obj, seed=cfg.seed, batch_size=args.batch_size, epochs=1)
     batches = epoch_batches(obj.n_units, args.batch_size, False, cfg.seed, 0, device)

@@ -73,6 +73,17 @@ def synthetic_dataset(n_users=60, n_items=40, n_entities=70, n_relations=4, seed
                    item_names=np.array([f"Item {i}" for i in range(n_items)]))
 
 
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def device(request):
+    """Each test that takes `device` runs on the CPU and, under the `gpu` marker, on CUDA
+    (skipped where there is none): `pytest -m gpu` on a GPU machine runs the kernels there."""
+    import torch
+
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    return torch.device(request.param)
+
+
 @pytest.fixture
 def synth():
     return synthetic_dataset()

@@ -128,7 +128,6 @@ def test_rich_markup_in_data_text_is_printed_as_is(tmp_path, capsys):
     assert "file not read: [notes].txt" in out and "[serve]" in out
 
 
-@pytest.mark.xfail(reason="the error line is printed by cli/main.py with markup on (its owner escapes it)")
 def test_rich_markup_in_an_error_line(tmp_path, capsys):
     assert run(["data", "validate", str(tmp_path / "nope[x]")]) == 2
     assert "nope[x]" in capsys.readouterr().err

@@ -12,16 +12,15 @@ import pytest
 import torch
 
 from jnskr.api import Recommender
-from jnskr.cli.main import _register, run
-from jnskr.coldstart import FoldIn, negative_weights, parse_new_items, read_new_items
+from jnskr.cli.main import run
+from jnskr.coldstart import FoldIn, parse_new_items, read_new_items
 from conftest import tiny_config
 from jnskr.data.dataset import Interactions
 from jnskr.data.split import holdout_split
 from jnskr.errors import DataError, JnskrError
+from jnskr.ids import IdMaps
+from jnskr.ops import csr_gather, topk_masked
 from jnskr.serve.engine import Engine
-
-_register()
-import jnskr.cli.use  # noqa: E402,F401
 
 HELD = np.arange(8)  # items 0..7: two per cluster (cluster = item % 4)
 
@@ -75,7 +74,7 @@ def _facts_file(rec, items, prefix="new") -> list[str]:
     lines = []
     for v in items:
         for r, t in zip(ik.relations[ik.indptr[v]:ik.indptr[v + 1]], ik.tails[ik.indptr[v]:ik.indptr[v + 1]]):
-            lines.append(f"{prefix}{v}\t{rec.ids['relation_names'][r]}\t{rec.ids['tail_entity_ids'][t]}")
+            lines.append(f"{prefix}{v}\t{rec.ids.relation_names[r]}\t{rec.ids.tail_entity_ids[t]}")
     return lines
 
 
@@ -97,8 +96,8 @@ def test_new_items_from_a_facts_file_rank_high_and_use_e_v_zero(cold, tmp_path):
     # q of a new item is m_v alone (e_v = 0): the message of the same facts in the model
     with torch.no_grad():
         m = rec.model.messages(torch.as_tensor(HELD))
-    torch.testing.assert_close(eng.q[ds.n_items:], m, atol=1e-6, rtol=1e-5)
-    scores = eng._scores_users(torch.arange(ds.n_users)).numpy()
+    torch.testing.assert_close(eng.cat.q[ds.n_items:], m, atol=1e-6, rtol=1e-5)
+    scores = eng.cat.scores_users(torch.arange(ds.n_users)).numpy()
     col = {int(v): ds.n_items + k for k, v in enumerate(HELD)}
     _check_ranks(scores, ds, cold["true_users"], lambda v: col[v])
     # ranked with the others by the CLI, raw ids out
@@ -136,18 +135,19 @@ def test_empty_new_items_file_and_models_without_kg(cold, tmp_path):
     with pytest.raises(DataError, match="no new-item facts"):
         read_new_items(f, cold["rec"].ids)
     with pytest.raises(JnskrError, match="KG"):
-        parse_new_items(["a\tr0\t50"], {"relation_names": [], "tail_entity_ids": []})
+        parse_new_items(["a\tr0\t50"], IdMaps("x", 1, 1))
 
 
 def test_fold_in_solves_the_users_quadratic_exactly(cold):
     """p = A⁻¹b is the minimiser: the gradient of the brute-force loss vanishes there."""
     rec = cold["rec"]
     eng = Engine(rec, ridge=0.0, dropout_aware=False)
-    c_pos, c_neg, lam = negative_weights(rec.config, rec.item_counts)
-    fold = FoldIn(eng.q, eng.h, c_pos, c_neg, lam, ridge=0.0)
+    terms = rec.model.fold_in_terms(rec.item_counts)
+    c_pos, c_neg, lam = terms.c_pos, terms.c_neg, terms.lam
+    fold = FoldIn(eng.cat.q, eng.cat.h, c_pos, c_neg, lam, ridge=0.0)
     hist = torch.tensor([9, 13, 17, 21])
     p = fold.user_vector(hist).clone().requires_grad_(True)
-    y = (p * eng.h.double()) @ eng.q.double().T  # every item
+    y = (p * eng.cat.h.double()) @ eng.cat.q.double().T  # every item
     cn = torch.as_tensor(c_neg)
     pos = torch.zeros_like(y, dtype=torch.bool)
     pos[hist] = True
@@ -166,16 +166,14 @@ def test_fold_in_of_training_users_recovers_their_vectors(cold):
     ds, rec = cold["ds"], cold["rec"]
     eng = Engine(rec)
     train_part, _ = holdout_split(ds.train, rec.config.data.valid_ratio, rec.config.data.split_seed)
-    p = eng.fold_in().user_vectors(torch.as_tensor(train_part.indptr), torch.as_tensor(train_part.indices))
+    p = eng.cat.fold_in().user_vectors(torch.as_tensor(train_part.indptr), torch.as_tensor(train_part.indices))
     trained = rec.model.users().detach().double()
     cos = torch.nn.functional.cosine_similarity(p, trained, dim=1)
     assert cos.median().item() > 0.8, cos.median()
-    a = eng.recommend_users(np.arange(ds.n_users), k=10).items
-    s = eng._scores_vectors(p)
-    from jnskr.models.jnskr import csr_gather
-
-    seg, pos = csr_gather(eng.seen_indptr, torch.arange(ds.n_users))
-    b = eng._topk(s, 10, (seg, eng.seen_items[pos]), None).items
+    a = eng.recommend_users(np.arange(ds.n_users), k=10)[0]
+    s = eng.cat.scores_vectors(p)
+    seg, pos = csr_gather(eng.cat.seen_indptr, torch.arange(ds.n_users))
+    b = topk_masked(s, 10, (seg, eng.cat.seen_items[pos]))[1].numpy()
     overlap = np.mean([len(set(x) & set(y)) / 10 for x, y in zip(a.tolist(), b.tolist())])
     assert overlap > 0.6, overlap
 
@@ -193,7 +191,7 @@ def test_dropout_aware_fold_in_is_closer_to_training(cold):
     trained = rec.model.users().detach().double()
     med = {}
     for aware in (False, True):
-        p = Engine(rec, dropout_aware=aware).fold_in().user_vectors(
+        p = Engine(rec, dropout_aware=aware).cat.fold_in().user_vectors(
             torch.as_tensor(train_part.indptr), torch.as_tensor(train_part.indices))
         med[aware] = torch.nn.functional.cosine_similarity(p, trained, dim=1).median().item()
     assert med[True] > med[False]
@@ -219,4 +217,6 @@ def test_history_recommendations_cli_and_enmf(cold, tmp_path, capsys):
     # ENMF (uniform weights) folds in too
     enmf = Recommender(_cfg("enmf", epochs=5)).fit(cold["ds"])
     p, top = Engine(enmf).recommend_history(np.array([9, 13, 17]), k=5)
-    assert p.shape == (16,) and np.isfinite(top.scores).all()
+    assert p.shape == (16,) and np.isfinite(top[1]).all()
+    ids, scores = enmf.recommend_for_history(["i9", "i13", "i17"], k=5)
+    assert ids.shape == (5,) and not {"i9", "i13", "i17"} & set(ids.tolist()) and np.isfinite(scores).all()

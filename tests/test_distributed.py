@@ -62,7 +62,7 @@ def test_two_gloo_ranks_equal_one_process(tmp_path, model, tie):
 def test_comm_moves_d2_for_allpairs_not_tables():
     """Bytes per step: O(d^2 + touched rows) with the Gram design vs all parameters for a plain
     gradient all-reduce."""
-    from jnskr.distributed import dense_allreduce_bytes
+    from jnskr.parallel import dense_allreduce_bytes
     from jnskr.models import JNSKR
     from jnskr.config import JNSKRConfig
     from jnskr.data.kg import build_item_kg

@@ -12,14 +12,14 @@ import pytest
 import torch
 
 from jnskr.api import Recommender
-from jnskr.cli.main import _register, run
+from jnskr.cli.main import run
 from jnskr.config import build_config
 from jnskr.errors import JnskrError
-from jnskr.explain import FactTable, Names, attention_scores
+from jnskr.explain import Explanation, FactTable, Names
+from jnskr.ids import IdMaps
+from jnskr.models import NotSupported
+from jnskr.ops import csr_gather
 from jnskr.serve.engine import Engine
-
-_register()
-import jnskr.cli.use  # noqa: E402,F401  (registers the extended `recommend` last, so it wins)
 
 
 def _cfg(model="jnskr", epochs=10, **sets):
@@ -78,22 +78,25 @@ def test_attention_matches_the_model(runs):
     rec = Recommender.load(runs["jnskr"])
     m = rec.model
     items = torch.arange(runs["ds"].n_items)
-    seg, rel, tail, alpha = m.attention(items)
+    seg, pos = csr_gather(m.nb_indptr, items)
+    rel, tail = m.nb_rel[pos], m.nb_tail[pos]
+    alpha = m.attention_weights(seg, m.tails(tail), m.rel_emb[rel], len(items))
     ft = FactTable(m)
     np.testing.assert_allclose(ft.alpha.numpy(), alpha.detach().double().numpy(), atol=1e-6)
-    s = attention_scores(m, rel, tail)
+    s = m.fact_logits(rel, tail)
     assert s.dtype == torch.float64 and s.shape == alpha.shape
 
 
 def test_names_use_item_titles_for_item_tails_and_ids_otherwise():
-    ids = {"relation_names": ["film.genre", "film.actor"], "tail_entity_ids": ["m.a", "m.b", "m.c"],
-           "item_names": ["Toy Story", "Heat"], "n_items": 2}
+    ids = IdMaps("d", 1, 2, relation_names=["film.genre", "film.actor"], tail_entity_ids=["m.a", "m.b", "m.c"],
+                 item_names=["Toy Story", "Heat"])
     names = Names(ids, np.array([1, 5, 6]))
     assert names.relation(1) == "film.actor" and names.relation(7) == "r7"
     assert [names.entity(t) for t in range(3)] == ["m.a", "m.b", "m.c"]
     assert [names.entity_name(t) for t in range(3)] == ["Heat", None, None]
     assert names.any_named
-    assert not Names({**ids, "item_names": None}, np.array([1, 5, 6])).any_named
+    ids.item_names = None
+    assert not Names(ids, np.array([1, 5, 6])).any_named
 
 
 def test_cli_explain_prints_facts_and_says_entities_are_ids(runs, capsys):
@@ -121,17 +124,34 @@ def test_cli_explain_all_users_to_jsonl_sums_exactly(runs, tmp_path):
 def test_explain_without_a_kg_is_a_clear_error(runs, capsys):
     assert run(["recommend", str(runs["enmf"]), "--user", "u3", "--explain"]) == 2
     err = capsys.readouterr().err
-    assert "no KG" in err and "Traceback" not in err
+    assert "KG facts" in err and "Traceback" not in err
     assert len([ln for ln in err.splitlines() if ln.startswith("error:")]) == 1
     with pytest.raises(JnskrError, match="KG"):
         Engine(Recommender.load(runs["enmf"])).fact_table()
+    with pytest.raises(NotSupported, match="KG facts"):
+        Recommender.load(runs["enmf"]).explain("u3", "i1")
 
 
 def test_engine_explain_rows_for_a_user(runs):
     eng = Engine(Recommender.load(runs["jnskr"]))
-    top = eng.recommend_users([5], k=3)
-    rows = eng.explain(eng.user_vectors([5]).expand(3, -1), top.items[0], top=4)
-    for e, s in zip(rows, top.scores[0]):
+    idx, scores = eng.recommend_users([5], k=3)
+    rows = eng.explain(eng.user_vectors([5]).expand(3, -1), idx[0], top=4)
+    for e, s in zip(rows, scores[0]):
         assert e["score"] == pytest.approx(float(s), rel=1e-5)
         shown = sum(f["contribution"] for f in e["facts"])
         assert e["base"] + shown + e["rest"] == pytest.approx(e["score"], abs=1e-12)
+
+
+def test_public_explain_returns_one_exact_object(runs):
+    rec = Recommender.load(runs["jnskr"])
+    ids, scores = rec.recommend("u5", k=3)
+    for item, score in zip(ids, scores):
+        ex = rec.explain("u5", item, top=2)
+        assert isinstance(ex, Explanation) and ex.user == "u5" and ex.item == item
+        assert len(ex.facts) == min(2, ex.n_facts)
+        assert ex.base + sum(f.contribution for f in ex.facts) + ex.rest == pytest.approx(ex.score, abs=1e-12)
+        assert ex.score == pytest.approx(float(score), rel=1e-5)
+        assert {f.relation for f in ex.facts} <= set(rec.ids.relation_names)
+        assert all(0.0 <= f.attention <= 1.0 for f in ex.facts)
+    full = rec.explain("u5", ids[0], top=1000)
+    assert full.rest == 0.0 and len(full.facts) == full.n_facts

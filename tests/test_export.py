@@ -44,10 +44,10 @@ def test_all_users_csv_matches_single_user_recommend(runs, tmp_path):
     for u in (0, 17, 59):
         got = by_user[f"u{u}"]
         assert [int(r["rank"]) for r in got] == list(range(1, 8))
-        want = rec.recommend(f"u{u}", k=7)
-        assert [r["item"] for r in got] == [w["item"] for w in want]
-        np.testing.assert_allclose([float(r["score"]) for r in got], [w["score"] for w in want], rtol=1e-5)
-        assert [r["item_name"] for r in got] == [w["name"] for w in want]
+        want_ids, want_scores = rec.recommend(f"u{u}", k=7)
+        assert [r["item"] for r in got] == want_ids.tolist()
+        np.testing.assert_allclose([float(r["score"]) for r in got], want_scores, rtol=1e-5)
+        assert [r["item_name"] for r in got] == [f"Item {i[1:]}" for i in want_ids]
         assert not {f"i{i}" for i in ds.train.row(u)} & {r["item"] for r in got}
 
 
@@ -128,12 +128,15 @@ def test_popularity_and_enmf_runs_export_recommendations(runs, tmp_path):
 
 def test_similar_is_cosine_in_q_space(runs, tmp_path, capsys):
     eng = Engine(Recommender.load(runs["jnskr"]))
-    top = eng.similar(eng.item_index("i6"), k=5)
-    q = eng.q.numpy().astype(np.float64)
+    idx, scores = eng.similar(eng.item_index("i6"), k=5)
+    q = eng.cat.q.numpy().astype(np.float64)
     cos = q @ q[6] / (np.linalg.norm(q, axis=1) * np.linalg.norm(q[6]))
     cos[6] = -np.inf
-    assert top.items[0].tolist() == np.argsort(-cos)[:5].tolist()
-    np.testing.assert_allclose(top.scores[0], np.sort(cos)[::-1][:5], rtol=1e-5)
+    assert idx[0].tolist() == np.argsort(-cos)[:5].tolist()
+    np.testing.assert_allclose(scores[0], np.sort(cos)[::-1][:5], rtol=1e-5)
+    ids, cosines = Recommender.load(runs["jnskr"]).similar("i6", k=5)
+    assert ids.tolist() == [f"i{i}" for i in np.argsort(-cos)[:5]]
+    np.testing.assert_allclose(cosines, scores[0], rtol=1e-6)
     assert run(["similar", str(runs["jnskr"]), "--item", "i6", "--k", "5"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "similar to i6 (Item 6)" in out and "cosine" in out

@@ -1,10 +1,12 @@
-"""Efficient losses equal their brute-force definitions, in value and in gradient (spec §3.5, §11)."""
+"""Efficient losses equal their brute-force definitions, in value and in gradient (docs/spec.md §3.5, §11)."""
 
 import pytest
 import torch
 
 from jnskr.losses import (
+    cf_allpairs_term,
     gram_with_rows,
+    positive_term,
     nonsampling_cf_loss,
     nonsampling_cf_loss_bruteforce,
     nonsampling_kg_loss,
@@ -23,14 +25,16 @@ def _unique_pairs(g, n, hi_a, hi_b):
     return key // hi_b, key % hi_b
 
 
-def _cf_problem(seed, M, B, d, n_pos, c_pos):
+def _cf_problem(seed, M, B, d, n_pos, c_pos, device="cpu"):
     g = torch.Generator().manual_seed(seed)
-    P = torch.randn(M, d, generator=g, dtype=torch.float64, requires_grad=True)
-    Q = torch.randn(B, d, generator=g, dtype=torch.float64, requires_grad=True)
-    h = torch.randn(d, generator=g, dtype=torch.float64, requires_grad=True)
+
+    def r(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64).to(device).requires_grad_()
+
+    P, Q, h = r(M, d), r(B, d), r(d)
     pu, pi = _unique_pairs(g, n_pos, M, B)
     c_neg = torch.rand(B, generator=g, dtype=torch.float64) * 0.5
-    return P, Q, h, pu, pi, c_pos, c_neg
+    return P, Q, h, pu.to(device), pi.to(device), c_pos, c_neg.to(device)
 
 
 def _grads(loss, params):
@@ -47,8 +51,8 @@ def _grads(loss, params):
         (4, 13, 13, 5, 169, 1.0),  # every pair positive
     ],
 )
-def test_cf_loss_equals_bruteforce(seed, M, B, d, n_pos, c_pos):
-    P, Q, h, pu, pi, c_pos, c_neg = _cf_problem(seed, M, B, d, n_pos, c_pos)
+def test_cf_loss_equals_bruteforce(seed, M, B, d, n_pos, c_pos, device):
+    P, Q, h, pu, pi, c_pos, c_neg = _cf_problem(seed, M, B, d, n_pos, c_pos, device)
     eff = nonsampling_cf_loss(P, Q, h, pu, pi, c_pos, c_neg) + c_pos * n_pos
     ref = nonsampling_cf_loss_bruteforce(P, Q, h, pu, pi, c_pos, c_neg)
     assert _rel_err(eff.detach(), ref.detach()) <= TOL
@@ -64,22 +68,25 @@ def test_cf_loss_is_symmetric_in_its_sides():
     assert _rel_err(a.detach(), b.detach()) <= TOL
 
 
-def test_cf_loss_with_precomputed_gram():
+def test_the_loss_is_its_pure_terms():
     P, Q, h, pu, pi, c_pos, c_neg = _cf_problem(6, 30, 4, 5, 10, 1.0)
     a = nonsampling_cf_loss(P, Q, h, pu, pi, c_pos, c_neg)
-    b = nonsampling_cf_loss(P, Q, h, pu, pi, c_pos, c_neg, user_gram=P.T @ P)
+    y = ((P[pu] * Q[pi]) @ h)
+    b = positive_term(y, c_pos, c_neg[pi]) + cf_allpairs_term(h, P.T @ P, (Q * c_neg[:, None]).T @ Q)
     assert _rel_err(a.detach(), b.detach()) <= TOL
 
 
-def _kg_problem(seed, B, R, T, d, n_pos, w_pos):
+def _kg_problem(seed, B, R, T, d, n_pos, w_pos, device="cpu"):
     g = torch.Generator().manual_seed(seed)
-    E = torch.randn(B, d, generator=g, dtype=torch.float64, requires_grad=True)
-    Z = torch.randn(R, d, generator=g, dtype=torch.float64, requires_grad=True)
-    X = torch.randn(T, d, generator=g, dtype=torch.float64, requires_grad=True)
+
+    def r(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64).to(device).requires_grad_()
+
+    E, Z, X = r(B, d), r(R, d), r(T, d)
     key = torch.randperm(B * R * T, generator=g)[:n_pos]
     ph, pr, pt = key // (R * T), (key // T) % R, key % T
-    w_neg = torch.rand(B, generator=g, dtype=torch.float64) * 2.0  # some above w_pos (spec B11)
-    return E, Z, X, ph, pr, pt, w_pos, w_neg
+    w_neg = torch.rand(B, generator=g, dtype=torch.float64) * 2.0  # some above w_pos (docs/spec.md B11)
+    return E, Z, X, ph.to(device), pr.to(device), pt.to(device), w_pos, w_neg.to(device)
 
 
 @pytest.mark.parametrize(
@@ -91,8 +98,8 @@ def _kg_problem(seed, B, R, T, d, n_pos, w_pos):
         (3, 8, 5, 9, 6, 1, 0.5),
     ],
 )
-def test_kg_loss_equals_bruteforce(seed, B, R, T, d, n_pos, w_pos):
-    E, Z, X, ph, pr, pt, w_pos, w_neg = _kg_problem(seed, B, R, T, d, n_pos, w_pos)
+def test_kg_loss_equals_bruteforce(seed, B, R, T, d, n_pos, w_pos, device):
+    E, Z, X, ph, pr, pt, w_pos, w_neg = _kg_problem(seed, B, R, T, d, n_pos, w_pos, device)
     eff = nonsampling_kg_loss(E, Z, X, ph, pr, pt, w_pos, w_neg) + w_pos * n_pos
     ref = nonsampling_kg_loss_bruteforce(E, Z, X, ph, pr, pt, w_pos, w_neg)
     assert _rel_err(eff.detach(), ref.detach()) <= TOL
@@ -101,7 +108,7 @@ def test_kg_loss_equals_bruteforce(seed, B, R, T, d, n_pos, w_pos):
 
 
 def test_duplicate_positives_break_the_identity():
-    """Documented precondition: positives must be unique (spec §3.5)."""
+    """Documented precondition: positives must be unique (docs/spec.md §3.5)."""
     P, Q, h, pu, pi, c_pos, c_neg = _cf_problem(7, 10, 4, 3, 5, 1.0)
     pu2, pi2 = torch.cat([pu, pu[:1]]), torch.cat([pi, pi[:1]])
     eff = nonsampling_cf_loss(P, Q, h, pu2, pi2, c_pos, c_neg) + c_pos * 6

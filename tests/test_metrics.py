@@ -1,4 +1,4 @@
-"""Metric functions against hand-computed values and a plain-Python reference of spec §6."""
+"""Metric functions against hand-computed values and a plain-Python reference of docs/spec.md §6."""
 
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ def test_topk_hits_pads_when_fewer_items_than_k_max_and_ignores_excluded_test_it
     assert hits.tolist() == [[False, True, False, False, False]]
 
 
-# ----- property test against a plain-Python transcription of spec §6 -----------------------------
+# ----- property test against a plain-Python transcription of docs/spec.md §6 -----------------------------
 
 
 def reference_metrics(

@@ -8,14 +8,15 @@ from jnskr.config import JNSKRConfig
 from jnskr.data.dataset import Interactions, KnowledgeGraph
 from jnskr.data.kg import build_item_kg, cap_neighbors
 from jnskr.losses import nonsampling_cf_loss_bruteforce, nonsampling_kg_loss_bruteforce
-from jnskr.models.jnskr import JNSKR, csr_gather, segment_softmax
+from jnskr.models.jnskr import JNSKR
+from jnskr.ops import csr_gather, segment_softmax
 from jnskr.training.dropout import keyed_dropout, keyed_uniform
 from jnskr.training.objectives import JNSKRObjective
 from jnskr.training.trainer import make_optimizer
 from jnskr.training.weights import cf_negative_weights, kg_negative_weights
 
 
-# ---------------------------------------------------------------- KG preprocessing (spec §11.7)
+# ---------------------------------------------------------------- KG preprocessing (docs/spec.md §11.7)
 def _toy_kg():
     # items 0..2; entities 3..5.  (1, r0, 0) is an item->item fact, (4, r1, 2) points at an item.
     h = np.array([0, 0, 1, 4, 3, 0])
@@ -55,7 +56,7 @@ def test_cap_neighbors_keeps_first_k():
     assert tail.tolist() == kg.tails[[0, 1, 3, 4]].tolist()
 
 
-# ------------------------------------------------------------------------- weights (spec §11.3)
+# ------------------------------------------------------------------------- weights (docs/spec.md §11.3)
 def test_cf_weights_sum_to_c0_and_follow_popularity():
     counts = np.array([4, 1, 0, 9])
     c = cf_negative_weights(counts, c0=300, beta=0.5)
@@ -78,7 +79,7 @@ def test_kg_weights_deg_and_legacy_on_a_toy():
     np.testing.assert_allclose(legacy, expected)
 
 
-# --------------------------------------------------------------------- attention (spec §11.4)
+# --------------------------------------------------------------------- attention (docs/spec.md §11.4)
 def test_segment_softmax_masks_rows_and_handles_empty_and_huge_scores():
     scores = torch.tensor([1.0, 2.0, 1000.0, 1001.0, 3.0])
     seg = torch.tensor([0, 0, 2, 2, 3])
@@ -100,7 +101,9 @@ def test_messages_are_attention_weighted_tails_and_zero_without_facts():
     kg = build_item_kg(KnowledgeGraph(np.array([0, 0]), np.array([0, 1]), np.array([3, 4]), 5, 2), n_items=3)
     m = JNSKR(2, 3, kg, JNSKRConfig(embed_dim=4), seed=1)
     items = torch.arange(3)
-    seg, rel, tail, alpha = m.attention(items)
+    seg, pos = csr_gather(m.nb_indptr, items)
+    tail = m.nb_tail[pos]
+    alpha = m.attention_weights(seg, m.tails(tail), m.rel_emb[m.nb_rel[pos]], 3)
     assert seg.tolist() == [0, 0]
     assert torch.allclose(alpha.sum(), torch.tensor(1.0))
     msg = m.messages(items)
@@ -121,7 +124,7 @@ def test_csr_gather():
     assert pos.tolist() == [2, 3, 4, 0, 1]
 
 
-# ------------------------------------------------------------------------- dropout (spec §11.5)
+# ------------------------------------------------------------------------- dropout (docs/spec.md §11.5)
 def test_keyed_dropout_depends_only_on_key_and_id():
     ids = torch.tensor([5, 9, 2])
     u1 = keyed_uniform(1, 3, ids, 16, stream=0)
@@ -180,7 +183,7 @@ def test_dropout_off_in_eval_and_same_masks_feed_both_terms():
 
 @pytest.mark.parametrize("pad", [False, True])
 def test_objective_equals_bruteforce_with_the_dropped_inputs(pad):
-    """In train mode the same q̃ feeds both CF terms and the same ẽ both KG terms (spec §3.2-3.3)."""
+    """In train mode the same q̃ feeds both CF terms and the same ẽ both KG terms (docs/spec.md §3.2-3.3)."""
     torch.manual_seed(0)
     m, kg = _tiny_model(keep_prob=(0.8, 0.7), include_pad_rows_in_gram=pad, lambda_emb=0.0, lambda_att=0.0)
     m.double()
@@ -237,7 +240,7 @@ def test_tied_item_tail_embeddings_read_the_item_table():
     assert torch.equal(x, m.item_emb[torch.from_numpy(kg.tail_entity)[item_tails]])
 
 
-# --------------------------------------------------------------------- optimiser (spec §11.8)
+# --------------------------------------------------------------------- optimiser (docs/spec.md §11.8)
 def test_adagrad_step_matches_tf1_hand_computation():
     p = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
     opt = make_optimizer([p], "adagrad", lr=0.05, initial_accumulator=1e-8)
@@ -281,15 +284,15 @@ def test_gram_custom_backward_matches_autograd():
 
 
 def test_shared_neighbour_rows_give_the_same_loss_and_gradients():
-    """Gathering the neighbour rows once for attention and the KG loss changes nothing."""
-    m, kg = _tiny_model(seed=5)
-    obj, _ = _objective(m, kg)
+    """Gathering the neighbour rows once for attention and the KG loss (and the fused kernel
+    that then applies) changes nothing: the same model with a cap that removes nothing takes
+    the generic path."""
     items = torch.tensor([1, 0, 2])
-    m.train()
     out = []
-    for shared in (True, False):
-        obj.shared_neighbours = shared
-        m.zero_grad()
+    for cap in (None, 1000):
+        m, kg = _tiny_model(seed=5, max_neighbors=cap)
+        obj, _ = _objective(m, kg)
+        m.train()
         loss, _ = obj(items, 2)
         loss.backward()
         out.append((loss.detach(), [p.grad.clone() for p in m.parameters()]))
@@ -315,14 +318,13 @@ def test_epoch_masks_equal_per_batch_keyed_dropout():
 
 @pytest.mark.parametrize("weighting", ["uniform", "popularity"])
 def test_enmf_objective_equals_bruteforce_in_value_and_gradient(weighting):
-    from jnskr.config import ENMFConfig
-    from jnskr.models.enmf import ENMF
-    from jnskr.training.objectives import ENMFObjective
+    from jnskr.models.mf import ENMF, ENMFConfig
+    from jnskr.training.objectives import CFObjective
 
     train = Interactions.from_pairs(np.array([0, 0, 1, 2, 3, 3, 4]), np.array([0, 1, 1, 2, 0, 2, 3]), 5, 4)
     cfg = ENMFConfig(embed_dim=6, keep_prob=0.6, negative_weight=0.3, weighting=weighting, init_std=0.3)
     m = ENMF(5, 4, cfg, seed=3).double()
-    obj = ENMFObjective(m, train, cfg, seed=11)
+    obj = CFObjective(m, train, cfg, seed=11)
     if obj.c_neg is not None:
         obj.c_neg = obj.c_neg.double()
     m.train()

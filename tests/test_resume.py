@@ -98,8 +98,8 @@ def test_in_process_resume_is_exact(synth, tmp_path):
     def fit_until_7(self):
         hook = self.on_epoch_end
 
-        def h(t):
-            hook(t)
+        def h(t, record):
+            hook(t, record)
             if t.state.epoch == 7:
                 raise Stop
 

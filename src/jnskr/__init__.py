@@ -2,25 +2,26 @@
 
 import logging
 
-__version__ = "0.1.0"
+from jnskr.version import __version__
 
 logging.getLogger("jnskr").addHandler(logging.NullHandler())
 
+_LAZY = {  # public name -> module (keeps `import jnskr` light)
+    "Recommender": "jnskr.api",
+    "Explanation": "jnskr.api",
+    "load_dataset": "jnskr.data",
+    "Dataset": "jnskr.data",
+    "build_config": "jnskr.config",
+    "Config": "jnskr.config",
+}
 
-def __getattr__(name):  # lazy public API (keeps `import jnskr` light)
-    if name in ("Recommender",):
-        from jnskr.api import Recommender
 
-        return Recommender
-    if name in ("load_dataset",):
-        from jnskr.data import load_dataset
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
 
-        return load_dataset
-    if name in ("build_config", "Config"):
-        from jnskr import config
-
-        return getattr(config, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(name)
 
 
-__all__ = ["Recommender", "load_dataset", "build_config", "Config", "__version__"]
+__all__ = [*_LAZY, "__version__"]

@@ -9,7 +9,7 @@ embedding: all it knows comes from its neighbours).  Unknown relations or entiti
 already name a run item, and malformed lines are `DataError`s naming ``file:line``.
 
 **New users (fold-in).**  With the item vectors fixed, the whole-data loss of one user is a
-quadratic in p (spec §3.2, the user's row of the CF loss, plus L2):
+quadratic in p (docs/spec.md §3.2, the user's row of the CF loss, plus L2):
 
     L(p) = Σ_{v∈S}[(c⁺ − c⁻_v)(a_vᵀp)² − 2c⁺ a_vᵀp] + Σ_v c⁻_v (a_vᵀp)² + λ‖p‖²/2,   a_v = h ∘ q_v
          = pᵀAp − 2bᵀp (+ const),
@@ -17,18 +17,18 @@ quadratic in p (spec §3.2, the user's row of the CF loss, plus L2):
 
 so p = A⁻¹b.  (hhᵀ) ∘ (Qᵀ diag(c⁻) Q) is the d×d Gram matrix of training, computed once.
 
-Training sees dropped-out vectors (spec §2.4): inverted dropout is unbiased, so the expected
+Training sees dropped-out vectors (docs/spec.md §2.4): inverted dropout is unbiased, so the expected
 loss adds only a diagonal term, E[(hᵀ(p∘q̃))²] = (hᵀ(p∘q))² + Σ_k h_k² p_k² Var(q̃_k).  The
 trained p_u minimise that expected loss, so by default (``dropout_aware=True``) A also gets
-diag(h² ∘ [Σ_v c⁻_v σ_v + Σ_{v∈S}(c⁺ − c⁻_v) σ_v]) with σ_v = Var(q̃_v): for JNSKR
-σ_v = ρ_e/(1−ρ_e)·e_v² + ρ_k/(1−ρ_k)·m_v² (keep probabilities ``jnskr.keep_prob``), for ENMF
-ρ/(1−ρ)·q_v² (``enmf.keep_prob``; its dropout is on the batch side, which enters the
-product the same way).  On the synthetic test data this lifts the median cosine between
+diag(h² ∘ [Σ_v c⁻_v σ_v + Σ_{v∈S}(c⁺ − c⁻_v) σ_v]) with σ_v = Var(q̃_v), which each model
+states (`Model.dropout_variance`): for JNSKR σ_v = ρ_e/(1−ρ_e)·e_v² + ρ_k/(1−ρ_k)·m_v² (keep
+probabilities ``jnskr.keep_prob``), for ENMF and LightGCN ρ/(1−ρ)·q_v² (their dropout is on the
+batch side, which enters the product the same way).  On the synthetic test data this lifts the median cosine between
 folded-in and trained user vectors from about 0.65 to about 0.9.  The
-weights are the run's: JNSKR uses c⁺ = ``jnskr.c_pos`` and c⁻_v = c0·f_v^β/Σf^β from the
-training item counts (`jnskr.training.weights.cf_negative_weights`), λ = ``jnskr.lambda_emb``;
-ENMF uses c⁺ = 1 and c⁻ = ``enmf.negative_weight`` (``weighting: uniform``) or the popularity
-weights with ``enmf.c0``/``enmf.beta``.  Cold-start items have c⁻ = 0.  The ridge ρ keeps A
+weights are the run's, as each model states them (`Model.fold_in_terms`): JNSKR uses
+c⁺ = ``jnskr.c_pos`` and c⁻_v = c0·f_v^β/Σf^β from the training item counts, λ =
+``jnskr.lambda_emb``; ENMF and LightGCN use c⁺ = 1 and c⁻ = ``negative_weight`` (``weighting:
+uniform``) or the popularity weights with ``c0``/``beta``.  Cold-start items have c⁻ = 0.  The ridge ρ keeps A
 well conditioned when the history is tiny or c0 small: ρ = ``ridge`` × mean(diag Gram)
 (relative, so it does not depend on the scale of the embeddings); default `DEFAULT_RIDGE`.
 """
@@ -42,9 +42,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jnskr.data.readers.common import decode_lines, read_bytes
+from jnskr.data.parse import decode_lines, read_bytes
 from jnskr.errors import DataError, JnskrError
-from jnskr.training.weights import cf_negative_weights
 
 #: relative ridge ρ / mean(diag Gram) of the fold-in solve
 DEFAULT_RIDGE = 1e-2
@@ -67,13 +66,14 @@ class NewItems:
         return self.indptr, self.relations, self.tails
 
 
-def parse_new_items(lines: list[str], ids: dict, source: str = "<new items>") -> NewItems:
-    """Triples ``item relation entity`` (tab-separated; whitespace when a line has no tab)."""
-    rel_index = {n: k for k, n in enumerate(ids.get("relation_names") or [])}
-    tail_index = {e: k for k, e in enumerate(ids.get("tail_entity_ids") or [])}
+def parse_new_items(lines: list[str], ids, source: str = "<new items>") -> NewItems:
+    """Triples ``item relation entity`` (tab-separated; whitespace when a line has no tab),
+    against a run's `jnskr.ids.IdMaps`."""
+    rel_index = {n: k for k, n in enumerate(ids.relation_names)}
+    tail_index = {e: k for k, e in enumerate(ids.tail_entity_ids)}
     if not rel_index or not tail_index:
-        raise JnskrError("new items need a JNSKR run trained with a KG (this run has no relations/entities)")
-    known_items = set(ids.get("item_ids") or [str(i) for i in range(ids.get("n_items", 0))])
+        raise JnskrError("new items need a run trained with KG facts (this run has no relations/entities)")
+    known_items = set(ids.items())
     order: dict[str, int] = {}
     rows: list[tuple[int, int, int]] = []
     seen: set[tuple[int, int, int]] = set()
@@ -111,32 +111,6 @@ def read_new_items(path: str | Path, ids: dict) -> NewItems:
     """Read a new-items file (see the module docstring) against a run's id maps."""
     path = Path(path)
     return parse_new_items(decode_lines(read_bytes(path)), ids, str(path))
-
-
-def dropout_variance(config, q: Tensor, e: Tensor | None) -> Tensor:
-    """σ_v = Var(q̃_v) under the run's training dropout.  q: [N', d]; e: [N', d] base vectors
-    (JNSKR; zeros for cold-start items).  -> [N', d] float64."""
-    q = q.detach().double()
-    if config.model in ("jnskr", "jnskr_sampled"):
-        ke, kk = config.jnskr.keep_prob
-        e = e.detach().double()
-        return (1 - ke) / ke * e**2 + (1 - kk) / kk * (q - e) ** 2
-    keep = config.enmf.keep_prob
-    return (1 - keep) / keep * q**2
-
-
-def negative_weights(config, item_counts: np.ndarray) -> tuple[float, np.ndarray, float]:
-    """(c⁺, c⁻ [N] float64, λ) of a run's CF loss (see the module docstring)."""
-    counts = np.asarray(item_counts)
-    if config.model in ("jnskr", "jnskr_sampled"):
-        c = config.jnskr
-        return float(c.c_pos), cf_negative_weights(counts, c.c0, c.beta), float(c.lambda_emb)
-    if config.model == "enmf":
-        c = config.enmf
-        if c.weighting == "uniform":
-            return 1.0, np.full(len(counts), float(c.negative_weight)), float(c.lambda_emb)
-        return 1.0, cf_negative_weights(counts, c.c0, c.beta), float(c.lambda_emb)
-    raise JnskrError(f"fold-in needs an embedding model (jnskr or enmf), not {config.model}")
 
 
 class FoldIn:

@@ -11,82 +11,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
+from jnskr.data.config import DataConfig, Strict as _Strict
 from jnskr.errors import ConfigError
+from jnskr.models import MODELS
+from jnskr.models import get as get_model
+from jnskr.models import sections as model_sections
+from jnskr.models.jnskr import JNSKRConfig  # noqa: F401  (re-exported)
+from jnskr.models.mf import BPRConfig, ENMFConfig  # noqa: F401
+from jnskr.models.sampled import SampledConfig  # noqa: F401
 
 
 SELECTABLE = ("recall", "ndcg", "ndcg_kgat", "precision", "hit")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class DataConfig(_Strict):
-    dataset: str | None = "ml-100k"
-    path: str | None = None
-    format: Literal["kgat", "recbole", "tsv"] | None = None
-    use_kg: bool = True  # false: ignore the dataset's KG (CF-only ablation)
-    kg_heads: Literal["all_items", "trained_items"] = "all_items"
-    inverse_relations: Literal["shared", "separate"] = "shared"
-    valid_ratio: float = Field(0.1, ge=0.0, lt=1.0)
-    split_seed: int = 2020
-
-
-class JNSKRConfig(_Strict):
-    embed_dim: int = Field(64, ge=1)
-    attention_dim: int | None = None  # default embed_dim // 2
-    attention: Literal["code", "paper", "mean"] = "code"
-    keep_prob: tuple[float, float] = (0.8, 0.7)
-    c0: float = Field(300.0, ge=0.0)
-    c1: float = Field(600.0, ge=0.0)
-    c_pos: float = Field(1.0, gt=0.0)
-    w_pos: float = Field(1.0, gt=0.0)
-    beta: float = 0.5
-    kappa: float = 1.0
-    mu: float = 0.01
-    lambda_emb: float = 1e-5
-    lambda_att: float = 1.0
-    kg_neg_weight: Literal["deg", "legacy"] = "deg"
-    include_pad_rows_in_gram: bool = False
-    max_neighbors: int | None = Field(None, ge=1)
-    tie_item_tail_embeddings: bool = False
-    init_std: float = 0.01
-
-    @field_validator("keep_prob")
-    @classmethod
-    def _probs(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not all(0.0 < p <= 1.0 for p in v):
-            raise ValueError("keep probabilities must be in (0, 1]")
-        return v
-
-
-class ENMFConfig(_Strict):
-    embed_dim: int = Field(64, ge=1)
-    negative_weight: float = Field(0.1, ge=0.0)
-    weighting: Literal["uniform", "popularity"] = "uniform"
-    c0: float = 300.0  # total negative weight under `popularity`
-    beta: float = 0.5
-    keep_prob: float = Field(0.7, gt=0.0, le=1.0)
-    lambda_emb: float = 0.0
-    init_std: float = 0.01
-    lr: float | None = Field(None, gt=0.0)  # ENMF's own learning rate (null: train.lr)
-
-
-class BPRConfig(_Strict):
-    """BPR-MF (sampled): one uniformly sampled negative item per training pair."""
-
-    embed_dim: int = Field(64, ge=1)
-    reg: float = Field(1e-4, ge=0.0)  # ½·reg·(‖p_u‖² + ‖q_i‖² + ‖q_j‖²) per sampled triple
-    init_std: float = 0.01
-
-
-class SampledConfig(_Strict):
-    """JNSKR-sampled: the JNSKR model trained with negative sampling (BPR for CF, one sampled
-    tail per fact for the DistMult KG loss); everything else as the `jnskr` section."""
-
-    negatives: int = Field(1, ge=1)  # sampled negatives per positive
 
 
 class TrainConfig(_Strict):
@@ -109,17 +46,20 @@ class EvalConfig(_Strict):
     batch_size: int = Field(1024, ge=1)
 
 
-class Config(_Strict):
-    model: Literal["jnskr", "enmf", "popularity", "bpr", "jnskr_sampled"] = "jnskr"
+class _ConfigBase(_Strict):
+    model: str = "jnskr"
     seed: int = 2019
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data: DataConfig = DataConfig()
-    jnskr: JNSKRConfig = JNSKRConfig()
-    enmf: ENMFConfig = ENMFConfig()
-    bpr: BPRConfig = BPRConfig()
-    sampled: SampledConfig = SampledConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        if v not in MODELS:
+            raise ValueError(f"unknown model {v!r} (known: {', '.join(sorted(MODELS))})")
+        return v
 
     @model_validator(mode="after")
     def _check_select_metric(self) -> "Config":
@@ -132,10 +72,12 @@ class Config(_Strict):
             raise ValueError(f"eval.ks must lie in 1..eval.k_max ({self.eval.k_max})")
         return self
 
+    def model_class(self):
+        """The registered class of `model`."""
+        return get_model(self.model)
+
     def learning_rate(self) -> float:
-        if self.model == "enmf" and self.enmf.lr is not None:
-            return self.enmf.lr
-        return self.train.lr
+        return self.model_class().learning_rate(self)
 
     def select_k(self) -> int:
         return int(self.select_metric().partition("@")[2])
@@ -155,6 +97,16 @@ class Config(_Strict):
         if self.train.select_metric:
             return self.train.select_metric
         return "recall@10" if self.train.protocol == "paper" else "recall@20"
+
+
+#: The run configuration: the common sections plus one section per registered model
+#: (`jnskr`, `enmf`, `bpr`, `sampled`, `lightgcn`, ...), each validated by its model's own class.
+Config = create_model(
+    "Config",
+    __base__=_ConfigBase,
+    __module__=__name__,
+    **{name: (cls, cls()) for name, cls in model_sections().items()},
+)
 
 
 PRESETS_PACKAGE = "jnskr.presets"

@@ -25,33 +25,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jnskr.errors import JnskrError
-from jnskr.models.jnskr import JNSKR, csr_gather, segment_softmax
-
-#: facts per chunk when scoring attention (bounds the [chunk, d] temporaries)
-FACT_CHUNK = 1 << 17
-
-
-def attention_scores(model: JNSKR, rel: Tensor, tail: Tensor, dtype=torch.float64) -> Tensor:
-    """Unnormalised attention s(r, t) of facts (the model's formula, in ``dtype``).  -> [nnz]."""
-    out = []
-    W = {k: v.detach().to(dtype) for k, v in model.named_parameters() if k.startswith("att_")}
-    if model.cfg.attention == "mean":  # equal scores: the softmax gives 1/|N(v)|
-        return torch.zeros(len(rel), dtype=dtype, device=rel.device)
-    for r, t in zip(torch.split(rel, FACT_CHUNK), torch.split(tail, FACT_CHUNK)):
-        x = model.tails(t).detach().to(dtype)
-        z = model.rel_emb[r].detach().to(dtype)
-        if model.cfg.attention == "code":
-            pre = (z * x) @ W["att_W"] + W["att_b"]
-        else:
-            pre = x @ W["att_W1"] + z @ W["att_W2"] + W["att_b"]
-        out.append(torch.relu(pre) @ W["att_w"])
-    return torch.cat(out) if out else torch.zeros(0, dtype=dtype, device=rel.device)
+from jnskr.ops import csr_gather, segment_softmax
 
 
 @dataclass
-class Explanation:
-    """Explanations of n (user, item) pairs.  Facts are flat arrays grouped by ``fact_row``
+class FactBreakdown:
+    """Explanations of n (user, item) pairs, as arrays.  Facts are flat arrays grouped by ``fact_row``
     (0..n-1), within a row sorted by |contribution| descending."""
 
     base: np.ndarray  # float64 [n]  hᵀ(p ∘ e_v)
@@ -77,9 +56,9 @@ class FactTable:
     relation and tail vocabularies; their base vector e_v is 0.
     """
 
-    def __init__(self, model: JNSKR, extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
-        if not isinstance(model, JNSKR) or not model.has_kg:
-            raise JnskrError("explanations need a JNSKR run trained with a KG (this run has no KG facts)")
+    def __init__(self, model, extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
+        """`model`: a model with KG facts (its ``nb_indptr``/``nb_rel``/``nb_tail`` neighbour
+        lists, ``item_emb``, ``h``, ``tails()`` and ``fact_logits``); built by `Model.explainer`."""
         dev = model.device
         self.model = model
         ip, rel, tail = model.nb_indptr, model.nb_rel, model.nb_tail
@@ -97,7 +76,7 @@ class FactTable:
         with torch.no_grad():
             self.x = model.tails().detach().double()  # [T, d]
             seg = torch.repeat_interleave(torch.arange(self.n_items, device=dev), ip[1:] - ip[:-1])
-            self.alpha = segment_softmax(attention_scores(model, rel, tail), seg, self.n_items)
+            self.alpha = segment_softmax(model.fact_logits(rel, tail), seg, self.n_items)
             self.q = base.index_add(0, seg, self.alpha.unsqueeze(1) * self.x[tail])  # [N', d]
 
     def item_vectors(self) -> Tensor:
@@ -105,7 +84,7 @@ class FactTable:
         return self.q
 
     @torch.no_grad()
-    def explain(self, p: Tensor, items: Tensor, top: int | None = 5) -> Explanation:
+    def explain(self, p: Tensor, items: Tensor, top: int | None = 5) -> FactBreakdown:
         """Decompose hᵀ(p_i ∘ q_{items_i}) for each row i.
 
         p: [n, d] user vectors (any float dtype; computed in float64); items: [n] catalogue
@@ -131,7 +110,7 @@ class FactTable:
             order = order[rank < top]
         shown = torch.zeros(len(items), dtype=torch.float64, device=dev).index_add(0, seg[order], contrib[order])
         total = torch.zeros(len(items), dtype=torch.float64, device=dev).index_add(0, seg, contrib)
-        return Explanation(
+        return FactBreakdown(
             base=base.cpu().numpy(), score=score.cpu().numpy(), kg=total.cpu().numpy(),
             rest=(total - shown).cpu().numpy(),
             n_facts=n_facts.astype(np.int64), fact_row=seg[order].cpu().numpy(),
@@ -148,12 +127,13 @@ class Names:
     dataset's entity name, else None (ml-100k's Freebase ids have no names).
     """
 
-    def __init__(self, ids: dict, tail_entity: np.ndarray | None):
-        self.relations = list(ids.get("relation_names") or [])
-        self.tail_ids = list(ids.get("tail_entity_ids") or [])
-        names = ids.get("tail_entity_names")
-        item_names = ids.get("item_names")
-        n_items = ids.get("n_items", 0)
+    def __init__(self, ids, tail_entity: np.ndarray | None):
+        """`ids`: the run's `jnskr.ids.IdMaps`."""
+        self.relations = list(ids.relation_names)
+        self.tail_ids = list(ids.tail_entity_ids)
+        names = ids.tail_entity_names
+        item_names = ids.item_names
+        n_items = ids.n_items
         tn: list[str | None] = [None] * len(self.tail_ids)
         if names:
             tn = [n or None for n in names]
@@ -174,7 +154,41 @@ class Names:
         return self.tail_names[t] if t < len(self.tail_names) else None
 
 
-def explanation_rows(ex: Explanation, names: Names) -> list[dict]:
+@dataclass
+class Fact:
+    """One KG fact (r, t) of an item and its share of a score."""
+
+    relation: str
+    entity: str  # raw entity id
+    entity_name: str | None
+    attention: float  # α_v(r, t)
+    contribution: float  # α_v(r, t) · hᵀ(p_u ∘ x_t)
+
+
+@dataclass
+class Explanation:
+    """An exact decomposition of one score: ``base + Σ f.contribution for f in facts + rest ==
+    score`` (float64, up to rounding), `rest` summing the facts not listed (0 when all are)."""
+
+    user: str
+    item: str
+    score: float
+    base: float  # hᵀ(p_u ∘ e_v)
+    facts: list[Fact]
+    rest: float
+    n_facts: int  # |𝒩(v)|
+
+
+def explanations(ex: FactBreakdown, names: Names, users: list[str], items: list[str]) -> list[Explanation]:
+    """`Explanation` objects of the rows of a breakdown."""
+    out = []
+    for i, row in enumerate(explanation_rows(ex, names)):
+        facts = [Fact(f["relation"], f["entity"], f["entity_name"], f["alpha"], f["contribution"]) for f in row["facts"]]
+        out.append(Explanation(users[i], items[i], row["score"], row["base"], facts, row["rest"], row["n_facts"]))
+    return out
+
+
+def explanation_rows(ex: FactBreakdown, names: Names) -> list[dict]:
     """One JSON-ready dict per explained pair: base, kg (Σ all contributions), score, facts
     (relation, entity, entity_name, alpha, contribution), rest, n_facts."""
     out = []

@@ -33,7 +33,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -114,7 +113,7 @@ class RecommendationWriter:
 
 def read_id_file(path: str | Path, what: str) -> list[str]:
     """Raw ids, one a line (blank lines and ``#`` comments skipped; duplicates kept once)."""
-    from jnskr.data.readers.common import decode_lines, read_bytes
+    from jnskr.data.parse import decode_lines, read_bytes
 
     out: list[str] = []
     seen: set[str] = set()
@@ -130,24 +129,12 @@ def read_id_file(path: str | Path, what: str) -> list[str]:
     return out
 
 
-def _umask_perms(path: Path) -> None:
-    """Atomic writes go through mkstemp (mode 0600); give output files the usual mode."""
-    mask = os.umask(0)
-    os.umask(mask)
-    try:
-        os.chmod(path, 0o666 & ~mask)
-    except OSError:
-        pass
-
-
 def _write_text(path: Path, text: str) -> None:
     atomic_write_text(path, text)
-    _umask_perms(path)
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
     atomic_write_bytes(path, data)
-    _umask_perms(path)
 
 
 def _clean(s) -> str:
@@ -166,53 +153,41 @@ def _npy_bytes(a: np.ndarray) -> bytes:
 
 @torch.no_grad()
 def export_embeddings(rec, out_dir: str | Path) -> dict:
-    """Write the run's embedding tables into `out_dir` (see the module docstring); return the
-    manifest."""
-    rec._require_model()
-    kind = rec.config.model
-    if kind == "popularity":
-        raise JnskrError("a popularity run has no embeddings to export")
+    """Write the run's embedding tables (`Model.embeddings()`) into `out_dir` (see the module
+    docstring); return the manifest."""
+    model = rec.model.eval()
+    tables = model.embeddings()  # raises NotSupported for a model without embeddings
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise JnskrError(f"--output {out}: exists and is not a folder")
-    model = rec.model.eval()
     ids = rec.ids
-    n_users, n_items = int(ids["n_users"]), int(ids["n_items"])
-    user_ids = ids.get("user_ids") or [str(u) for u in range(n_users)]
-    item_ids = ids.get("item_ids") or [str(i) for i in range(n_items)]
-    item_names = ids.get("item_names") or [""] * n_items
+    names = rec.names()
+    n_tails = len(ids.tail_entity_ids)
+    id_files = {
+        "users": ("users.tsv", ["row", "id"], lambda: enumerate(ids.users())),
+        "items": ("items.tsv", ["row", "id", "name"],
+                  lambda: ((k, i, ids.item_name(k) or "") for k, i in enumerate(ids.items()))),
+        "entities": ("entities.tsv", ["row", "id", "name"],
+                     lambda: ((t, names.entity(t), names.entity_name(t) or "") for t in range(n_tails))),
+        "relations": ("relations.tsv", ["row", "name"],
+                      lambda: ((r, names.relation(r)) for r in range(len(ids.relation_names)))),
+    }
     files: dict[str, dict] = {}
-
-    def put(name: str, arr: torch.Tensor, tsv: str | None, what: str) -> None:
-        a = arr.detach().float().cpu().numpy()
-        _write_bytes(out / f"{name}.npy", _npy_bytes(a))
-        files[f"{name}.npy"] = {"shape": list(a.shape), "what": what}
-        if tsv is not None:
-            files[f"{name}.npy"]["ids"] = tsv
-
+    written: set[str] = set()
     out.mkdir(parents=True, exist_ok=True)
-    put("users", model.users(), "users.tsv", "user vectors p_u")
-    _write_text(out / "users.tsv", _tsv(["row", "id"], enumerate(user_ids)))
-    put("items", model.item_vectors(), "items.tsv", "item vectors q_v = e_v + m_v (used for scoring)")
-    _write_text(out / "items.tsv", _tsv(["row", "id", "name"],
-                                              ((k, i, n) for k, (i, n) in enumerate(zip(item_ids, item_names)))))
-    if kind in ("jnskr", "jnskr_sampled"):
-        put("items_base", model.item_emb, "items.tsv", "item base vectors e_v")
-        if model.has_kg:
-            from jnskr.explain import Names
-
-            names = Names(ids, rec.item_kg.tail_entity if rec.item_kg is not None else None)
-            put("entities", model.tails(), "entities.tsv", "KG tail entity vectors x_t")
-            _write_text(out / "entities.tsv", _tsv(
-                ["row", "id", "name"],
-                ((t, names.entity(t), names.entity_name(t) or "") for t in range(model.n_tails))))
-            put("relations", model.rel_emb[: model.n_relations], "relations.tsv", "KG relation vectors z_r")
-            _write_text(out / "relations.tsv", _tsv(["row", "name"],
-                                                          ((r, names.relation(r)) for r in range(model.n_relations))))
-    put("h", model.h, None, "prediction vector h: score = h . (p_u * q_v)")
+    for stem, tensor, what, kind in tables:
+        a = tensor.detach().float().cpu().numpy()
+        _write_bytes(out / f"{stem}.npy", _npy_bytes(a))
+        files[f"{stem}.npy"] = {"shape": list(a.shape), "what": what}
+        if kind is not None:
+            fname, header, rows = id_files[kind]
+            files[f"{stem}.npy"]["ids"] = fname
+            if fname not in written:
+                _write_text(out / fname, _tsv(header, rows()))
+                written.add(fname)
     manifest = {
-        "model": kind, "dataset": ids.get("dataset"), "embed_dim": int(model.h.shape[0]),
-        "score": "score(u, v) = sum_k h[k] * users[u, k] * items[v, k]",
+        "model": rec.config.model, "dataset": ids.dataset, "embed_dim": int(tables[0][1].shape[-1]),
+        "score": "score(u, v) = sum_k h[k] * users[u, k] * items[v, k] (h = 1 when there is no h.npy)",
         "files": files,
         "tsv": "header line, then tab-separated fields; `row` is the row in the matching .npy",
     }

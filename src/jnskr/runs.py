@@ -3,11 +3,15 @@
     model.safetensors      parameters
     structure.safetensors  arrays the model and `recommend` need (neighbour lists, train CSR)
     config.yaml            the resolved config
-    id_maps.json           raw user / item / relation / tail ids and item names
-    metrics.json           {"test": {...}, "valid": {...}, "best_epoch", "k_max", "protocol"}
+    id_maps.json           raw user / item / relation / tail ids and item names (`jnskr.ids`)
+    metrics.json           {"test": {...}, "valid": {...}, "best_epoch", "k_max", "protocol", ...}
     log.jsonl              one JSON line per epoch
-    environment.json       versions, device, git commit, seed, dataset fingerprint, schema version
-    checkpoint/            trainer state for --resume (optimizer, epoch, early stopping)
+    environment.json       versions, device, CPU, threads, git commit, seed, dataset fingerprint
+    status.json            {"status": running | interrupted | diverged | finished, "resumable_from_epoch"}
+    checkpoint/            trainer state for --resume (`jnskr.training.checkpoint`)
+
+Every file is written by `atomic_write_bytes`: a temporary file beside the target, then a
+rename; the next write to the same target removes temporary files a killed writer left.
 """
 
 from __future__ import annotations
@@ -26,22 +30,53 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from jnskr.errors import JnskrError
+from jnskr.version import __version__
 
 RUN_SCHEMA_VERSION = 1
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Delete temporary files an interrupted write of `path` left beside it."""
+    path = Path(path)
+    try:
+        for p in path.parent.glob(f"{_tmp_prefix(path)}*.tmp"):
+            p.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def atomic_write(path: Path, write) -> None:
+    """Create `path` through `write(tmp_path)` then a rename: never half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path), suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -57,28 +92,38 @@ def read_json(path: Path):
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise JnskrError(f"{path}: not found (is this a jnskr run folder?)") from None
-    except json.JSONDecodeError as exc:
-        raise JnskrError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f"{path}:{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else str(path)
+        raise JnskrError(f"{where}: invalid JSON ({getattr(exc, 'msg', exc)})") from None
+    except OSError as exc:
+        raise JnskrError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    data = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(data, tmp))
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
     if not Path(path).is_file():
         raise JnskrError(f"{path}: not found (is this a jnskr run folder?)")
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own errors on corrupt headers
+        raise JnskrError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0][:200]})") from None
+
+
+def write_yaml(path: Path, obj) -> None:
+    atomic_write_text(path, yaml.safe_dump(obj, sort_keys=False))
+
+
+def read_yaml(path: Path):
+    if not Path(path).is_file():
+        raise JnskrError(f"{path}: not found (is this a jnskr run folder?)")
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise JnskrError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
 def git_commit() -> str | None:
@@ -94,19 +139,30 @@ def git_commit() -> str | None:
     return None
 
 
-def environment(device: str, seed: int, fingerprint: str, extra: dict | None = None) -> dict:
-    import jnskr
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo; the platform's description elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
+
+def environment(device: str, seed: int, fingerprint: str, extra: dict | None = None) -> dict:
     env = {
         "schema_version": RUN_SCHEMA_VERSION,
-        "jnskr": jnskr.__version__,
+        "jnskr": __version__,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "numpy": np.__version__,
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "device": device,
         "cuda": torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else None,
         "git_commit": git_commit(),
@@ -118,11 +174,73 @@ def environment(device: str, seed: int, fingerprint: str, extra: dict | None = N
     return env
 
 
-def write_yaml(path: Path, obj) -> None:
-    atomic_write_text(path, yaml.safe_dump(obj, sort_keys=False))
+class RunFolder:
+    """The files of one run (see the module docstring).  Owns the layout; every write atomic."""
 
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
 
-def read_yaml(path: Path):
-    if not Path(path).is_file():
-        raise JnskrError(f"{path}: not found (is this a jnskr run folder?)")
-    return yaml.safe_load(Path(path).read_text())
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "log.jsonl"
+
+    # writes
+    def write_config(self, cfg: dict) -> None:
+        write_yaml(self.file("config.yaml"), cfg)
+
+    def write_ids(self, ids: dict) -> None:
+        write_json(self.file("id_maps.json"), ids)
+
+    def write_environment(self, env: dict) -> None:
+        write_json(self.file("environment.json"), env)
+
+    def write_status(self, status: str, **extra) -> None:
+        write_json(self.file("status.json"), {"status": status, **extra})
+
+    def write_metrics(self, metrics: dict) -> None:
+        write_json(self.file("metrics.json"), metrics)
+
+    def save_model(self, state: dict[str, torch.Tensor]) -> None:
+        save_tensors(self.file("model.safetensors"), state)
+
+    def save_structure(self, tensors: dict[str, torch.Tensor]) -> None:
+        save_tensors(self.file("structure.safetensors"), tensors)
+
+    def append_log(self, record: dict) -> None:
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def truncate_log(self, epochs: int) -> None:
+        """Keep the first `epochs` lines of log.jsonl (epochs after a checkpoint are replayed)."""
+        if self.log_path.is_file():
+            lines = self.log_path.read_text().splitlines(keepends=True)[:epochs]
+            atomic_write_text(self.log_path, "".join(lines))
+
+    # reads
+    def read_config(self) -> dict:
+        return read_yaml(self.file("config.yaml"))
+
+    def read_ids(self) -> dict:
+        return read_json(self.file("id_maps.json"))
+
+    def read_status(self) -> dict:
+        st = read_json(self.file("status.json"))
+        if not isinstance(st, dict):
+            raise JnskrError(f"{self.file('status.json')}: expected a JSON object")
+        return st
+
+    def read_environment(self) -> dict:
+        env = read_json(self.file("environment.json")) if self.file("environment.json").is_file() else {}
+        return env if isinstance(env, dict) else {}
+
+    def read_metrics(self) -> dict:
+        return read_json(self.file("metrics.json")) if self.file("metrics.json").is_file() else {}
+
+    def load_model(self) -> dict[str, torch.Tensor]:
+        return load_tensors(self.file("model.safetensors"))
+
+    def load_structure(self) -> dict[str, torch.Tensor]:
+        return load_tensors(self.file("structure.safetensors"))

@@ -9,6 +9,8 @@ import sys
 
 import typer
 
+from rich.markup import escape
+
 from jnskr.cli.common import err_console, setup_logging
 from jnskr.errors import JnskrError
 
@@ -33,15 +35,29 @@ _REGISTERED = False
 
 
 def _register() -> None:
+    """Register every command on `app` (command modules define plain functions and never import
+    this module)."""
     global _REGISTERED
     if _REGISTERED:
         return
     _REGISTERED = True
-    from jnskr.cli import data as data_cli  # noqa: F401  (sub-app)
+    from jnskr.cli import data as data_cli
+    from jnskr.cli import train as train_cli
+    from jnskr.cli import use as use_cli
 
+    app.command()(train_cli.train)
+    app.command()(train_cli.evaluate)
+    app.command()(use_cli.recommend)
+    app.command()(use_cli.similar)
+    app.command("export-embeddings")(use_cli.export_embeddings)
+    app.command()(use_cli.serve)
     app.add_typer(data_cli.app, name="data", help="Datasets: list, fetch, import, validate.")
-    from jnskr.cli import train as train_cli  # noqa: F401  (registers commands on `app`)
-    from jnskr.cli import use as use_cli  # noqa: F401  (recommend, similar, export-embeddings, serve)
+    try:
+        from jnskr.cli import kg as kg_cli
+    except ImportError:  # the kg package is optional while it is built
+        kg_cli = None
+    if kg_cli is not None:
+        app.add_typer(kg_cli.app, name="kg", help="Non-sampling knowledge-graph embedding: train, evaluate, predict.")
 
 
 def _click_exceptions():
@@ -71,7 +87,7 @@ def run(argv: list[str] | None = None) -> int:
     except JnskrError as exc:
         if "--debug" in args:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except _types(cx, "Exit") as exc:
         return int(getattr(exc, "exit_code", 0) or 0)

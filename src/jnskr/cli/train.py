@@ -1,4 +1,4 @@
-"""`jnskr train`, `jnskr evaluate`, `jnskr recommend`."""
+"""`jnskr train` and `jnskr evaluate` (plain functions; `jnskr.cli.main` registers them)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import typer
 from rich.table import Table
 
 from jnskr.cli.common import console, show_progress
-from jnskr.cli.main import app
 from jnskr.errors import JnskrError
 
 log = logging.getLogger("jnskr")
@@ -46,21 +45,25 @@ def _pick_preset(dataset: str | None, data: Path | None) -> str:
 
 
 def _load_data(cfg):
-    from jnskr.data import load_dataset
+    from jnskr.data.registry import load_configured
 
-    if cfg.data.path:
-        return load_dataset(cfg.data.path, format=cfg.data.format)
-    return load_dataset(cfg.data.dataset)
+    return load_configured(cfg.data)
 
 
-@app.command()
+def _progress():
+    from jnskr.cli.progress import RichProgress
+
+    return RichProgress() if show_progress() else None
+
+
 def train(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Registered dataset name (default: ml-100k)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Path to a dataset folder or file."),
     format: Optional[str] = typer.Option(None, "--format", help="kgat | recbole | tsv (detected when omitted)."),
     config: Optional[Path] = typer.Option(None, "--config", help="A YAML config file (else a preset)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key: --set jnskr.c0=500 (repeatable)."),
-    model: Optional[str] = typer.Option(None, "--model", help="jnskr | enmf | popularity."),
+    model: Optional[str] = typer.Option(None, "--model", help="A registered model: jnskr, enmf, lightgcn, bpr, "
+                                        "jnskr_sampled, popularity."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<dataset>-<model>-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder."),
@@ -74,8 +77,8 @@ def train(
             raise JnskrError("--resume takes only the run folder: the run keeps its own config and data")
         if not resume.is_dir():
             raise JnskrError(f"{resume}: no such run folder")
-        rec = Recommender.resume(resume, progress=show_progress())
-        _print_result(rec, rec.ids.get("dataset", "?"))
+        rec = Recommender.resume(resume, progress=_progress())
+        _print_result(rec, rec.ids.dataset)
         console.print(f"run saved to {resume}")
         return
 
@@ -101,7 +104,7 @@ def train(
         raise JnskrError(f"{out}: already holds a finished run; choose another --out")
     log.info("training %s on %s (%d users, %d items, %d train pairs) -> %s", cfg.model, name, ds.n_users,
              ds.n_items, ds.train.nnz, out)
-    rec = Recommender(cfg).fit(ds, run_dir=out, progress=show_progress())
+    rec = Recommender(cfg).fit(ds, run_dir=out, progress=_progress())
     _print_result(rec, name)
     console.print(f"run saved to {out}")
 
@@ -113,13 +116,12 @@ def _print_result(rec, name: str) -> None:
     console.print(metrics_table(m, title, cfg.eval.ks))
 
 
-@app.command()
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run folder written by `jnskr train`."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Evaluate on this registered dataset."),
     data: Optional[Path] = typer.Option(None, "--data", help="Evaluate on this dataset path."),
-    format: Optional[str] = typer.Option(None, "--format"),
-    device: Optional[str] = typer.Option(None, "--device"),
+    format: Optional[str] = typer.Option(None, "--format", help="kgat | recbole | tsv (detected when omitted)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
 ) -> None:
     """Evaluate a saved run on the test split of its dataset (or another with the same ids)."""
     from jnskr.api import Recommender
@@ -127,6 +129,7 @@ def evaluate(
     from jnskr.evaluation import evaluate as run_evaluate
 
     rec = Recommender.load(run_dir, device=device)
+    ids = rec.ids
     cfg = rec.config
     if data is not None:
         ds = load_dataset(str(data), format=format)
@@ -134,9 +137,9 @@ def evaluate(
         ds = load_dataset(dataset)
     else:
         ds = _load_data(cfg)
-    if (ds.n_users, ds.n_items) != (rec.ids["n_users"], rec.ids["n_items"]):
+    if (ds.n_users, ds.n_items) != (ids.n_users, ids.n_items):
         raise JnskrError(f"dataset {ds.name} has {ds.n_users} users x {ds.n_items} items but the run was "
-                         f"trained on {rec.ids['n_users']} x {rec.ids['n_items']}")
+                         f"trained on {ids.n_users} x {ids.n_items}")
     rec.model.eval()
     rec.model.prepare_scoring()
     res = run_evaluate(rec.model, ds.test, [ds.train], ks=cfg.eval.ks, k_max=cfg.eval.k_max,

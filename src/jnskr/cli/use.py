@@ -1,6 +1,6 @@
 """`jnskr recommend`, `jnskr similar`, `jnskr export-embeddings`, `jnskr serve`: using a run.
 
-Registered on the root `app` when imported (see `jnskr.cli.main._register`).
+Plain functions; `jnskr.cli.main` registers them as commands.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import typer
 from rich.table import Table
 
 from jnskr.cli.common import console
-from jnskr.cli.main import app
 from jnskr.errors import JnskrError
 
 log = logging.getLogger("jnskr")
@@ -74,7 +73,6 @@ def _print_table(engine, rows: list[dict], title: str, explanations: list[dict] 
         console.print("entities are shown by their raw ids: the dataset has no entity names", highlight=False)
 
 
-@app.command()
 def recommend(
     run_dir: Path = typer.Argument(..., help="A run folder written by `jnskr train`."),
     user: Optional[str] = typer.Option(None, "--user", help="Raw user id (as in the dataset)."),
@@ -134,7 +132,7 @@ def recommend(
         rows = engine.rows(top, [label])
         exps = None
         if explain:
-            exps = engine.explain(p.unsqueeze(0).expand(len(rows), -1), top.items[0][: len(rows)], facts)
+            exps = engine.explain(p.unsqueeze(0).expand(len(rows), -1), top[0][0][: len(rows)], facts)
         title = f"top {k} for a new user (fold-in from {len(hist)} items)"
         users_raw = [label]
     else:
@@ -149,10 +147,9 @@ def recommend(
         rows = engine.rows(top, users_raw)
         exps = None
         if explain:
-            valid = top.valid()
-            r_idx, c_idx = np.nonzero(valid)
+            r_idx, c_idx = np.nonzero(top[0] >= 0)
             pair_users = uidx[r_idx]
-            pair_items = top.items[r_idx, c_idx]
+            pair_items = top[0][r_idx, c_idx]
             exps = _explain_rows(engine, lambda lo, hi: engine.user_vectors(pair_users[lo:hi]), pair_items, facts)
         title = f"top {k} for user {user}"
 
@@ -173,14 +170,13 @@ def recommend(
         console.print(f"wrote {n:,} rows for {len(users_raw):,} user(s) to {output}", highlight=False)
 
 
-@app.command()
 def similar(
     run_dir: Path = typer.Argument(..., help="A run folder written by `jnskr train`."),
     item: str = typer.Option(..., "--item", help="Raw item id."),
     k: int = typer.Option(20, "--k", min=1, help="How many items."),
     new_items: Optional[Path] = typer.Option(None, "--new-items", help="Cold-start items (tab-separated triples)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write .csv, .jsonl or .parquet."),
-    device: Optional[str] = typer.Option(None, "--device"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
 ) -> None:
     """Nearest items by cosine similarity of the item vectors q_v (= e_v + m_v for JNSKR)."""
     from jnskr.export import RecommendationWriter, output_format
@@ -212,7 +208,6 @@ def similar(
     console.print(t)
 
 
-@app.command("export-embeddings")
 def export_embeddings(
     run_dir: Path = typer.Argument(..., help="A run folder written by `jnskr train`."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder to write .npy + .tsv files into."),
@@ -233,7 +228,6 @@ def export_embeddings(
     console.print(t)
 
 
-@app.command()
 def serve(
     run_dir: Path = typer.Argument(..., help="A run folder written by `jnskr train`."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),

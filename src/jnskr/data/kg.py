@@ -1,4 +1,4 @@
-"""The item-centric KG of JNSKR (spec §1.2), built from a raw KG.
+"""The item-centric KG of JNSKR (docs/spec.md §1.2), built from a raw KG.
 
 Steps, as the original `kg_data_process.py` (options in brackets):
 

@@ -1,4 +1,4 @@
-"""Evaluation: full-ranking top-K metrics (spec §6), the batched evaluator, sparsity groups."""
+"""Evaluation: full-ranking top-K metrics (docs/spec.md §6), the batched evaluator, sparsity groups."""
 
 from jnskr.evaluation.evaluator import DEFAULT_BATCH_SIZE, DEFAULT_K_MAX, DEFAULT_KS, EvalResult, Scorer, evaluate
 from jnskr.evaluation.groups import SparsityGroups, evaluate_groups, group_metrics, sparsity_groups

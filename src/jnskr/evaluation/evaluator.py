@@ -1,4 +1,4 @@
-"""Full-ranking evaluation (spec §6): score every item, drop the user's training items, top-K.
+"""Full-ranking evaluation (docs/spec.md §6): score every item, drop the user's training items, top-K.
 
 `evaluate` walks the evaluated users in batches on the scorer's device.  Per batch it builds the
 exclusion and test entries from the CSR arrays with vectorised torch ops (no Python loop over
@@ -20,6 +20,7 @@ import torch
 
 from jnskr.data.dataset import Interactions
 from jnskr.evaluation.metrics import metric_keys, metric_sums, per_user_metrics
+from jnskr.ops import csr_gather, topk_masked
 
 logger = logging.getLogger("jnskr")
 
@@ -37,7 +38,7 @@ class Scorer(Protocol):
     `evaluate` writes -inf into it in place, so return a fresh tensor (a matmul result, or a
     score matrix indexed with the LongTensor, which copies), never a stored tensor itself.
     An optional ``device`` attribute says where to run; an `torch.nn.Module` scorer is put in
-    eval mode for the duration of `evaluate` (no dropout, spec §2.5).
+    eval mode for the duration of `evaluate` (no dropout, docs/spec.md §2.5).
     """
 
     def score(self, users: torch.Tensor) -> torch.Tensor: ...
@@ -48,7 +49,7 @@ class EvalResult:
     """The averaged metrics of one evaluation.
 
     `metrics` maps keys like ``"recall@20"``, ``"ndcg@20"`` (standard), ``"ndcg_kgat@20"``
-    (legacy, spec §6/B3), ``"precision@20"``, ``"hit@20"`` to the mean over the `n_users`
+    (legacy, docs/spec.md §6/B3), ``"precision@20"``, ``"hit@20"`` to the mean over the `n_users`
     evaluated users.  With ``return_per_user=True``, `per_user` holds float64 [n_users] arrays
     under the same keys, row i for dense user id ``users[i]`` (this process's users only).
     """
@@ -102,12 +103,8 @@ class _DeviceCSR:
         Args: users: int64 [b] on the device.
         Returns: rows int64 [nnz_b] in 0..b-1, cols int64 [nnz_b], counts int64 [b].
         """
-        starts = self.indptr[users]  # [b]
-        counts = self.indptr[users + 1] - starts  # [b]
-        b = users.numel()
-        rows = torch.repeat_interleave(torch.arange(b, device=users.device), counts)  # [nnz_b]
-        first = torch.cumsum(counts, 0) - counts  # [b] where each row starts in the flat output
-        pos = torch.arange(rows.numel(), device=users.device) + (starts - first)[rows]
+        rows, pos = csr_gather(self.indptr, users)
+        counts = self.indptr[users + 1] - self.indptr[users]
         return rows, self.indices[pos], counts
 
 
@@ -161,7 +158,7 @@ def evaluate(
     reduce: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor] | None] | None = None,
     return_per_user: bool = False,
 ) -> EvalResult:
-    """Full-ranking top-K evaluation of `scorer` on `test` (spec §6).
+    """Full-ranking top-K evaluation of `scorer` on `test` (docs/spec.md §6).
 
     Args:
         scorer: a `Scorer`.
@@ -205,7 +202,7 @@ def evaluate(
         if ex.n_users > test.n_users:
             raise ValueError(f"exclude has {ex.n_users} users, test has {test.n_users}")
     dev = _resolve_device(scorer, device)
-    test = _canonical(test)  # T_u deduplicated (spec §6) and sorted (the hit search needs it)
+    test = _canonical(test)  # T_u deduplicated (docs/spec.md §6) and sorted (the hit search needs it)
     eval_users = _select_users(test, users)
 
     test_csr = _DeviceCSR.build(test, test.n_users, dev)
@@ -287,12 +284,12 @@ def _batch_hits(
     Writes -inf into `scores` [b, N] in place (the exclusion), then ranks with `torch.topk`.
     """
     b, n_items = scores.shape
-    neg_inf = torch.tensor(float("-inf"), dtype=scores.dtype, device=scores.device)
-    for csr in ex_csrs:
-        rows, cols, _ = csr.batch_entries(users)
-        scores.index_put_((rows, cols), neg_inf)
+    exclude = None
+    if ex_csrs:
+        parts = [csr.batch_entries(users)[:2] for csr in ex_csrs]
+        exclude = (torch.cat([r for r, _ in parts]), torch.cat([c for _, c in parts]))
     k = min(k_max, n_items)
-    values, idx = torch.topk(scores, k, dim=1, largest=True, sorted=True)  # [b, k]
+    values, idx = topk_masked(scores, k, exclude)  # [b, k]
     # Test membership of the ranked items without a dense [b, N] mask: the flat keys
     # row * N + item of the batch's test entries are sorted (CSR rows sorted, rows in order),
     # so a binary search per ranked item answers it in O(b * k * log nnz_b).

@@ -1,4 +1,4 @@
-"""KGAT's user sparsity split (spec §6, code flag ``--sparsity 1``).
+"""KGAT's user sparsity split (docs/spec.md §6, code flag ``--sparsity 1``).
 
 Test users are sorted by their number of interactions (#train + #test) and cut into groups of
 roughly equal total interactions.  As in KGAT's ``create_sparsity_split``:

@@ -1,11 +1,11 @@
-"""Top-K ranking metrics as pure tensor functions (spec §6).
+"""Top-K ranking metrics as pure tensor functions (docs/spec.md §6).
 
 The pipeline is: scores -> `topk_hits` (a bool hit array over the top `k_max` ranks) ->
 `per_user_metrics` (one value per user and metric) or `metric_sums` (sums over users plus the
 user count).  Averages are only ever formed at the very end, from sums and counts, so batching
 and all-reduce across processes cannot change a result.
 
-Notation (spec §6): r_k = 1 when the k-th ranked candidate is a test item, H_u = number of hits
+Notation (docs/spec.md §6): r_k = 1 when the k-th ranked candidate is a test item, H_u = number of hits
 in the top `k_max` (always the full list, whatever cutoffs are reported), T_u = the test set.
 
 * recall@K    = sum_{k<=K} r_k / |T_u|
@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+
+from jnskr.ops import topk_masked
 
 METRIC_NAMES: tuple[str, ...] = ("recall", "ndcg", "ndcg_kgat", "precision", "hit")
 """The metric families, in the order their keys appear in every result dict."""
@@ -75,7 +77,7 @@ def topk_hits(
         hits: bool [n, k_max]; hits[u, k] is True when the item ranked k+1 for row u is a test
         item and a candidate.  Excluded items, and items scored -inf, never count as hits (this
         matters when a row has fewer than `k_max` candidates, so that -inf items get ranked).
-        Ties are broken by `torch.topk`, i.e. arbitrarily (spec §6).
+        Ties are broken by `torch.topk`, i.e. arbitrarily (docs/spec.md §6).
     """
     if scores.dim() != 2:
         raise ValueError(f"scores must be 2-D [n, N], got shape {tuple(scores.shape)}")
@@ -87,7 +89,7 @@ def topk_hits(
         exclude = _to_dense_mask(exclude, scores, "exclude")
         scores = scores.masked_fill_(exclude, float("-inf")) if inplace else scores.masked_fill(exclude, float("-inf"))
     k = min(k_max, n_items)
-    values, idx = torch.topk(scores, k, dim=1, largest=True, sorted=True)  # [n, k]
+    values, idx = topk_masked(scores, k)  # [n, k]
     hits = test_mask.gather(1, idx) & (values != float("-inf"))  # excluded items are -inf
     if k < k_max:
         hits = torch.nn.functional.pad(hits, (0, k_max - k), value=False)

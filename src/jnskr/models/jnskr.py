@@ -1,87 +1,83 @@
-"""The JNSKR model (spec §2): neural MF whose item vector adds an attention-weighted sum of the
+"""JNSKR (docs/spec.md §2): neural MF whose item vector adds an attention-weighted sum of the
 item's KG tail vectors, plus DistMult relation/tail tables for the joint KG loss.
 
 q_v = e_v + m_v,   m_v = Σ_{(r,t)∈𝒩(v)} α_v(r,t) x_t,   ŷ_uv = hᵀ(p_u ∘ q_v)
 
-Attention ("code" form, default):  s = w_αᵀ ReLU(Wᵀ(z_r ∘ x_t) + b)
-Attention ("paper" form):          s = w_αᵀ ReLU(W₁ᵀx_t + W₂ᵀz_r + b)
-α is a masked softmax over each item's neighbours; items without neighbours get m_v = 0.
-
-Neighbour lists are ragged (CSR) and handled with segment operations: no padding, no
-[B, K, d] temporaries, and no cap unless `max_neighbors` is set.
+α is a softmax over each item's neighbours of `jnskr.interactions.attention_logits`; items without
+neighbours get m_v = 0.  Neighbour lists are ragged (CSR, `jnskr.ops`): no padding, no cap unless
+`max_neighbors` is set.  The batch forward of training (`batch_forward`) lives here too; it
+uses the fused kernel of `jnskr.losses.fused` when it applies, an implementation detail behind
+the same values and gradients.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field, field_validator
 from torch import Tensor, nn
 
-from jnskr.config import JNSKRConfig
-from jnskr.data.kg import ItemKG, cap_neighbors
-from jnskr.losses import gram_with_rows
+from jnskr.data.config import Strict
+from jnskr.data.kg import cap_neighbors
+from jnskr.interactions import attention_logits
+from jnskr.losses.fused import attention_and_kg_positive
+from jnskr.models.base import FoldInTerms, Model, ModelData, register, trunc_normal_
+from jnskr.ops import csr_gather, segment_softmax
+from jnskr.training.objectives import BatchForward, JNSKRObjective, KGFacts
+from jnskr.training.weights import cf_negative_weights
 
 
-def trunc_normal_(t: Tensor, std: float, generator: torch.Generator) -> Tensor:
-    """TF-style truncated normal: values beyond ±2 std are redrawn."""
-    with torch.no_grad():
-        t.normal_(0.0, std, generator=generator)
-        bad = t.abs() > 2 * std
-        while bool(bad.any()):
-            t[bad] = torch.empty(int(bad.sum()), dtype=t.dtype).normal_(0.0, std, generator=generator)
-            bad = t.abs() > 2 * std
-    return t
+class JNSKRConfig(Strict):
+    embed_dim: int = Field(64, ge=1)
+    attention_dim: int | None = Field(None, ge=1)  # default embed_dim // 2
+    attention: Literal["code", "paper", "mean"] = "code"
+    keep_prob: tuple[float, float] = (0.8, 0.7)
+    c0: float = Field(300.0, ge=0.0)
+    c1: float = Field(600.0, ge=0.0)
+    c_pos: float = Field(1.0, gt=0.0)
+    w_pos: float = Field(1.0, gt=0.0)
+    beta: float = 0.5
+    kappa: float = 1.0
+    mu: float = 0.01
+    lambda_emb: float = 1e-5
+    lambda_att: float = 1.0
+    kg_neg_weight: Literal["deg", "legacy"] = "deg"
+    include_pad_rows_in_gram: bool = False
+    max_neighbors: int | None = Field(None, ge=1)
+    tie_item_tail_embeddings: bool = False
+    init_std: float = 0.01
+
+    @field_validator("keep_prob")
+    @classmethod
+    def _probs(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 < p <= 1.0 for p in v):
+            raise ValueError("keep probabilities must be in (0, 1]")
+        return v
 
 
-def csr_gather(indptr: Tensor, rows: Tensor, with_ptr: bool = False):
-    """Flatten CSR rows.  indptr: [n+1], rows: [B] -> (segment [nnz] in 0..B-1, position [nnz]),
-    plus the segments' own row pointer [B+1] into the flattened list when `with_ptr`."""
-    start = indptr.index_select(0, rows)
-    counts = indptr.index_select(0, rows + 1) - start
-    seg = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
-    ends = torch.cumsum(counts, 0)
-    offsets = ends - counts
-    pos = torch.arange(int(counts.sum()), device=rows.device) - offsets.index_select(0, seg) + start.index_select(0, seg)
-    if with_ptr:
-        return seg, pos, torch.cat([ends.new_zeros(1), ends])
-    return seg, pos
+def index_rows(name: str, table: Tensor, idx: Tensor) -> Tensor:
+    """Plain row gather (the single-process `rows` of a strategy)."""
+    return table.index_select(0, idx)
 
 
-class LocalComm:
-    """Single-process row access; `jnskr.distributed.DistComm` replaces it under torchrun."""
+@register
+class JNSKR(Model):
+    """Parameters, forward and scoring of JNSKR."""
 
-    rank = 0
-    world = 1
+    name = "jnskr"
+    section = "jnskr"
+    Config = JNSKRConfig
+    uses_kg = True
+    supports_distributed = True
 
-    def rows(self, name: str, table: Tensor, idx: Tensor) -> Tensor:
-        return table.index_select(0, idx)
+    @classmethod
+    def build(cls, cfg, data: ModelData) -> "JNSKR":
+        return cls(data.n_users, data.n_items, data.item_kg, cfg.jnskr, seed=cfg.seed)
 
-    def gram_rows(self, name: str, table: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
-        """(tableᵀtable, table[idx]) as one op with one dense gradient."""
-        return gram_with_rows(table, idx)
-
-    def batch_gram(self, name: str, local: Tensor) -> Tensor:
-        return local
-
-    def h_allpairs(self, h: Tensor) -> Tensor:
-        return h
-
-
-def segment_softmax(scores: Tensor, seg: Tensor, n_seg: int) -> Tensor:
-    """Softmax of `scores` [nnz] within segments `seg` [nnz] (numerically safe).  -> [nnz]."""
-    smax = torch.full((n_seg,), -math.inf, dtype=scores.dtype, device=scores.device)
-    smax = smax.scatter_reduce(0, seg, scores.detach(), reduce="amax", include_self=True)
-    e = torch.exp(scores - smax.index_select(0, seg))
-    denom = torch.zeros(n_seg, dtype=scores.dtype, device=scores.device).index_add(0, seg, e)
-    return e / denom.index_select(0, seg)
-
-
-class JNSKR(nn.Module):
-    """Parameters and scoring of JNSKR.  Losses live in `jnskr.training.objectives`."""
-
-    def __init__(self, n_users: int, n_items: int, item_kg: ItemKG | None, cfg: JNSKRConfig, seed: int = 2019):
+    def __init__(self, n_users: int, n_items: int, item_kg, cfg: JNSKRConfig, seed: int = 2019):
         super().__init__()
         self.cfg = cfg
         self.n_users = n_users
@@ -130,23 +126,27 @@ class JNSKR(nn.Module):
         self.register_buffer("tail_own", own, persistent=False)
         self.register_buffer("tail_item", torch.from_numpy(np.asarray(tail_item, dtype=np.int64)), persistent=False)
         self._q_cache: Tensor | None = None
-        self.comm = LocalComm()
+
+    def objective(self, train, item_kg, seed: int):
+        return JNSKRObjective(self, train, item_kg, self.cfg, seed)
 
     # ----------------------------------------------------------------- tables
     @property
     def has_kg(self) -> bool:
         return self.n_tails > 0
 
-    def tails(self, idx: Tensor | None = None) -> Tensor:
+    @property
+    def tails_tied(self) -> bool:
+        return len(self.tail_tied) > 0
+
+    def tails(self, idx: Tensor | None = None, rows=index_rows) -> Tensor:
         """Tail vectors x_t for tail ids `idx` (all real tails when None).  -> [len, d]."""
         if idx is None:  # the whole table (Gram sums): plain indexing, dense gradient
-            if len(self.tail_tied) == 0:
+            if not self.tails_tied:
                 return self.tail_emb[: self.n_tails]
             idx = torch.arange(self.n_tails, device=self.tail_emb.device)
             rows = lambda name, table, i: table[i]  # noqa: E731
-        else:
-            rows = self.comm.rows
-        if len(self.tail_tied) == 0:
+        if not self.tails_tied:
             return rows("tail", self.tail_emb, idx)
         tied = self.tail_tied[idx]
         out = rows("tail", self.tail_emb, self.tail_own[idx].clamp_min(0))
@@ -155,7 +155,7 @@ class JNSKR(nn.Module):
 
     def tail_table_for_gram(self) -> Tensor:
         """Every tail vector that enters XᵀX (the pad row too when configured).  -> [T(+1), d]."""
-        if len(self.tail_tied) == 0:
+        if not self.tails_tied:
             return self.tail_emb
         x = self.tails()
         if self.cfg.include_pad_rows_in_gram:
@@ -163,13 +163,17 @@ class JNSKR(nn.Module):
         return x
 
     def embedding_tables(self) -> list[Tensor]:
-        """Tables under λ_emb (spec §3.4)."""
+        """Tables under λ_emb (docs/spec.md §3.4)."""
         return [self.user_emb, self.item_emb, self.tail_emb, self.rel_emb]
 
     def attention_params(self) -> list[Tensor]:
+        return list(self.attention_mlp().values())
+
+    def attention_mlp(self) -> dict[str, Tensor]:
+        """The attention MLP as `jnskr.interactions.attention_logits` reads it."""
         if self.cfg.attention in ("code", "mean"):
-            return [self.att_W, self.att_b, self.att_w]
-        return [self.att_W1, self.att_W2, self.att_b, self.att_w]
+            return {"W": self.att_W, "b": self.att_b, "w": self.att_w}
+        return {"W1": self.att_W1, "W2": self.att_W2, "b": self.att_b, "w": self.att_w}
 
     def users(self, idx: Tensor | None = None) -> Tensor:
         """User vectors (real users only).  -> [len, d]."""
@@ -177,40 +181,38 @@ class JNSKR(nn.Module):
             return self.user_emb[: self.n_users]
         return self.user_emb.index_select(0, idx)
 
+    def row_tables(self) -> dict[str, Tensor]:
+        return {"user": self.user_emb, "item": self.item_emb, "tail": self.tail_emb, "rel": self.rel_emb}
+
+    def replicated_params(self) -> list[Tensor]:
+        """Small parameters whose gradients are summed across ranks."""
+        return [self.h, *self.attention_params()]
+
     # -------------------------------------------------------------- attention
-    def attention(self, items: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Attention over the neighbours of `items` [B].
-
-        -> (seg [nnz] batch row, rel [nnz], tail [nnz], alpha [nnz]).
-        """
-        seg, pos = csr_gather(self.nb_indptr, items)
-        rel = self.nb_rel.index_select(0, pos)
-        tail = self.nb_tail.index_select(0, pos)
-        x = self.tails(tail)
-        z = self.comm.rows("rel", self.rel_emb, rel)
-        return seg, rel, tail, self.attention_weights(seg, x, z, len(items))
-
     def attention_weights(self, seg: Tensor, x: Tensor, z: Tensor, n_items: int) -> Tensor:
         """α of each neighbour from its gathered tail and relation rows x, z [nnz, d].  -> [nnz]."""
         if self.cfg.attention == "mean":  # ablation: uniform weights 1/|N(v)|
             deg = torch.zeros(n_items, dtype=x.dtype, device=x.device).index_add(0, seg, torch.ones_like(seg, dtype=x.dtype))
             return 1.0 / deg.index_select(0, seg)
-        if self.cfg.attention == "code":
-            pre = (z * x) @ self.att_W + self.att_b
-        else:
-            pre = x @ self.att_W1 + z @ self.att_W2 + self.att_b
-        s = torch.relu(pre) @ self.att_w
-        return segment_softmax(s, seg, n_items)
+        return segment_softmax(attention_logits(x, z, self.attention_mlp(), self.cfg.attention), seg, n_items)
 
-    def messages(self, items: Tensor) -> Tensor:
+    def fact_logits(self, rel: Tensor, tail: Tensor, dtype=torch.float64, chunk: int = 1 << 17) -> Tensor:
+        """Attention logits s(r, t) of facts computed in `dtype` (explanations).  -> [nnz]."""
+        mlp = {k: v.detach().to(dtype) for k, v in self.attention_mlp().items()}
+        out = [attention_logits(self.tails(t).detach().to(dtype), self.rel_emb[r].detach().to(dtype), mlp,
+                                self.cfg.attention)
+               for r, t in zip(torch.split(rel, chunk), torch.split(tail, chunk))]
+        return torch.cat(out) if out else torch.zeros(0, dtype=dtype, device=rel.device)
+
+    def messages(self, items: Tensor, rows=index_rows) -> Tensor:
         """m_v = Σ α_v(r,t) x_t for `items` [B].  -> [B, d] (zeros for items without facts)."""
         d = self.item_emb.shape[1]
         out = torch.zeros(len(items), d, dtype=self.item_emb.dtype, device=self.item_emb.device)
         if not self.has_kg:
             return out
         seg, pos = csr_gather(self.nb_indptr, items)
-        x = self.tails(self.nb_tail.index_select(0, pos))
-        z = self.comm.rows("rel", self.rel_emb, self.nb_rel.index_select(0, pos))
+        x = self.tails(self.nb_tail.index_select(0, pos), rows)
+        z = rows("rel", self.rel_emb, self.nb_rel.index_select(0, pos))
         return self.messages_from_rows(seg, x, z, len(items))
 
     def messages_from_rows(self, seg: Tensor, x: Tensor, z: Tensor, n_items: int) -> Tensor:
@@ -219,13 +221,53 @@ class JNSKR(nn.Module):
         out = torch.zeros(n_items, x.shape[1], dtype=x.dtype, device=x.device)
         return out.index_add(0, seg, alpha.unsqueeze(1) * x)
 
-    def param_by_row_name(self) -> dict[str, Tensor]:
-        return {"user": self.user_emb, "item": self.item_emb, "tail": self.tail_emb, "rel": self.rel_emb}
+    # ----------------------------------------------------------- batch forward
+    def batch_forward(self, items: Tensor, epoch: int, masks, strategy, kg: KGFacts | None) -> BatchForward:
+        """q̃_B and ẽ_B of an item batch (docs/spec.md §2.4) and, with the KG loss's facts `kg`,
+        their tail/relation rows and Gram matrices (and the KG positive term when the fused
+        kernel applies: the attention neighbourhood is exactly those facts, "code" form)."""
+        out = BatchForward(q=None, e_kg=None)  # type: ignore[arg-type]
+        msg = None
+        if kg is not None:
+            if not self.tails_tied:
+                out.tail_gram, out.x = strategy.gram_rows("tail", self.tail_emb, kg.tail)
+            else:  # tied tails read the item table: the KG loss builds their Gram
+                out.x = self.tails(kg.tail, strategy.rows)
+            out.rel_gram, out.z = strategy.gram_rows("rel", self.rel_emb, kg.rel)
+        shared = kg is not None and self.cfg.max_neighbors is None
+        e = strategy.rows("item", self.item_emb, items) if shared and self.cfg.attention == "code" else None
+        if e is not None:
+            out.e_kg = self._kg_heads(e, items, epoch, masks)
+            mlp = self.attention_mlp()
+            msg, out.kg_positive = attention_and_kg_positive(out.x, out.z, out.e_kg, mlp["W"], mlp["b"], mlp["w"],
+                                                             kg.seg, kg.ptr, len(items), kg.w_pos, kg.w_neg)
+            out.q = self._cf_items(e, msg, items, epoch, masks)
+            return out
+        if shared:  # attention sees every fact: gather the rows once for both
+            msg = self.messages_from_rows(kg.seg, out.x, out.z, len(items))
+        e = strategy.rows("item", self.item_emb, items)
+        if msg is None and self.has_kg:
+            msg = self.messages(items, strategy.rows)
+        out.q = self._cf_items(e, msg, items, epoch, masks)
+        out.e_kg = self._kg_heads(e, items, epoch, masks)
+        return out
 
-    def replicated_params(self) -> list[Tensor]:
-        """Small parameters whose gradients are summed across ranks."""
-        return [self.h, *self.attention_params()]
+    def _cf_items(self, e: Tensor, msg: Tensor | None, items: Tensor, epoch: int, masks) -> Tensor:
+        """q̃_B = drop(e_B) + drop(m_B) in train mode, e_B + m_B otherwise.  -> [B, d]."""
+        if not self.training:
+            return e + msg if msg is not None else e
+        q = masks.apply(e, 1.0 - self.cfg.keep_prob[0], epoch, items, stream=0)
+        if msg is not None:
+            q = q + masks.apply(msg, 1.0 - self.cfg.keep_prob[1], epoch, items, stream=1)
+        return q
 
+    def _kg_heads(self, e: Tensor, items: Tensor, epoch: int, masks) -> Tensor:
+        """ẽ_B, the KG loss's head vectors (their own dropout mask in train mode).  -> [B, d]."""
+        if not self.training:
+            return e
+        return masks.apply(e, 1.0 - self.cfg.keep_prob[1], epoch, items, stream=2)
+
+    # ---------------------------------------------------------------- scoring
     def item_vectors(self, items: Tensor | None = None, chunk: int = 8192) -> Tensor:
         """q_v = e_v + m_v (no dropout).  -> [len(items) or n_items, d]."""
         if items is None:
@@ -233,14 +275,16 @@ class JNSKR(nn.Module):
         parts = [self.item_emb[it] + self.messages(it) for it in torch.split(items, chunk)]
         return torch.cat(parts, 0) if parts else self.item_emb[:0]
 
-    # ---------------------------------------------------------------- scoring
     def train(self, mode: bool = True) -> "JNSKR":
         self._q_cache = None
         return super().train(mode)
 
+    def encode(self) -> tuple[Tensor, Tensor]:
+        q = self._q_cache if self._q_cache is not None and not torch.is_grad_enabled() else self.item_vectors()
+        return self.users(), q
+
     @torch.no_grad()
     def prepare_scoring(self) -> None:
-        """Cache every q_v for fast repeated `score` calls (cleared by `train()`)."""
         self._q_cache = self.item_vectors()
 
     @torch.no_grad()
@@ -249,6 +293,33 @@ class JNSKR(nn.Module):
         q = self._q_cache if self._q_cache is not None else self.item_vectors()
         return (self.user_emb[users] * self.h) @ q.T
 
-    @property
-    def device(self) -> torch.device:
-        return self.item_emb.device
+    # ------------------------------------------------------------ capabilities
+    def explainer(self, extra=None):
+        from jnskr.explain import FactTable
+
+        if not self.has_kg:
+            return super().explainer(extra)
+        return FactTable(self, extra)
+
+    def fold_in_terms(self, item_counts: np.ndarray) -> FoldInTerms:
+        c = self.cfg
+        return FoldInTerms(float(c.c_pos), cf_negative_weights(np.asarray(item_counts), c.c0, c.beta),
+                           float(c.lambda_emb), tuple(c.keep_prob))
+
+    def dropout_variance(self, q: Tensor, e: Tensor | None) -> Tensor:
+        """σ_v = ρ_e/(1−ρ_e)·e_v² + ρ_k/(1−ρ_k)·m_v² (e: base vectors, zeros for cold-start items)."""
+        ke, kk = self.cfg.keep_prob
+        q, e = q.detach().double(), e.detach().double()
+        return (1 - ke) / ke * e**2 + (1 - kk) / kk * (q - e) ** 2
+
+    def base_vectors(self) -> Tensor:
+        return self.item_emb
+
+    def embeddings(self) -> list[tuple[str, Tensor, str, str | None]]:
+        out = [("users", self.users(), "user vectors p_u", "users"),
+               ("items", self.item_vectors(), "item vectors q_v = e_v + m_v (used for scoring)", "items"),
+               ("items_base", self.item_emb, "item base vectors e_v", "items")]
+        if self.has_kg:
+            out += [("entities", self.tails(), "KG tail entity vectors x_t", "entities"),
+                    ("relations", self.rel_emb[: self.n_relations], "KG relation vectors z_r", "relations")]
+        return out + [("h", self.h, "prediction vector h: score = h . (p_u * q_v)", None)]

@@ -1,8 +1,8 @@
-"""`python -m jnskr.serve RUN_DIR [--host H] [--port P] ...`: the `jnskr serve` command alone."""
+"""`python -m jnskr.serve RUN_DIR [--host H] [--port P] ...` == `jnskr serve ...`."""
 
 import sys
 
-from jnskr.serve.app import main
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from jnskr.cli.main import run
+
+    sys.exit(run(["serve", *sys.argv[1:]]))

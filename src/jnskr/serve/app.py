@@ -49,13 +49,11 @@ def create_app(engine: Engine):
         from fastapi.responses import JSONResponse
     except ImportError:
         raise JnskrError(SERVE_HINT) from None
-    import torch
-
-    import jnskr
+    from jnskr.version import __version__
 
     errors = {404: {"model": Error}, 422: {"model": Error}}
-    app = FastAPI(title="jnskr", version=jnskr.__version__,
-                  description=f"Recommendations from a {engine.kind} run on {engine.ids.get('dataset')}.")
+    app = FastAPI(title="jnskr", version=__version__,
+                  description=f"Recommendations from a {engine.kind} run on {engine.ids.dataset}.")
     app.state.engine = engine
 
     @app.exception_handler(UnknownUser)
@@ -90,7 +88,7 @@ def create_app(engine: Engine):
         rows = engine.rows(top)
         if explain and rows:
             n = len(rows)
-            exps = engine.explain(p.expand(n, -1), top.items[0][:n], facts)
+            exps = engine.explain(p.expand(n, -1), top[0][0][:n], facts)
             for r, e in zip(rows, exps):
                 r["explanation"] = e
         return rows
@@ -119,8 +117,7 @@ def create_app(engine: Engine):
         except UnknownUser:
             if fallback != "popular":
                 raise
-            s = engine.popularity.unsqueeze(0).clone()
-            top = engine._topk(s, k, None, None)
+            top = engine.popular(k)
             return _json({"user": user, "k": k, "fallback": "popular", "items": engine.rows(top)})
         top = engine.recommend_one(u, k=k, exclude_seen=not keep_seen)
         p = engine.user_vectors([u]) if explain else None
@@ -164,13 +161,3 @@ def serve_forever(run_dir, host: str = "127.0.0.1", port: int = 8000, new_items=
     print(f"serving {Path(run_dir)} ({engine.kind}, {engine.n_catalog} items) on http://{host}:{port} "
           f"(OpenAPI docs at /docs)", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m jnskr.serve ARGS` == `jnskr serve ARGS`."""
-    from jnskr.cli.main import _register, run
-
-    _register()
-    import jnskr.cli.use  # noqa: F401  (registers `serve`)
-
-    return run(["serve", *(sys.argv[1:] if argv is None else argv)])

@@ -64,3 +64,10 @@ class Checkpointer:
     def remove(self) -> None:
         for d in (self.dir, self.new, self.old):
             shutil.rmtree(d, ignore_errors=True)
+
+
+def checkpoint_epoch(ckpt: Checkpointer | None) -> int | None:
+    """The epoch the latest complete checkpoint was taken after (None: no checkpoint)."""
+    if ckpt is None or ckpt.latest() is None:
+        return None
+    return int(torch.load(ckpt.latest() / "trainer.pt", weights_only=True)["state"]["epoch"])

@@ -1,7 +1,7 @@
 """Dropout whose masks are keyed by (seed, epoch, id, stream), not by a global RNG stream.
 
 The mask of an item depends only on the seed, the epoch, the item id and the stream (which
-of the three masks of spec §2.4), so it is the same whatever batch, rank or process count
+of the three masks of docs/spec.md §2.4), so it is the same whatever batch, rank or process count
 the item lands in.  Uniforms come from a counter-based hash (murmur3 finaliser on 32-bit
 words, in int32 with wrapping products), vectorised over [B, d].
 """

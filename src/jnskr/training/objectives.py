@@ -1,8 +1,10 @@
-"""Batch objectives: what one optimiser step minimises (spec §3.4).
+"""Batch objectives: what one optimiser step minimises (docs/spec.md §3.4).
 
-An objective knows its batch units (items for JNSKR, users for ENMF), holds the training
-data it needs as device tensors (CSR positives, constant weights) and returns the loss of a
-batch.  Models hold parameters only; losses are the pure functions of `jnskr.losses`.
+An objective knows its batch units (items for JNSKR, users or items for the whole-data CF loss,
+training pairs for BPR), holds the training data it needs as device tensors (CSR positives,
+constant weights) and returns the loss of a batch composed of the pure terms of `jnskr.losses`.
+It reads the model only through the model's own forward (`batch_forward`, `encode`) and the
+strategy's row access (`jnskr.parallel`), never through its internals.
 """
 
 from __future__ import annotations
@@ -13,44 +15,69 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jnskr.config import ENMFConfig, JNSKRConfig
-from jnskr.data.dataset import Interactions
-from jnskr.data.kg import ItemKG
-from jnskr.losses import l2_sum, nonsampling_cf_loss, nonsampling_kg_loss, weighted_gram
-from jnskr.models.enmf import ENMF
-from jnskr.models.fused import attention_and_kg_positive, cf_positive
-from jnskr.models.jnskr import JNSKR, csr_gather
-from jnskr.training.dropout import EpochMasks, keyed_uniform
+from jnskr.losses import cf_allpairs_term, kg_allpairs_term, l2_sum, positive_term, weighted_gram
+from jnskr.losses.fused import cf_positive
+from jnskr.losses.gram import gram
+from jnskr.ops import csr_gather
+from jnskr.parallel import LocalStrategy
+from jnskr.training.dropout import EpochMasks
 from jnskr.training.weights import cf_negative_weights, kg_negative_weights
+
+LOCAL = LocalStrategy()
 
 
 @dataclass
-class Grams:
-    """Optional precomputed Gram matrices (e.g. all-reduced across ranks)."""
+class KGFacts:
+    """The KG-loss facts of an item batch, gathered by the objective (CSR order)."""
 
-    users: Tensor | None = None
-    relations: Tensor | None = None
-    tails: Tensor | None = None
+    seg: Tensor  # [n] batch row of each fact
+    ptr: Tensor  # [B+1]
+    rel: Tensor  # [n] relation ids
+    tail: Tensor  # [n] tail ids
+    w_neg: Tensor  # [n] w⁻ of each fact's head
+    w_pos: float
 
 
-def _gram_rows(comm, name: str, table: Tensor, idx: Tensor, given: Tensor | None) -> tuple[Tensor, Tensor]:
-    """(Gram of `table`, `table[idx]`): the caller's Gram when given, else the comm's fused op."""
-    if given is not None:
-        return given, comm.rows(name, table, idx)
-    return comm.gram_rows(name, table, idx)
+@dataclass
+class BatchForward:
+    """What the losses of an item batch read from the model's batch forward (docs/spec.md §2.4, §3)."""
+
+    q: Tensor  # [B, d] q̃_B (CF path, after dropout in train mode)
+    e_kg: Tensor  # [B, d] ẽ_B (KG path, its own dropout)
+    x: Tensor | None = None  # [n, d] tail rows of the facts
+    z: Tensor | None = None  # [n, d] relation rows of the facts
+    tail_gram: Tensor | None = None  # XᵀX when built with the rows (else the loss builds it)
+    rel_gram: Tensor | None = None  # ZᵀZ
+    kg_positive: Tensor | None = None  # the KG positive term, when a fused kernel computed it
 
 
 def _t(a: np.ndarray, device, dtype=torch.int64) -> Tensor:
     return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
 
 
+def cf_batch_loss(strategy, all_table: Tensor, all_name: str, batch: Tensor, h: Tensor, seg: Tensor, ptr: Tensor,
+                  pos_all: Tensor, c_pos: float, c_neg: Tensor) -> Tensor:
+    """The whole-data CF loss of one batch (constant dropped): the fused positive term over the
+    batch's pairs plus ⟨hhᵀ ∘ S_all ∘ S_batch⟩.
+
+    Args: all_table [M, d] every row of the "all" side (a parameter table or an encoder's
+    output); batch [B, d] the batch side (after dropout); h [d]; seg/ptr the batch row of each
+    positive pair [n] and its pointer [B+1]; pos_all [n] the pairs' rows of `all_table`;
+    c_neg [B] the batch rows' negative weights.
+    """
+    all_gram, all_rows = strategy.gram_rows(all_name, all_table, pos_all)
+    positive = cf_positive(all_rows, batch, h, seg, ptr, c_pos, c_neg.index_select(0, seg))
+    s_batch = strategy.batch_gram("cf", weighted_gram(batch, c_neg))
+    return positive + cf_allpairs_term(strategy.h_allpairs(h), all_gram, s_batch)
+
+
 class JNSKRObjective:
     """κ·L̃_CF + μ·L̃_KG over an item batch; the L2 term ½λ_emb‖tables‖² + ½λ_att‖attention‖²
-    (spec §3.4, whole tables at every batch) enters as the optimiser's weight decay, which adds
+    (docs/spec.md §3.4, whole tables at every batch) enters as the optimiser's weight decay, which adds
     exactly its gradient λ·θ at every step without an autograd pass over the tables
     (`param_groups`); `l2()` gives its value for the log."""
 
-    def __init__(self, model: JNSKR, train: Interactions, item_kg: ItemKG | None, cfg: JNSKRConfig, seed: int):
+    def __init__(self, model, train, item_kg, cfg, seed: int):
         self.model = model
         self.cfg = cfg
         self.seed = seed
@@ -72,8 +99,6 @@ class JNSKRObjective:
             self.w_neg_np = np.zeros(train.n_items)
         self.n_units = train.n_items
         self.masks = EpochMasks(seed, train.n_items, cfg.embed_dim)
-        # without a neighbour cap the attention neighbourhood is exactly the KG facts
-        self.shared_neighbours = self.has_kg and cfg.max_neighbors is None
 
     def weight_summary(self) -> dict:
         out = {"c_neg_min": float(self.c_neg_np[self.c_neg_np > 0].min(initial=0.0)),
@@ -84,30 +109,10 @@ class JNSKRObjective:
                        w_neg_sum=float(w.sum()))
         return out
 
-    def item_inputs(self, items: Tensor, epoch: int, msg: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(q̃_B for the CF loss, ẽ_B for the KG loss), with dropout in train mode (spec §2.4).
-
-        `msg`: the batch's messages m_v when the caller computed them already."""
-        m = self.model
-        e = m.comm.rows("item", m.item_emb, items)
-        if msg is None and m.has_kg:
-            msg = m.messages(items)
-        return self.cf_items(e, msg, items, epoch), self.kg_heads(e, items, epoch)
-
-    def cf_items(self, e: Tensor, msg: Tensor | None, items: Tensor, epoch: int) -> Tensor:
-        """q̃_B = drop(e_B) + drop(m_B) in train mode, e_B + m_B otherwise.  -> [B, d]."""
-        if not self.model.training:
-            return e + msg if msg is not None else e
-        q = self.masks.apply(e, 1.0 - self.cfg.keep_prob[0], epoch, items, stream=0)
-        if msg is not None:
-            q = q + self.masks.apply(msg, 1.0 - self.cfg.keep_prob[1], epoch, items, stream=1)
-        return q
-
-    def kg_heads(self, e: Tensor, items: Tensor, epoch: int) -> Tensor:
-        """ẽ_B, the KG loss's head vectors (their own dropout mask in train mode).  -> [B, d]."""
-        if not self.model.training:
-            return e
-        return self.masks.apply(e, 1.0 - self.cfg.keep_prob[1], epoch, items, stream=2)
+    def item_inputs(self, items: Tensor, epoch: int) -> tuple[Tensor, Tensor]:
+        """(q̃_B for the CF loss, ẽ_B for the KG loss), with dropout in train mode (docs/spec.md §2.4)."""
+        fwd = self.model.batch_forward(items, epoch, self.masks, LOCAL, None)
+        return fwd.q, fwd.e_kg
 
     def l2(self) -> Tensor:
         """½λ_emb‖tables‖² + ½λ_att‖attention‖² (the value; its gradient is weight decay)."""
@@ -124,68 +129,47 @@ class JNSKRObjective:
         groups.append({"params": m.attention_params(), "weight_decay": self.cfg.lambda_att if self.has_kg else 0.0})
         return groups
 
-    def __call__(self, items: Tensor, epoch: int, grams: Grams | None = None):
+    def kg_facts(self, items: Tensor):
+        """(KGFacts of the batch, w⁻ per batch item), or None when the KG loss is off."""
+        if not (self.has_kg and self.cfg.mu):
+            return None
+        seg, pos, ptr = csr_gather(self.kg_indptr, items, with_ptr=True)
+        w_neg = self.w_neg.index_select(0, items)
+        return KGFacts(seg=seg, ptr=ptr, rel=self.kg_rel.index_select(0, pos), tail=self.kg_tail.index_select(0, pos),
+                       w_neg=w_neg.index_select(0, seg), w_pos=self.cfg.w_pos), w_neg
+
+    def __call__(self, items: Tensor, epoch: int, strategy=LOCAL):
         """Loss of the item batch `items` [B].  -> (scalar loss, dict of detached parts)."""
         m = self.model
-        comm = m.comm
-        grams = grams or Grams()
-        use_kg = self.has_kg and self.cfg.mu
-        msg = x = z = tail_gram = rel_gram = None
-        if use_kg:
-            kseg, kpos, kptr = csr_gather(self.kg_indptr, items, with_ptr=True)
-            rel, tail = self.kg_rel.index_select(0, kpos), self.kg_tail.index_select(0, kpos)
-            if len(m.tail_tied) == 0:
-                tail_gram, x = _gram_rows(comm, "tail", m.tail_emb, tail, grams.tails)
-            else:  # tied tails read the item table: the KG loss builds their Gram
-                tail_gram, x = grams.tails, m.tails(tail)
-            rel_gram, z = _gram_rows(comm, "rel", m.rel_emb, rel, grams.relations)
-            w_neg = self.w_neg.index_select(0, items)
-        kg_positive = None
-        if use_kg and self.shared_neighbours and m.cfg.attention == "code":
-            # attention and the KG loss's positive part share z∘x: one op with a hand-written backward
-            e = comm.rows("item", m.item_emb, items)
-            e_kg = self.kg_heads(e, items, epoch)
-            msg, kg_positive = attention_and_kg_positive(x, z, e_kg, m.att_W, m.att_b, m.att_w, kseg, kptr,
-                                                         len(items), self.cfg.w_pos, w_neg.index_select(0, kseg))
-            q = self.cf_items(e, msg, items, epoch)
-        else:
-            if use_kg and self.shared_neighbours:  # attention sees every fact: gather the rows once for both
-                msg = m.messages_from_rows(kseg, x, z, len(items))
-            q, e_kg = self.item_inputs(items, epoch, msg)
+        facts = self.kg_facts(items)
+        kg, w_neg = facts if facts is not None else (None, None)
+        fwd = m.batch_forward(items, epoch, self.masks, strategy, kg)
         seg, pos, ptr = csr_gather(self.iu_indptr, items, with_ptr=True)
-        pos_users = self.iu_users.index_select(0, pos)
-        c_neg = self.c_neg.index_select(0, items)
-        user_gram, user_rows = _gram_rows(comm, "user", m.user_emb, pos_users, grams.users)
-        cf_pos = cf_positive(user_rows, q, m.h, seg, ptr, self.cfg.c_pos, c_neg.index_select(0, seg))
-        cf = nonsampling_cf_loss(m.user_emb, q, m.h, pos_users, seg, self.cfg.c_pos, c_neg, user_gram=user_gram,
-                                 user_rows=user_rows,
-                                 batch_gram=comm.batch_gram("cf", weighted_gram(q, c_neg)),
-                                 h_allpairs=comm.h_allpairs(m.h), positive=cf_pos)
+        cf = cf_batch_loss(strategy, m.user_emb, "user", fwd.q, m.h, seg, ptr, self.iu_users.index_select(0, pos),
+                           self.cfg.c_pos, self.c_neg.index_select(0, items))
         total = self.cfg.kappa * cf
         parts = {"cf": cf.detach()}
-        if use_kg:
-            kg = nonsampling_kg_loss(e_kg, m.rel_emb, m.tail_table_for_gram(), kseg, rel, tail, self.cfg.w_pos,
-                                     w_neg, rel_gram=rel_gram, tail_gram=tail_gram, rel_rows=z,
-                                     tail_rows=x, head_gram=comm.batch_gram("kg", weighted_gram(e_kg, w_neg)),
-                                     positive=kg_positive)
-            total = total + self.cfg.mu * kg
-            parts["kg"] = kg.detach()
+        if kg is not None:
+            tail_table = m.tail_table_for_gram() if fwd.tail_gram is None else None
+            s_head = strategy.batch_gram("kg", weighted_gram(fwd.e_kg, w_neg))
+            positive = fwd.kg_positive
+            if positive is None:
+                g = torch.linalg.vecdot(fwd.e_kg.index_select(0, kg.seg) * fwd.z, fwd.x)
+                positive = positive_term(g, kg.w_pos, kg.w_neg)
+            tail_gram = fwd.tail_gram if tail_table is None else gram(tail_table)
+            kg_loss = positive + kg_allpairs_term(fwd.rel_gram, s_head, tail_gram)
+            total = total + self.cfg.mu * kg_loss
+            parts["kg"] = kg_loss.detach()
         return total, parts
 
-    def gram_inputs(self) -> dict[str, Tensor]:
-        """The tables whose Gram matrices the all-pairs terms need (for distributed sharing)."""
-        m = self.model
-        out = {"users": m.user_emb}
-        if self.has_kg:
-            out.update(relations=m.rel_emb, tails=m.tail_table_for_gram())
-        return out
 
+class CFObjective:
+    """The whole-data CF loss of any model with an `encode()` (ENMF's tables, LightGCN's
+    propagation): user batches against every item with a uniform negative weight (ENMF's
+    original), or item batches with JNSKR's popularity weights (`weighting: popularity`).  The
+    batch side gets keyed dropout (`keep_prob`); L2 is weight decay on `model.embedding_tables()`."""
 
-class ENMFObjective:
-    """ENMF's whole-data loss: user batches against all items with a uniform negative weight
-    (original), or item batches with JNSKR's popularity weights (`weighting: popularity`)."""
-
-    def __init__(self, model: ENMF, train: Interactions, cfg: ENMFConfig, seed: int):
+    def __init__(self, model, train, cfg, seed: int):
         self.model = model
         self.cfg = cfg
         self.seed = seed
@@ -200,7 +184,6 @@ class ENMFObjective:
         else:
             self.n_units = train.n_items
             self.c_neg = _t(cf_negative_weights(train.item_counts(), cfg.c0, cfg.beta), dev, torch.float32)
-        self.has_kg = False
         self.masks = EpochMasks(seed, self.n_units, cfg.embed_dim)
 
     def l2(self) -> Tensor:
@@ -209,16 +192,14 @@ class ENMFObjective:
     def param_groups(self) -> list[dict]:
         m = self.model
         return [{"params": m.embedding_tables(), "weight_decay": self.cfg.lambda_emb},
-                {"params": [m.h], "weight_decay": 0.0}]
+                {"params": [p for p in [m.h] if p.requires_grad], "weight_decay": 0.0}]
 
-    def __call__(self, units: Tensor, epoch: int, grams: Grams | None = None):
+    def __call__(self, units: Tensor, epoch: int, strategy=LOCAL):
         m = self.model
-        comm = m.comm
-        grams = grams or Grams()
+        users, items = m.encode()
         batch_name, other_name = ("user", "item") if self.by_user else ("item", "user")
-        batch_table = m.user_emb if self.by_user else m.item_emb
-        other = m.item_emb if self.by_user else m.user_emb
-        b = comm.rows(batch_name, batch_table, units)
+        batch_table, other = (users, items) if self.by_user else (items, users)
+        b = strategy.rows(batch_name, batch_table, units)
         if m.training:
             b = self.masks.apply(b, 1.0 - self.cfg.keep_prob, epoch, units, stream=0)
         if self.by_user:
@@ -226,23 +207,15 @@ class ENMFObjective:
         else:
             c_neg = self.c_neg.index_select(0, units)
         seg, pos, ptr = csr_gather(self.indptr, units, with_ptr=True)
-        others = self.indices.index_select(0, pos)
-        other_gram, other_rows = _gram_rows(comm, other_name, other, others, grams.users)
-        loss = nonsampling_cf_loss(other, b, m.h, others, seg, 1.0, c_neg, user_gram=other_gram,
-                                   user_rows=other_rows,
-                                   batch_gram=comm.batch_gram("cf", weighted_gram(b, c_neg)),
-                                   h_allpairs=comm.h_allpairs(m.h),
-                                   positive=cf_positive(other_rows, b, m.h, seg, ptr, 1.0, c_neg.index_select(0, seg)))
+        loss = cf_batch_loss(strategy, other, other_name, b, m.h, seg, ptr, self.indices.index_select(0, pos), 1.0,
+                             c_neg)
         return loss, {"cf": loss.detach()}
-
-    def gram_inputs(self) -> dict[str, Tensor]:
-        return {"users": self.model.item_emb if self.by_user else self.model.user_emb}
-
-
 
 
 def _keyed_index(seed: int, epoch: int, ids: Tensor, n: int, stream: int) -> Tensor:
     """A uniform draw from 0..n-1 per id, keyed by (seed, epoch, id, stream).  ids: [k] -> [k]."""
+    from jnskr.training.dropout import keyed_uniform
+
     u = keyed_uniform(seed, epoch, ids, 1, stream, dtype=torch.float64)[:, 0]
     return (u * n).long().clamp_max(n - 1)
 
@@ -250,7 +223,7 @@ def _keyed_index(seed: int, epoch: int, ids: Tensor, n: int, stream: int) -> Ten
 class _PositiveLookup:
     """Membership test for (row, col) in a CSR matrix, vectorised (sorted packed keys)."""
 
-    def __init__(self, csr: Interactions, device):
+    def __init__(self, csr, device):
         rows, cols = csr.pairs()
         self.width = max(csr.n_items, 1)
         self.keys = torch.as_tensor(np.sort(rows * self.width + cols), device=device)
@@ -277,7 +250,7 @@ class BPRObjective:
     """BPR-MF: −log σ(ŷ_ui − ŷ_uj) over training pairs (u, i) with a sampled negative j, plus
     ½·reg·(‖p_u‖² + ‖q_i‖² + ‖q_j‖²).  Batch units are training pairs."""
 
-    def __init__(self, model: ENMF, train: Interactions, reg: float, seed: int):
+    def __init__(self, model, train, reg: float, seed: int):
         self.model = model
         self.reg = reg
         self.seed = seed
@@ -288,12 +261,11 @@ class BPRObjective:
         self.n_items = train.n_items
         self.lookup = _PositiveLookup(train, dev)
         self.n_units = train.nnz
-        self.has_kg = False
 
     def param_groups(self) -> list[dict]:
         return [{"params": list(self.model.parameters()), "weight_decay": 0.0}]
 
-    def __call__(self, units: Tensor, epoch: int, grams=None):
+    def __call__(self, units: Tensor, epoch: int, strategy=LOCAL):
         m = self.model
         u, i = self.users[units], self.items[units]
         j = sample_negatives(self.seed, epoch, units, u, self.n_items, self.lookup, stream=5)
@@ -310,15 +282,14 @@ class JNSKRSampledObjective(JNSKRObjective):
     DistMult loss −log σ(ĝ(v,r,t) − ĝ(v,r,t')) over its facts with a sampled tail t'.  Same
     model, dropout, batches, optimiser and L2 as `JNSKRObjective`; κ and μ weigh the two."""
 
-    def __init__(self, model: JNSKR, train: Interactions, item_kg: ItemKG | None, cfg: JNSKRConfig, seed: int,
-                 negatives: int = 1):
+    def __init__(self, model, train, item_kg, cfg, seed: int, negatives: int = 1):
         super().__init__(model, train, item_kg, cfg, seed)
         self.negatives = negatives
         self.lookup = _PositiveLookup(train, model.device)
         self.n_items = train.n_items
         self.n_tails = item_kg.n_tails if self.has_kg else 0
 
-    def __call__(self, items: Tensor, epoch: int, grams=None):
+    def __call__(self, items: Tensor, epoch: int, strategy=LOCAL):
         m = self.model
         seg, pos = csr_gather(self.iu_indptr, items)
         users = self.iu_users[pos]

@@ -12,12 +12,13 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 from torch import nn
 
 from jnskr.errors import JnskrError
+from jnskr.parallel import LocalStrategy
 
 log = logging.getLogger("jnskr")
 
@@ -74,6 +75,15 @@ def epoch_batches(n_units: int, batch_size: int, drop_last: bool, seed: int, epo
     return [perm[i : i + batch_size] for i in range(0, stop, batch_size)]
 
 
+class Progress(Protocol):
+    """What the trainer reports while it runs (the CLI draws a bar; notebooks too)."""
+
+    def start(self, done_epochs: int, total_epochs: int, batches_per_epoch: int) -> None: ...
+    def batch(self, epoch: int, loss: float) -> None: ...
+    def epoch_end(self, record: dict) -> None: ...
+    def close(self) -> None: ...
+
+
 class Trainer:
     """Runs the epochs.  `validate()` returns a metrics dict (or None to skip selection)."""
 
@@ -94,8 +104,8 @@ class Trainer:
         patience: int = 5,
         select_metric: str = "recall@20",
         validate: Callable[[], dict] | None = None,
-        log_path=None,
-        progress: bool = False,
+        strategy=None,
+        progress=None,
         on_epoch_end: Callable[["Trainer"], None] | None = None,
     ):
         self.model = model
@@ -109,9 +119,9 @@ class Trainer:
         self.patience = patience
         self.select_metric = select_metric
         self.validate = validate
-        self.log_path = log_path
-        self.progress = progress
-        self.on_epoch_end = on_epoch_end
+        self.strategy = strategy if strategy is not None else LocalStrategy()
+        self.progress = progress  # None or an object with start/batch/epoch_end/close (see `Progress`)
+        self.on_epoch_end = on_epoch_end  # called after each epoch's record (log, checkpoints)
         groups = objective.param_groups() if hasattr(objective, "param_groups") else model.parameters()
         self.optimizer = make_optimizer(groups, optimizer, lr, initial_accumulator)
         self.state = TrainState()
@@ -122,42 +132,35 @@ class Trainer:
     def is_eval_epoch(self, epoch: int) -> bool:
         """`epoch` is 0-based; evaluation comes after training that epoch."""
         if self.eval_schedule == "paper":
-            return epoch % self.eval_every == 0  # after 1, 11, 21, ... epochs (spec §4, B13)
+            return epoch % self.eval_every == 0  # after 1, 11, 21, ... epochs (docs/spec.md §4, B13)
         return (epoch + 1) % self.eval_every == 0 or epoch + 1 == self.epochs
+
+    def n_batches(self) -> int:
+        n = self.objective.n_units
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def train_epoch(self, epoch: int) -> dict:
         self.model.train()
-        device = next(self.model.parameters()).device
+        device = self.model.device
         batches = epoch_batches(self.objective.n_units, self.batch_size, self.drop_last, self.seed, epoch, device)
         sums: dict[str, float] = {}
         t0 = time.perf_counter()
-        bar = _Bar(len(batches), f"epoch {epoch + 1}", self.progress)
-        comm = getattr(self.model, "comm", None)
-        world = getattr(comm, "world", 1)
+        st = self.strategy
         for b, units in enumerate(batches):
             self.optimizer.zero_grad(set_to_none=True)
-            if world > 1:  # the global batch is split across ranks
-                units = units.tensor_split(world)[comm.rank]
-            loss, parts = self.objective(units, epoch)
-            finite = bool(torch.isfinite(loss))
-            if world > 1:
-                flag = torch.tensor([0.0 if finite else 1.0], device=loss.device)
-                comm.all_reduce(flag)
-                finite = float(flag) == 0.0
-            if not finite:
-                bar.close()
-                raise TrainingDiverged(f"loss is {float(loss.detach())} at epoch {epoch + 1}, batch {b + 1}; "
-                                       f"the last good weights are kept")
+            units = st.split_batch(units)  # this rank's share of the global batch
+            loss, parts = self.objective(units, epoch, st)
+            if not st.all_finite(loss):
+                raise TrainingDiverged(f"loss is {float(loss.detach())} at epoch {epoch + 1}, batch {b + 1}")
             loss.backward()
-            if world > 1:
-                comm.finish_grads(self.model)
+            st.after_backward(self.model)
             self.optimizer.step()
             lv = float(loss.detach())
             sums["loss"] = sums.get("loss", 0.0) + lv
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
-            bar.advance(len(units), lv)
-        bar.close()
+            if self.progress is not None:
+                self.progress.batch(epoch, lv)
         secs = time.perf_counter() - t0
         n = sum(len(u) for u in batches)
         if hasattr(self.objective, "l2"):
@@ -169,6 +172,20 @@ class Trainer:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def fit(self) -> TrainState:
+        st = self.state
+        if self.progress is not None:
+            self.progress.start(st.epoch, self.epochs, self.n_batches())
+        try:
+            self._fit()
+        finally:
+            if self.progress is not None:
+                self.progress.close()
+        if self.validate is None:
+            st.best_epoch = st.epoch
+            self.best_weights = self._snapshot()
+        return st
+
+    def _fit(self) -> None:
         st = self.state
         for epoch in range(st.epoch, self.epochs):
             rec = self.train_epoch(epoch)
@@ -183,23 +200,20 @@ class Trainer:
                     self.best_weights = self._snapshot()
                 else:
                     st.bad_evals += 1
-                log.info("epoch %d  loss %.4f  %s %.4f  (best %.4f @ %d)  %.2fs", epoch + 1, rec["loss"],
-                         self.select_metric, score, st.best_score, st.best_epoch, rec["seconds"])
+                log.info("epoch %d/%d  loss %.4f  valid %s %.4f  (best %.4f @ %d)  %.2fs", epoch + 1, self.epochs,
+                         rec["loss"], self.select_metric, score, st.best_score, st.best_epoch, rec["seconds"])
                 if st.bad_evals >= self.patience:
                     st.stopped = True
             else:
                 log.debug("epoch %d  loss %.4f  %.2fs", epoch + 1, rec["loss"], rec["seconds"])
             self.history.append(rec)
-            self._write_log(rec)
+            if self.progress is not None:
+                self.progress.epoch_end(rec)
             if self.on_epoch_end is not None:
-                self.on_epoch_end(self)
+                self.on_epoch_end(self, rec)
             if st.stopped:
                 log.info("early stop after epoch %d: no improvement in %d evaluations", epoch + 1, self.patience)
                 break
-        if self.validate is None:
-            st.best_epoch = st.epoch
-            self.best_weights = self._snapshot()
-        return st
 
     # ------------------------------------------------------------- resumable
     def state_dict(self) -> dict:
@@ -215,38 +229,3 @@ class Trainer:
     def restore_best(self) -> None:
         if self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
-
-    def _write_log(self, rec: dict) -> None:
-        if self.log_path is None:
-            return
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-
-
-class _Bar:
-    """A rich progress bar over batches, shown only when enabled."""
-
-    def __init__(self, total: int, label: str, enabled: bool):
-        self.p = None
-        if enabled and total > 1:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.0f} units/s"),
-                              TimeRemainingColumn(), transient=True)
-            self.p.start()
-            self.task = self.p.add_task(label, total=total, loss=0.0, rate=0.0)
-            self.t0 = time.perf_counter()
-            self.n = 0
-
-    def advance(self, units: int, loss: float) -> None:
-        if self.p is None:
-            return
-        self.n += units
-        rate = self.n / max(time.perf_counter() - self.t0, 1e-9)
-        self.p.update(self.task, advance=1, loss=loss, rate=rate)
-
-    def close(self) -> None:
-        if self.p is not None:
-            self.p.stop()
-            self.p = None

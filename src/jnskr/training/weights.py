@@ -1,4 +1,4 @@
-"""The constant loss weights of spec §3.1 (computed once from the training data)."""
+"""The constant loss weights of docs/spec.md §3.1 (computed once from the training data)."""
 
 from __future__ import annotations
 

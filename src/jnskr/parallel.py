@@ -1,4 +1,9 @@
-"""Data-parallel training on torch.distributed (gloo on CPU, nccl on GPU), launched by torchrun.
+"""Training strategies: how a batch's rows are read and its gradients combined.
+
+`LocalStrategy` is one process.  `DistStrategy` is data-parallel training on torch.distributed
+(gloo on CPU, nccl on GPU), launched by torchrun.  The trainer receives a strategy; models and
+objectives read rows only through it (`rows`, `gram_rows`, `batch_gram`, `h_allpairs`), so
+neither stores it.
 
 Every rank holds a full replica of the parameters and takes its share of each global item
 batch.  The all-pairs terms make every step's gradient dense over the user, tail and relation
@@ -28,7 +33,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from jnskr.losses import gram
+from jnskr.losses.gram import gram, gram_with_rows
 
 
 def world_from_env() -> tuple[int, int]:
@@ -46,11 +51,43 @@ def init_from_env(device: torch.device) -> bool:
     return True
 
 
+class LocalStrategy:
+    """One process: plain row gathers, the fused Gram+rows op, nothing to combine."""
+
+    rank = 0
+    world = 1
+
+    def rows(self, name: str, table: Tensor, idx: Tensor) -> Tensor:
+        return table.index_select(0, idx)
+
+    def gram_rows(self, name: str, table: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """(tableᵀtable, table[idx]) as one op with one dense gradient."""
+        return gram_with_rows(table, idx)
+
+    def batch_gram(self, name: str, local: Tensor) -> Tensor:
+        return local
+
+    def h_allpairs(self, h: Tensor) -> Tensor:
+        return h
+
+    def split_batch(self, units: Tensor) -> Tensor:
+        return units
+
+    def all_finite(self, loss: Tensor) -> bool:
+        return bool(torch.isfinite(loss))
+
+    def after_backward(self, model) -> None:
+        pass
+
+    def is_main(self) -> bool:
+        return True
+
+
 class _GatherRows(torch.autograd.Function):
     """table[idx] whose gradient goes to a sink instead of `table` (exchanged sparsely)."""
 
     @staticmethod
-    def forward(ctx, table: Tensor, idx: Tensor, sink: "DistComm", name: str) -> Tensor:
+    def forward(ctx, table: Tensor, idx: Tensor, sink: "DistStrategy", name: str) -> Tensor:
         ctx.sink, ctx.name = sink, name
         ctx.save_for_backward(idx)
         return table.index_select(0, idx)
@@ -66,7 +103,7 @@ class _GlobalGram(torch.autograd.Function):
     """Value: the sum over ranks of `local`; gradient: to `local` only."""
 
     @staticmethod
-    def forward(ctx, local: Tensor, comm: "DistComm") -> Tensor:
+    def forward(ctx, local: Tensor, comm: "DistStrategy") -> Tensor:
         out = local.detach().clone()
         comm.all_reduce(out)
         return out
@@ -76,8 +113,11 @@ class _GlobalGram(torch.autograd.Function):
         return grad, None
 
 
-class DistComm:
-    """Row routing and collectives of one rank.  Counts the bytes it moves."""
+class DistStrategy(LocalStrategy):
+    """Row routing and collectives of one rank.  Counts the bytes it moves.
+
+    Only models whose rows are parameter tables (`Model.row_tables()`) are supported: the row
+    gradients are routed by table name."""
 
     def __init__(self, rank: int | None = None, world: int | None = None):
         self.rank = dist.get_rank() if rank is None else rank
@@ -100,6 +140,21 @@ class DistComm:
 
     def h_allpairs(self, h: Tensor) -> Tensor:
         return h if self.rank == 0 else h.detach()
+
+    def split_batch(self, units: Tensor) -> Tensor:
+        """This rank's share of a global batch."""
+        return units.tensor_split(self.world)[self.rank]
+
+    def all_finite(self, loss: Tensor) -> bool:
+        flag = torch.tensor([0.0 if bool(torch.isfinite(loss)) else 1.0], device=loss.device)
+        self.all_reduce(flag)
+        return float(flag) == 0.0
+
+    def after_backward(self, model) -> None:
+        self.finish_grads(model)
+
+    def is_main(self) -> bool:
+        return self.rank == 0
 
     # -- collectives
     def all_reduce(self, t: Tensor) -> None:
@@ -127,7 +182,7 @@ class DistComm:
         cost more to gather than the table itself is all-reduced densely instead (the cheaper
         of the two, decided identically on every rank).
         """
-        for name, table in model.param_by_row_name().items():
+        for name, table in model.row_tables().items():
             parts = self.row_grads.pop(name, [])
             d = table.shape[1]
             if parts:

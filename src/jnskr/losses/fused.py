@@ -1,6 +1,6 @@
-"""Fused autograd ops for the per-row work of a JNSKR (or ENMF) batch.
+"""Fused autograd ops for the per-row work of a whole-data batch (JNSKR, ENMF, LightGCN).
 
-Each fact f = (v, r, t) of the batch's items feeds two things (spec §2.3, §3.3):
+Each fact f = (v, r, t) of the batch's items feeds two things (docs/spec.md §2.3, §3.3):
 
 * the attention message  m_v = Σ_f α_f x_t,  α = softmax_v(w_αᵀ ReLU(Wᵀ(z_r ∘ x_t) + b))  ("code" form)
 * the positive part of the KG loss  Σ_f [(w⁺ − w⁻_v) ĝ_f² − 2 w⁺ ĝ_f],  ĝ_f = Σ_i e_vi z_ri x_ti
@@ -14,37 +14,24 @@ the CF loss's positive part over the batch's (user, item) pairs.  Each has a pla
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor
 
-from jnskr.models.jnskr import segment_softmax
-
-
-def segment_sum(ptr: Tensor, w: Tensor, x: Tensor) -> Tensor:
-    """Σ_{f in segment b} w_f x_f for sorted segments given by their row pointer.
-
-    ptr: [B+1] int64, w: [n], x: [n, d] -> [B, d].  A CSR matrix product: parallel and without
-    the [n, d] temporary of `index_add(w * x)`.  No autograd (the callers' backward passes are
-    written by hand)."""
-    n = x.shape[0]
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used is stable
-        warnings.simplefilter("ignore")
-        a = torch.sparse_csr_tensor(ptr, torch.arange(n, device=x.device), w.to(x.dtype), size=(len(ptr) - 1, n))
-        return a @ x
+from jnskr.interactions import attention_logits, code_attention_hidden
+from jnskr.losses import positive_term
+from jnskr.ops import segment_softmax, segment_sum
 
 
 class _AttentionKG(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, z, e, W, b, w, seg, ptr, n_items: int, w_pos: float, w_neg_f):
         zx = z * x
-        r = torch.addmm(b, zx, W).clamp_min_(0.0)  # ReLU(pre); pre > 0 ⇔ r > 0
+        r = code_attention_hidden(zx, W, b)  # ReLU(pre); pre > 0 ⇔ r > 0
         alpha = segment_softmax(r @ w, seg, n_items)
         msg = segment_sum(ptr, alpha, x)
         eg = e.index_select(0, seg)
         g = torch.linalg.vecdot(eg, zx)  # no [n, d] temporary
-        positive = ((w_pos - w_neg_f) * g * g - 2.0 * w_pos * g).sum()
+        positive = positive_term(g, w_pos, w_neg_f)
         ctx.save_for_backward(x, z, zx, r, alpha, eg, g, seg, ptr, w_neg_f, W, w)
         ctx.n_items, ctx.w_pos = n_items, w_pos
         return msg, positive
@@ -96,10 +83,10 @@ def attention_and_kg_positive_reference(x: Tensor, z: Tensor, e: Tensor, W: Tens
                                         seg: Tensor, ptr: Tensor, n_items: int, w_pos: float,
                                         w_neg_f: Tensor) -> tuple[Tensor, Tensor]:
     """Plain-autograd twin of `attention_and_kg_positive` (tests and benchmarks only)."""
-    alpha = segment_softmax(torch.relu((z * x) @ W + b) @ w, seg, n_items)
+    alpha = segment_softmax(attention_logits(x, z, {"W": W, "b": b, "w": w}, "code"), seg, n_items)
     msg = torch.zeros(n_items, x.shape[1], dtype=x.dtype, device=x.device).index_add(0, seg, alpha.unsqueeze(1) * x)
     g = (e[seg] * z * x).sum(1)
-    return msg, ((w_pos - w_neg_f) * g * g - 2.0 * w_pos * g).sum()
+    return msg, positive_term(g, w_pos, w_neg_f)
 
 
 class _CFPositive(torch.autograd.Function):
@@ -107,7 +94,7 @@ class _CFPositive(torch.autograd.Function):
     def forward(ctx, pu, q, h, seg, ptr, c_pos: float, c_neg_f):
         qg = (q * h).index_select(0, seg)  # (q_v ∘ h) for each positive pair
         y = torch.linalg.vecdot(pu, qg)
-        positive = ((c_pos - c_neg_f) * y * y - 2.0 * c_pos * y).sum()
+        positive = positive_term(y, c_pos, c_neg_f)
         ctx.save_for_backward(pu, q, h, qg, y, ptr, c_neg_f)
         ctx.c_pos = c_pos
         return positive
@@ -135,7 +122,7 @@ def cf_positive(pu: Tensor, q: Tensor, h: Tensor, seg: Tensor, ptr: Tensor, c_po
         c_neg_f: [n] weight of an unobserved pair for each pair's item (c⁻_v per pair).
 
     Returns:
-        scalar, as the positive part of `jnskr.losses.nonsampling_cf_loss`.
+        scalar, as the positive part of `jnskr.losses.positive_term` over the pairs.
     """
     return _CFPositive.apply(pu, q, h, seg, ptr, c_pos, c_neg_f)
 
@@ -143,5 +130,5 @@ def cf_positive(pu: Tensor, q: Tensor, h: Tensor, seg: Tensor, ptr: Tensor, c_po
 def cf_positive_reference(pu: Tensor, q: Tensor, h: Tensor, seg: Tensor, ptr: Tensor, c_pos: float,
                           c_neg_f: Tensor) -> Tensor:
     """Plain-autograd twin of `cf_positive` (tests and benchmarks only)."""
-    y = (pu * q[seg]) @ h
-    return ((c_pos - c_neg_f) * y * y - 2.0 * c_pos * y).sum()
+    y = (pu * q[seg]) @ h  # ŷ of each positive pair
+    return positive_term(y, c_pos, c_neg_f)

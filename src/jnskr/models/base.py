@@ -1,0 +1,187 @@
+"""The model contract and the registry.
+
+A model is one `Model` subclass, registered under its name with `@register`.  It owns:
+
+* its config section: a pydantic class `Config`, validated as the YAML section `section`
+  (`jnskr.embed_dim`, `enmf.negative_weight`, ...); `jnskr.config.Config` gains one field per
+  registered section, so presets, saved runs and `--set` overrides address it by name;
+* how it is built from the data (`build`), its training objective (`objective`), its
+  learning rate (`learning_rate`);
+* its scoring: `encode()` returns the user and item representations (P [M, d], Q [N, d]) that
+  the whole-data loss consumes and scoring multiplies (ŷ = hᵀ(p_u ∘ q_v)); a propagated encoder
+  (LightGCN) computes them, a table model returns its tables;
+* what it can do, as methods that raise `NotSupported` by default: explain a score by KG facts
+  (`explainer`), fold in a user from a history (`fold_in_terms`), item vectors for `similar`
+  (`item_vectors`), embedding export (`embeddings`), distributed row routing (`row_tables`).
+
+Nothing outside this module branches on a model's name: callers ask the registry (`get`) and
+the model's capabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from jnskr.data.config import Strict
+from jnskr.errors import JnskrError
+
+MODELS: dict[str, type["Model"]] = {}
+
+
+class NotSupported(JnskrError):
+    """The model cannot do what was asked (e.g. explain a score without a KG)."""
+
+
+def register(cls: type["Model"]) -> type["Model"]:
+    """Class decorator: make `cls` available under `cls.name`."""
+    if cls.name in MODELS and MODELS[cls.name] is not cls:
+        raise ValueError(f"model name {cls.name!r} registered twice")
+    MODELS[cls.name] = cls
+    return cls
+
+
+def get(name: str) -> type["Model"]:
+    """The model class registered under `name`."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise JnskrError(f"unknown model {name!r} (known: {', '.join(sorted(MODELS))})") from None
+
+
+def sections() -> dict[str, type[Strict]]:
+    """{section name: config class} over every registered model."""
+    out: dict[str, type[Strict]] = {}
+    for cls in MODELS.values():
+        for sec, conf in cls.config_sections().items():
+            if out.get(sec, conf) is not conf:
+                raise ValueError(f"config section {sec!r} claimed by two classes")
+            out[sec] = conf
+    return out
+
+
+def trunc_normal_(t: Tensor, std: float, generator: torch.Generator) -> Tensor:
+    """TF-style truncated normal: values beyond ±2 std are redrawn."""
+    with torch.no_grad():
+        t.normal_(0.0, std, generator=generator)
+        bad = t.abs() > 2 * std
+        while bool(bad.any()):
+            t[bad] = torch.empty(int(bad.sum()), dtype=t.dtype).normal_(0.0, std, generator=generator)
+            bad = t.abs() > 2 * std
+    return t
+
+
+@dataclass
+class ModelData:
+    """What a model is built from: sizes, training item counts and the item-centric KG (for
+    models with `uses_kg`, when the dataset has one and `data.use_kg` is on)."""
+
+    n_users: int
+    n_items: int
+    item_counts: np.ndarray  # int64 [n_items] training interactions per item
+    item_kg: Any = None  # jnskr.data.kg.ItemKG | None
+
+
+@dataclass
+class FoldInTerms:
+    """The weights of a model's CF loss seen by one new user (`jnskr.coldstart.FoldIn`)."""
+
+    c_pos: float
+    c_neg: np.ndarray  # float64 [n_items]
+    lam: float  # L2 weight λ (½λ‖p‖²)
+    keep: tuple[float, ...] = ()  # keep probabilities of the item-side dropout (see `dropout_variance`)
+
+
+class Model(nn.Module):
+    """Base class of every model.  Subclasses set `name`, `section`, `Config`."""
+
+    name: ClassVar[str]
+    section: ClassVar[str | None] = None  # its YAML section (None: no options)
+    Config: ClassVar[type[Strict] | None] = None
+    uses_kg: ClassVar[bool] = False  # needs the item-centric KG
+    supports_distributed: ClassVar[bool] = False
+
+    @classmethod
+    def config_sections(cls) -> dict[str, type[Strict]]:
+        """The config sections this model reads ({} for none)."""
+        return {cls.section: cls.Config} if cls.section else {}
+
+    @classmethod
+    def build(cls, cfg, data: ModelData) -> "Model":
+        """A fresh model for the run config `cfg` (`jnskr.config.Config`)."""
+        raise NotImplementedError
+
+    @classmethod
+    def learning_rate(cls, cfg) -> float:
+        return cfg.train.lr
+
+    def objective(self, train, item_kg, seed: int):
+        """The training objective over `train` (None: nothing to train)."""
+        return None
+
+    def use_interactions(self, train) -> None:
+        """Hook for models whose scoring reads the interaction graph (LightGCN): called with the
+        interactions a model is trained on, and with all of train before the final scoring."""
+
+    # ----------------------------------------------------------------- scoring
+    def encode(self) -> tuple[Tensor, Tensor]:
+        """(P [M, d], Q [N, d]): user and item representations, ŷ = hᵀ(p_u ∘ q_v)."""
+        raise NotSupported(f"{self.name} has no embeddings")
+
+    def prepare_scoring(self) -> None:
+        """Cache what repeated `score` calls share (cleared by `train()`)."""
+
+    @torch.no_grad()
+    def score(self, users: Tensor) -> Tensor:
+        """Scores of every item for dense `users` [n] -> a fresh [n, N] tensor."""
+        p, q = self.encode()
+        return (p.index_select(0, users) * self.h) @ q.T
+
+    @torch.no_grad()
+    def score_vectors(self, p: Tensor) -> Tensor:
+        """Scores of every item for user vectors p [n, d] (folded-in users) -> [n, N]."""
+        _, q = self.encode()
+        return (p.to(q.dtype) * self.h) @ q.T
+
+    # ------------------------------------------------------------ capabilities
+    def item_vectors(self) -> Tensor:
+        """q_v of every item [N, d] (what `similar` compares)."""
+        return self.encode()[1]
+
+    def user_vectors(self, users: Tensor | None = None) -> Tensor:
+        p = self.encode()[0]
+        return p if users is None else p.index_select(0, users)
+
+    def explainer(self, extra=None):
+        raise NotSupported(f"explanations need a model with KG facts; a {self.name} run has none "
+                           "to explain a score with")
+
+    def fold_in_terms(self, item_counts: np.ndarray) -> FoldInTerms:
+        raise NotSupported(f"fold-in needs an embedding model, not {self.name}")
+
+    def dropout_variance(self, q: Tensor, e: Tensor | None) -> Tensor:
+        """Var(q̃_v) under training dropout [N', d] (zeros: no dropout)."""
+        return torch.zeros_like(q, dtype=torch.float64)
+
+    def embeddings(self) -> list[tuple[str, Tensor, str, str | None]]:
+        """Tables to export: (file stem, tensor, what it is, id kind or None)."""
+        raise NotSupported(f"a {self.name} run has no embeddings to export")
+
+    def row_tables(self) -> dict[str, Tensor]:
+        """Parameter tables read by rows (distributed training routes their row gradients)."""
+        raise NotSupported(f"{self.name} does not support distributed training")
+
+    def replicated_params(self) -> list[Tensor]:
+        return []
+
+    @property
+    def device(self) -> torch.device:
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return torch.device("cpu")

@@ -1,0 +1,116 @@
+"""Ragged (CSR) operations and the one masked top-k, shared by models, losses, evaluation,
+explanation, cold start and serving.
+
+A CSR structure is an ``indptr`` [n + 1] (int64) whose row ``i`` owns the flat positions
+``indptr[i]:indptr[i + 1]`` of some value arrays (neighbour lists, users of an item, a user's
+training items).  A *segment* array names, for every gathered position, the row of the batch it
+belongs to, sorted.
+
+>>> import torch
+>>> indptr = torch.tensor([0, 2, 2, 5])          # row 0: 2 entries, row 1: none, row 2: 3
+>>> seg, pos = csr_gather(indptr, torch.tensor([2, 0]))
+>>> seg.tolist(), pos.tolist()
+([0, 0, 0, 1, 1], [2, 3, 4, 0, 1])
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch import Tensor
+
+__all__ = ["csr_gather", "segment_softmax", "segment_sum", "topk_masked"]
+
+
+def csr_gather(indptr: Tensor, rows: Tensor, with_ptr: bool = False):
+    """Flatten the CSR rows `rows` of a structure.
+
+    Args:
+        indptr: int64 [n + 1].
+        rows: int64 [B] rows to gather (any order, repeats allowed).
+        with_ptr: also return the batch's own row pointer into the flattened list.
+
+    Returns:
+        (seg int64 [nnz] batch row 0..B-1 of each entry, pos int64 [nnz] flat position in the
+        structure), plus ptr int64 [B + 1] when `with_ptr`.
+
+    >>> seg, pos, ptr = csr_gather(torch.tensor([0, 1, 3]), torch.tensor([1, 1, 0]), with_ptr=True)
+    >>> seg.tolist(), pos.tolist(), ptr.tolist()
+    ([0, 0, 1, 1, 2], [1, 2, 1, 2, 0], [0, 2, 4, 5])
+    """
+    start = indptr.index_select(0, rows)
+    counts = indptr.index_select(0, rows + 1) - start
+    seg = torch.repeat_interleave(torch.arange(len(rows), device=rows.device), counts)
+    ends = torch.cumsum(counts, 0)
+    offsets = ends - counts
+    pos = torch.arange(int(counts.sum()), device=rows.device) - offsets.index_select(0, seg) + start.index_select(0, seg)
+    if with_ptr:
+        return seg, pos, torch.cat([ends.new_zeros(1), ends])
+    return seg, pos
+
+
+def segment_softmax(scores: Tensor, seg: Tensor, n_seg: int) -> Tensor:
+    """Softmax of `scores` within segments (numerically safe: the segment maximum is
+    subtracted; an empty segment simply has no entries).
+
+    Args: scores float [nnz]; seg int64 [nnz] in 0..n_seg-1; n_seg the number of segments.
+    Returns: float [nnz], summing to 1 within every non-empty segment.
+
+    >>> segment_softmax(torch.tensor([0.0, 0.0, 1000.0]), torch.tensor([0, 0, 1]), 2).tolist()
+    [0.5, 0.5, 1.0]
+    """
+    smax = torch.full((n_seg,), -math.inf, dtype=scores.dtype, device=scores.device)
+    smax = smax.scatter_reduce(0, seg, scores.detach(), reduce="amax", include_self=True)
+    e = torch.exp(scores - smax.index_select(0, seg))
+    denom = torch.zeros(n_seg, dtype=scores.dtype, device=scores.device).index_add(0, seg, e)
+    return e / denom.index_select(0, seg)
+
+
+def segment_sum(ptr: Tensor, w: Tensor, x: Tensor) -> Tensor:
+    """Σ_{f in segment b} w_f x_f for sorted segments given by their row pointer.
+
+    Args: ptr int64 [B + 1]; w float [n]; x float [n, d].
+    Returns: float [B, d] (zeros for empty segments).
+
+    A CSR matrix product: parallel and without the [n, d] temporary of `index_add(w * x)`.  No
+    autograd (the callers' backward passes are written by hand).
+
+    >>> segment_sum(torch.tensor([0, 2, 2, 3]), torch.tensor([1.0, 2.0, 3.0]), torch.ones(3, 2)).tolist()
+    [[3.0, 3.0], [0.0, 0.0], [3.0, 3.0]]
+    """
+    n = x.shape[0]
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used is stable
+        warnings.simplefilter("ignore")
+        a = torch.sparse_csr_tensor(ptr, torch.arange(n, device=x.device), w.to(x.dtype), size=(len(ptr) - 1, n))
+        return a @ x
+
+
+def topk_masked(scores: Tensor, k: int, exclude: tuple[Tensor, Tensor] | None = None,
+                candidates: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Top-k of each row of `scores` after masking: the one ranking step of evaluation,
+    recommendation, similarity and serving.
+
+    Args:
+        scores: float [n, N]; **written in place** (-inf at masked entries).
+        k: list length; capped at N.
+        exclude: (rows int64 [m], cols int64 [m]) entries that are not candidates (e.g. each
+            user's training items, from `csr_gather`), or None.
+        candidates: bool [N] items allowed for every row, or None (all).
+
+    Returns:
+        (values float [n, min(k, N)], indices int64 [n, min(k, N)]), best first.  A row with
+        fewer than k candidates ends in -inf values (their indices are arbitrary: test
+        ``torch.isfinite(values)``).  Ties are broken by `torch.topk`, i.e. arbitrarily.
+
+    >>> v, i = topk_masked(torch.tensor([[3.0, 1.0, 2.0]]), 2, exclude=(torch.tensor([0]), torch.tensor([0])))
+    >>> v.tolist(), i.tolist()
+    ([[2.0, 1.0]], [[2, 1]])
+    """
+    if exclude is not None and len(exclude[0]):
+        scores.index_put_(exclude, torch.tensor(-math.inf, dtype=scores.dtype, device=scores.device))
+    if candidates is not None:
+        scores.masked_fill_(~candidates.unsqueeze(0), -math.inf)
+    k = max(0, min(int(k), scores.shape[1]))
+    return torch.topk(scores, k, dim=1, largest=True, sorted=True)
