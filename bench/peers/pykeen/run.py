@@ -14,13 +14,23 @@ classes do).
 
 Evaluation: PyKEEN's ``RankBasedEvaluator``, filtered with train+valid+test, "realistic" rank
 (mean of optimistic and pessimistic), head, tail and both sides; MRR, Hits@1/3/10 (and MR).
-Every ``--eval-every`` epochs: validation (and test unless ``--no-test``).  The curve records the
+Every ``--eval-every`` epochs: validation, and test (``--test every``; ``improved``: only when
+validation MRR improved; ``never``/``--no-test``: selection).  The curve records the
 cumulative *training* seconds (wall time since ``train()`` began minus all evaluation time;
 includes PyKEEN's per-run setup such as building LCWA instances), the same in process CPU
 seconds (single-threaded: a measure of work that other jobs on the machine do not inflate),
 evaluation seconds, epoch, loss and the metrics.  Early stopping on validation both-sides MRR after ``--patience`` evaluations
 without improvement, or when the training time exceeds ``--budget`` seconds, or at
 ``--max-epochs``.  Best epoch = first evaluation with the highest validation MRR.
+
+Memory/speed: PyKEEN 1.11.1's DistMultInteraction is ``tensor_product(h, r, t).sum(-1)``, which
+for 1-N scoring (LCWA training, every evaluation) materialises a [batch, entities, d] tensor
+(FB15k-237, batch 1024, d 200: 11.9 GB; the process was OOM-killed); ComplEx does the same when
+it scores all heads (einsum left to right: h * r first).  run.py therefore slices the candidate
+entities (PyKEEN's ``slice_size``) so that this tensor stays under ``--slice-mb`` (exact: each
+score is the same sum).  ``--fast-distmult`` (opt-in, recorded in the JSON) replaces that one
+function by the identical ``einsum('...d,...d,...d->...')``, which contracts d with a matrix
+product (about 50x less CPU for 1-N on FB15k-237); results then differ only in float rounding.
 
 Output: ``bench/results/kg/pykeen/<dataset>-<model>-<loop>[-<tag>]-s<seed>.json``.
 ``--save-embeddings DIR`` writes the best model's embeddings for crosscheck.py
@@ -74,6 +84,15 @@ def machine() -> dict:
     return {"cpu": cpu, "cpu_count": os.cpu_count()}
 
 
+def _dist_version(name: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:
+        return None
+
+
 def load() -> str:
     """`uptime` output (load averages 1/5/15 min)."""
     try:
@@ -124,11 +143,42 @@ def build_model(model: str, tf, dim: int, reg_weight: float | None, loss: str, s
     raise ValueError(model)
 
 
-def evaluate(model, triples, filter_triples, batch_size: int = 256) -> dict:
+def _einsum_distmult(self, h, r, t):
+    a, b, c = sorted((h, r, t), key=lambda x: x.numel())  # broadcast the two small ones first,
+    return torch.einsum("...d,...d->...", a * b, c)  # then contract d with the big one (matmul)
+
+
+def patch_fast_distmult() -> None:
+    """Opt-in: DistMult's interaction as one einsum (same function, matrix-product contraction)."""
+    from pykeen.nn.modules import DistMultInteraction
+
+    DistMultInteraction.forward = _einsum_distmult
+
+
+def slice_for(model, batch_size: int, slice_mb: float, training: bool = False) -> int | None:
+    """Candidate-entity slice keeping a [batch, slice, d] intermediate under slice_mb: stock DistMult
+    (training and evaluation) and ComplEx (evaluation: its left-to-right einsum materialises
+    h * r = [batch, entities, d] complex when scoring all heads)."""
+    from pykeen.nn.modules import ComplExInteraction, DistMultInteraction
+
+    inter = getattr(model, "interaction", None)
+    if isinstance(inter, DistMultInteraction) and DistMultInteraction.forward is not _einsum_distmult:
+        nbytes = 4
+    elif isinstance(inter, ComplExInteraction) and not training:
+        nbytes = 8
+    else:
+        return None
+    d = model.entity_representations[0].shape[-1]
+    s = int(slice_mb * 2**20 // (nbytes * batch_size * d))
+    return None if s >= model.num_entities else max(1, s)
+
+
+def evaluate(model, triples, filter_triples, batch_size: int = 256, slice_mb: float = 512) -> dict:
     from pykeen.evaluation import RankBasedEvaluator
 
     r = RankBasedEvaluator(filtered=True).evaluate(model, triples, additional_filter_triples=filter_triples,
-                                                  batch_size=batch_size, use_tqdm=False)
+                                                  batch_size=batch_size, use_tqdm=False,
+                                                  slice_size=slice_for(model, batch_size, slice_mb))
     return {s: {k: float(r.get_metric(f"{s}.realistic.{m}")) for k, m in METRICS.items()} for s in SIDES}
 
 
@@ -157,6 +207,8 @@ def run(cfg: dict) -> dict:
     from pykeen.utils import set_random_seed
 
     torch.set_num_threads(cfg["threads"])
+    if cfg["fast_distmult"]:
+        patch_fast_distmult()
     load_start, t_all = load(), time.perf_counter()
     set_random_seed(cfg["seed"])
     fac, data_info = load_factories(Path(cfg["data"]) / cfg["dataset"], cfg["unseen"], cfg["inverse"])
@@ -172,20 +224,22 @@ def run(cfg: dict) -> dict:
         loop = LCWATrainingLoop(model=model, triples_factory=fac["train"], optimizer=cfg["optimizer"],
                                 optimizer_kwargs=opt_kw)
 
-    st = {"eval_s": 0.0, "eval_cpu": 0.0, "curve": [], "best": None, "best_state": None, "bad": 0, "stopped_by": "max_epochs"}
+    st = {"eval_s": 0.0, "eval_cpu": 0.0, "curve": [], "best": None, "best_state": None, "bad": 0,
+          "stopped_by": "max_epochs"}
 
     def do_eval(epoch: int, loss: float, train_s: float, train_cpu: float) -> None:
         t, c = time.perf_counter(), time.process_time()
         rec = {"epoch": epoch, "train_seconds": round(train_s, 3), "train_cpu_seconds": round(train_cpu, 3),
                "loss": loss,
-               "valid": evaluate(model, fac["valid"].mapped_triples, filt, cfg["eval_batch_size"])}
-        if not cfg["no_test"]:
-            rec["test"] = evaluate(model, fac["test"].mapped_triples, filt, cfg["eval_batch_size"])
+               "valid": evaluate(model, fac["valid"].mapped_triples, filt, cfg["eval_batch_size"], cfg["slice_mb"])}
+        improved = st["best"] is None or rec["valid"]["both"]["mrr"] > st["best"]["valid"]["both"]["mrr"]
+        if cfg["test"] == "every" or (cfg["test"] == "improved" and improved):
+            rec["test"] = evaluate(model, fac["test"].mapped_triples, filt, cfg["eval_batch_size"], cfg["slice_mb"])
         rec["eval_seconds"] = round(time.perf_counter() - t, 3)
         st["eval_s"] += time.perf_counter() - t
         st["eval_cpu"] += time.process_time() - c
         st["curve"].append(rec)
-        if st["best"] is None or rec["valid"]["both"]["mrr"] > st["best"]["valid"]["both"]["mrr"]:
+        if improved:
             st["best"], st["bad"] = rec, 0
             if cfg["save_embeddings"]:
                 st["best_state"] = copy.deepcopy(model.state_dict())
@@ -215,7 +269,8 @@ def run(cfg: dict) -> dict:
     train_kw = dict(num_epochs=cfg["max_epochs"], batch_size=cfg["batch_size"], use_tqdm=False,
                     use_tqdm_batch=False, callbacks=[Curve()])
     if cfg["loop"] == "lcwa":
-        train_kw["label_smoothing"] = cfg["label_smoothing"]
+        train_kw.update(label_smoothing=cfg["label_smoothing"],
+                        slice_size=slice_for(model, cfg["batch_size"], cfg["slice_mb"], training=True))
     st["t0"], st["c0"] = time.perf_counter(), time.process_time()
     loop.train(triples_factory=fac["train"], **train_kw)
     fit_s, fit_cpu = time.perf_counter() - st["t0"], time.process_time() - st["c0"]
@@ -248,7 +303,7 @@ def run(cfg: dict) -> dict:
         "curve": st["curve"],
         "losses": [float(x) for x in loop.losses_per_epochs],
         "versions": {"pykeen": get_version(), "torch": torch.__version__, "numpy": np.__version__,
-                     "python": sys.version.split()[0]},
+                     "opt_einsum": _dist_version("opt_einsum"), "python": sys.version.split()[0]},
         "machine": machine(),
         "threads": {"torch": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
                     "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS"), "nice": os.nice(0)},
@@ -258,7 +313,7 @@ def run(cfg: dict) -> dict:
 
 
 HPARAMS = ("dim", "lr", "optimizer", "weight_decay", "reg_weight", "loss", "batch_size", "num_negs",
-           "label_smoothing", "inverse", "entity_norm", "unseen", "eval_batch_size")
+           "label_smoothing", "inverse", "entity_norm", "unseen", "eval_batch_size", "fast_distmult", "slice_mb")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -291,9 +346,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-clock", choices=["wall", "cpu"], default="wall",
                    help="budget in wall seconds, or in this process's CPU seconds (robust to other jobs)")
     p.add_argument("--eval-batch-size", type=int, default=256)
+    p.add_argument("--slice-mb", type=float, default=512, help="stock DistMult: cap of the [B, slice, d] tensor")
+    p.add_argument("--fast-distmult", action="store_true", help="opt-in einsum DistMult interaction (see above)")
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--no-test", action="store_true", help="validation only (hyper-parameter selection)")
+    p.add_argument("--test", choices=["every", "improved", "never"], default="every",
+                   help="rank test at every evaluation, only when valid MRR improved (enough for the test "
+                        "figures at the best epoch), or never (selection)")
+    p.add_argument("--no-test", dest="test", action="store_const", const="never", help="= --test never")
     p.add_argument("--save-embeddings", default=None, metavar="DIR", help="best model's embeddings for crosscheck.py")
     p.add_argument("--tag", default="")
     p.add_argument("--out", default=str(OUT), help="result folder ('' = do not write)")

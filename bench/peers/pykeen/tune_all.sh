@@ -8,7 +8,7 @@ set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
 LOGS="$REPO/bench/.data/kg-pykeen-logs"; mkdir -p "$LOGS"
-declare -A DEF_BUDGET=([nations]=60 [umls]=150 [kinship]=180 [WN18RR]=900 [FB15k-237]=900)
+declare -A DEF_BUDGET=([nations]=45 [umls]=90 [kinship]=120 [WN18RR]=900 [FB15k-237]=900)
 declare -A DEF_TRIALS=([nations]=10 [umls]=10 [kinship]=10 [WN18RR]=3 [FB15k-237]=3)
 jobs=()
 for ds in "$@"; do
