@@ -121,6 +121,8 @@ def main(argv=None) -> int:
     p.add_argument("--expect", type=Path, default=None, help="run.py result JSON to compare with")
     p.add_argument("--tol", type=float, default=0.0)
     p.add_argument("--reference", action="store_true", help="also rank with the plain numpy reference")
+    p.add_argument("--permute", type=int, default=None, metavar="SEED",
+                   help="self-test: shuffle the rows and label lists (same permutation) before mapping")
     a = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     paths = {k: getattr(a, k) or (a.emb / f) for k, f in (("entity", "entity.npy"), ("relation", "relation.npy"),
@@ -129,6 +131,12 @@ def main(argv=None) -> int:
     ent = np.load(paths["entity"]).astype(np.float32)
     rel = np.load(paths["relation"]).astype(np.float32)
     ent_labels, rel_labels = read_labels(paths["entity_labels"]), read_labels(paths["relation_labels"])
+    if a.permute is not None:  # the label -> PyKEEN id mapping must undo any row order
+        g = np.random.default_rng(a.permute)
+        pe, pr = g.permutation(len(ent_labels)), g.permutation(len(rel_labels))
+        ent, ent_labels = ent[pe], [ent_labels[i] for i in pe]
+        rows = np.concatenate([pr, pr + len(rel_labels)]) if rel.shape[0] == 2 * len(rel_labels) else pr
+        rel, rel_labels = rel[rows], [rel_labels[i] for i in pr]
     raw_ent, raw_rel = ent.copy(), rel.copy()
     reciprocal = rel.shape[0] == 2 * len(rel_labels)
     if not reciprocal and rel.shape[0] != len(rel_labels):
@@ -168,7 +176,8 @@ def main(argv=None) -> int:
     model.eval()
 
     filt = [fac[s].mapped_triples for s in ("train", "valid", "test")]
-    res = {"dataset": a.dataset, "model": a.model, "reciprocal": reciprocal, "data": info,
+    res = {"dataset": a.dataset, "model": a.model, "reciprocal": reciprocal, "data": info, "permute": a.permute,
+           "embeddings": {k: str(v) for k, v in paths.items()},
            "protocol": "pykeen RankBasedEvaluator, filtered train+valid+test, realistic rank"}
     for split in ("valid", "test"):
         res[split] = evaluate(model, fac[split].mapped_triples, filt, a.eval_batch_size)
