@@ -27,6 +27,13 @@ SPACES = {
         "train.lr": [0.05, 0.1],
         "jnskr.lambda_emb": [1.0e-5, 1.0e-3],
     },
+    "lightgcn": {
+        "lightgcn.negative_weight": [0.01, 0.03, 0.1, 0.3],
+        "lightgcn.layers": [1, 2, 3],
+        "lightgcn.keep_prob": [0.7, 1.0],
+        "lightgcn.lambda_emb": [0.0, 1.0e-4],
+        "train.lr": [0.05, 0.1, 0.2],
+    },
     "enmf": {
         "enmf.negative_weight": [0.02, 0.05, 0.1, 0.2, 0.5],
         "enmf.keep_prob": [0.5, 0.7, 0.9],

@@ -30,8 +30,11 @@ def test_fit_writes_a_complete_run_folder_and_metrics_shape(synth, tmp_path):
     assert m["k_max"] == 100 and m["protocol"] == "standard" and m["best_epoch"] in (5, 10)
     env = json.loads((tmp_path / "run" / "environment.json").read_text())
     assert env["seed"] == 2019 and env["torch"] == torch.__version__ and env["schema_version"] == 1
-    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
-    assert len(lines) == m["epochs_run"] and "loss" in json.loads(lines[0])
+    lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    selection = [r for r in lines if not r.get("refit")]
+    assert len(selection) == m["epochs_run"] and "loss" in selection[0]
+    assert m["solver"] == "als" and m["refit"]["epochs"] == m["best_epoch"]
+    assert len(lines) - len(selection) == m["best_epoch"]  # the refit's epochs, marked
     assert rec.metrics == m
 
 

@@ -26,7 +26,12 @@ HELD = np.arange(8)  # items 0..7: two per cluster (cluster = item % 4)
 
 
 def _cfg(model="jnskr", epochs=20):
-    return tiny_config(model, epochs)
+    """The first-order solver: with the tiny config's weak L2 the exact block solver fits these 60
+    users so closely that held-out items rank worse (0.36 vs 0.12 mean percentile, measured); the
+    cold-start mechanism under test is the same for both solvers."""
+    cfg = tiny_config(model, epochs)
+    cfg.train.solver = "adagrad" if cfg.model_class().has_sweeps else None
+    return cfg
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +49,13 @@ def cold(tmp_path_factory):
     su, si = ds.test.pairs()
     true_users = {int(v): np.unique(np.concatenate([tu[ti == v], su[si == v]])) for v in HELD}
     return {"ds": ds, "rec": rec, "run": run_dir, "true_users": true_users, "full_train": full_train}
+
+
+def _trained_on(rec, ds):
+    """The interactions the saved model was trained on: all of train after a refit."""
+    if rec.metrics.get("refit"):
+        return ds.train
+    return holdout_split(ds.train, rec.config.data.valid_ratio, rec.config.data.split_seed)[0]
 
 
 def _percentile(scores: np.ndarray, ds, v: int, users: np.ndarray) -> float:
@@ -165,7 +177,7 @@ def test_fold_in_of_training_users_recovers_their_vectors(cold):
     test recall stays close to the trained model's (measured: cosine ~0.9, overlap ~0.8)."""
     ds, rec = cold["ds"], cold["rec"]
     eng = Engine(rec)
-    train_part, _ = holdout_split(ds.train, rec.config.data.valid_ratio, rec.config.data.split_seed)
+    train_part = _trained_on(rec, ds)
     p = eng.cat.fold_in().user_vectors(torch.as_tensor(train_part.indptr), torch.as_tensor(train_part.indices))
     trained = rec.model.users().detach().double()
     cos = torch.nn.functional.cosine_similarity(p, trained, dim=1)
@@ -187,7 +199,7 @@ def test_fold_in_of_training_users_recovers_their_vectors(cold):
 
 def test_dropout_aware_fold_in_is_closer_to_training(cold):
     ds, rec = cold["ds"], cold["rec"]
-    train_part, _ = holdout_split(ds.train, rec.config.data.valid_ratio, rec.config.data.split_seed)
+    train_part = _trained_on(rec, ds)
     trained = rec.model.users().detach().double()
     med = {}
     for aware in (False, True):

@@ -51,7 +51,7 @@ def test_two_gloo_ranks_equal_one_process(tmp_path, model, tie):
     a, b = load_file(str(single / "model.safetensors")), load_file(str(multi / "model.safetensors"))
     assert a.keys() == b.keys()
     for k in a:
-        assert torch.allclose(a[k], b[k], rtol=0, atol=1e-5), (k, float((a[k] - b[k]).abs().max()))
+        assert torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-5), (k, float((a[k] - b[k]).abs().max()))
     ma = json.loads((single / "metrics.json").read_text())
     mb = json.loads((multi / "metrics.json").read_text())
     assert ma["best_epoch"] == mb["best_epoch"]

@@ -66,7 +66,9 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     ma = json.loads((full / "metrics.json").read_text())
     mb = json.loads((killed / "metrics.json").read_text())
     assert ma["test"] == pytest.approx(mb["test"]) and ma["best_epoch"] == mb["best_epoch"]
-    assert len((killed / "log.jsonl").read_text().splitlines()) == ma["epochs_run"]
+    log = [json.loads(line) for line in (killed / "log.jsonl").read_text().splitlines()]
+    assert len([r for r in log if not r.get("refit")]) == ma["epochs_run"]
+    assert len([r for r in log if r.get("refit")]) == (ma["refit"] or {}).get("epochs", 0)
     assert json.loads((killed / "status.json").read_text())["status"] == "finished"
 
 

@@ -1,8 +1,14 @@
 """jnskr: knowledge-graph-enhanced recommendation trained without negative sampling."""
 
 import logging
+import sys
 
 from jnskr.version import __version__
+
+if "torch" not in sys.modules:  # before torch starts its OpenMP pool (see jnskr.threads)
+    from jnskr.threads import passive_waiting
+
+    passive_waiting()
 
 logging.getLogger("jnskr").addHandler(logging.NullHandler())
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jnskr import pipeline
+from jnskr import pipeline, saved
 from jnskr.coldstart import DEFAULT_RIDGE, NewItems
 from jnskr.config import Config, build_config, config_to_dict, validate_config
 from jnskr.data.dataset import Dataset
@@ -44,7 +44,7 @@ class Recommender:
         if overrides:
             config = validate_config({**config_to_dict(config), **overrides})
         self.config: Config = config
-        self._run: pipeline.RunResult | None = None
+        self._run: saved.RunResult | None = None
         self._catalog: Catalog | None = None
         self._new_items: NewItems | None = None
         self.ridge = DEFAULT_RIDGE
@@ -81,18 +81,18 @@ class Recommender:
     def save(self, run_dir: str | Path) -> Path:
         run = self._require()
         folder = RunFolder(run_dir)
-        pipeline.save(folder, run)
+        saved.save(folder, run)
         return folder.path
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str | None = None) -> "Recommender":
-        run = pipeline.load(run_dir, device)
+        run = saved.load(run_dir, device)
         rec = cls(run.config)
         rec._run = run
         return rec
 
     # ---------------------------------------------------------------- state
-    def _require(self) -> pipeline.RunResult:
+    def _require(self) -> saved.RunResult:
         if self._run is None:
             raise JnskrError("the model is not trained or loaded: call fit() or Recommender.load()")
         return self._run

@@ -28,6 +28,8 @@ SELECTABLE = ("recall", "ndcg", "ndcg_kgat", "precision", "hit")
 
 class TrainConfig(_Strict):
     protocol: Literal["standard", "paper"] = "standard"
+    solver: Literal["adagrad", "als"] | None = None  # null: als where the model has exact blocks (standard), else adagrad
+    refit: bool | None = None  # null: true under standard (retrain on all of train for the selected epochs)
     batch_size: int = Field(256, ge=1)
     drop_last: bool | None = None  # default: False (standard), True (paper)
     optimizer: Literal["adagrad", "adam"] = "adagrad"
@@ -50,6 +52,7 @@ class _ConfigBase(_Strict):
     model: str = "jnskr"
     seed: int = 2019
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1, le=1024)  # torch threads (null: chosen from the data size)
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
@@ -70,7 +73,23 @@ class _ConfigBase(_Strict):
                              f"followed by @K with 1 <= K <= eval.k_max ({self.eval.k_max})")
         if any(k < 1 or k > self.eval.k_max for k in self.eval.ks):
             raise ValueError(f"eval.ks must lie in 1..eval.k_max ({self.eval.k_max})")
+        if self.train.solver == "als" and (why := self.model_class().sweeps_supported(self)) is not None:
+            raise ValueError(f"train.solver: als -- {why}")
+        if self.train.refit and self.train.protocol == "paper":
+            raise ValueError("train.refit: the paper protocol selects on the test set; there is nothing to refit")
         return self
+
+    def solver(self) -> str:
+        """The resolved `train.solver`: als where the model has exact blocks (protocol standard)."""
+        if self.train.solver is not None:
+            return self.train.solver
+        ok = self.model_class().sweeps_supported(self) is None
+        return "als" if self.train.protocol == "standard" and ok else "adagrad"
+
+    def refit(self) -> bool:
+        if self.train.refit is not None:
+            return self.train.refit
+        return self.train.protocol == "standard"
 
     def model_class(self):
         """The registered class of `model`."""

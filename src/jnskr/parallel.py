@@ -27,6 +27,7 @@ single-process run with the same global batches.
 from __future__ import annotations
 
 import os
+import weakref
 from collections import defaultdict
 
 import torch
@@ -57,12 +58,23 @@ class LocalStrategy:
     rank = 0
     world = 1
 
+    def __init__(self):
+        self._grams: dict[str, tuple] = {}  # name -> (weak ref to the table, its version, its Gram)
+
     def rows(self, name: str, table: Tensor, idx: Tensor) -> Tensor:
         return table.index_select(0, idx)
 
     def gram_rows(self, name: str, table: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
-        """(tableᵀtable, table[idx]) as one op with one dense gradient."""
-        return gram_with_rows(table, idx)
+        """(tableᵀtable, table[idx]) as one op with one dense gradient.  A table that takes no
+        gradient (frozen while the block solver's first-order pass runs) keeps its Gram until it
+        changes (tracked by the tensor's version counter), instead of recomputing it per batch."""
+        if table.requires_grad and torch.is_grad_enabled():
+            return gram_with_rows(table, idx)
+        hit = self._grams.get(name)
+        if hit is None or hit[0]() is not table or hit[1] != table._version:
+            hit = (weakref.ref(table), table._version, gram(table))
+            self._grams[name] = hit
+        return hit[2], table.index_select(0, idx)
 
     def batch_gram(self, name: str, local: Tensor) -> Tensor:
         return local
@@ -120,6 +132,7 @@ class DistStrategy(LocalStrategy):
     gradients are routed by table name."""
 
     def __init__(self, rank: int | None = None, world: int | None = None):
+        super().__init__()
         self.rank = dist.get_rank() if rank is None else rank
         self.world = dist.get_world_size() if world is None else world
         self.row_grads: dict[str, list[tuple[Tensor, Tensor]]] = defaultdict(list)

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from jnskr.config import Config, config_to_dict
+from jnskr.config import Config
 from jnskr.data.dataset import Dataset, Interactions
 from jnskr.data.kg import ItemKG, build_item_kg
 from jnskr.data.split import holdout_split
@@ -30,19 +30,13 @@ from jnskr.evaluation import evaluate as evaluate_ranking
 from jnskr.ids import IdMaps
 from jnskr.models import ModelData, get
 from jnskr.parallel import DistStrategy, LocalStrategy, init_from_env, shard_users, sum_across_ranks
-from jnskr.runs import RunFolder, environment
+from jnskr.runs import RunFolder
+from jnskr.saved import RunResult, resolve_device, save, write_run_files
+from jnskr.threads import set_threads
 from jnskr.training.checkpoint import Checkpointer, checkpoint_epoch
 from jnskr.training.trainer import Trainer, TrainingDiverged
 
 log = logging.getLogger("jnskr")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise JnskrError("--device cuda: CUDA is not available on this machine")
-    return torch.device(name)
 
 
 @dataclass
@@ -54,22 +48,6 @@ class Prepared:
     valid: Interactions | None  # None under protocol paper (selection on test)
     item_kg: ItemKG | None
     ids: IdMaps
-
-
-@dataclass
-class RunResult:
-    """What `run` returns: the trained model and everything the query API and the run folder need."""
-
-    config: Config
-    model: torch.nn.Module
-    ids: IdMaps
-    train_seen: Interactions  # every train.txt interaction (masked at recommend)
-    item_counts: np.ndarray
-    item_kg: ItemKG | None
-    metrics: dict = field(default_factory=dict)
-    trainer: Trainer | None = None
-    fingerprint: str = ""
-    device: torch.device = torch.device("cpu")
 
 
 # ------------------------------------------------------------------- steps
@@ -120,26 +98,34 @@ def make_strategy(device: torch.device):
     return LocalStrategy()
 
 
-def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None, resume: bool, progress) -> Trainer | None:
-    """Train `model` (None when its class has nothing to train, e.g. popularity)."""
-    objective = model.objective(prep.train_part, prep.item_kg, cfg.seed)
+def make_trainer(cfg: Config, model, train_part: Interactions, item_kg, epochs: int, validate, strategy,
+                 progress) -> Trainer | None:
+    """The trainer of `model` on `train_part` (None when its class has nothing to train)."""
+    objective = model.objective(train_part, item_kg, cfg.seed)
     if objective is None:
         return None
+    sweeps = model.block_sweeps(train_part, item_kg, cfg.train.batch_size) if cfg.solver() == "als" else None
     if hasattr(objective, "weight_summary"):
         log.info("weights: %s", {k: round(v, 5) for k, v in objective.weight_summary().items()})
-    paper = cfg.train.protocol == "paper"
+    return Trainer(
+        model, objective, seed=cfg.seed, batch_size=cfg.train.batch_size, epochs=epochs,
+        drop_last=cfg.drop_last(), optimizer=cfg.train.optimizer, lr=cfg.learning_rate(),
+        initial_accumulator=cfg.train.initial_accumulator, eval_every=cfg.eval_every(),
+        eval_schedule="paper" if cfg.train.protocol == "paper" else "standard", patience=cfg.train.patience,
+        select_metric=cfg.select_metric(), validate=validate, strategy=strategy, progress=progress, sweeps=sweeps,
+    )
+
+
+def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None, resume: bool, progress) -> Trainer | None:
+    """Train `model` with selection on validation (on test under protocol paper); keep the best."""
     ds = prep.dataset
-    if paper:
+    if cfg.train.protocol == "paper":
         validate = lambda: evaluate(model, cfg, ds.test, [ds.train], strategy)  # noqa: E731
     else:
         validate = lambda: evaluate(model, cfg, prep.valid, [prep.train_part], strategy)  # noqa: E731
-    trainer = Trainer(
-        model, objective, seed=cfg.seed, batch_size=cfg.train.batch_size, epochs=cfg.train.epochs,
-        drop_last=cfg.drop_last(), optimizer=cfg.train.optimizer, lr=cfg.learning_rate(),
-        initial_accumulator=cfg.train.initial_accumulator, eval_every=cfg.eval_every(),
-        eval_schedule="paper" if paper else "standard", patience=cfg.train.patience,
-        select_metric=cfg.select_metric(), validate=validate, strategy=strategy, progress=progress,
-    )
+    trainer = make_trainer(cfg, model, prep.train_part, prep.item_kg, cfg.train.epochs, validate, strategy, progress)
+    if trainer is None:
+        return None
     ckpt = Checkpointer(folder.path) if folder is not None else None
     every = cfg.train.checkpoint_every
 
@@ -167,6 +153,26 @@ def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None
     return trainer
 
 
+def refit(cfg: Config, prep: Prepared, epochs: int, device, strategy, folder: RunFolder | None, progress):
+    """A fresh model trained on all of train for the selected number of epochs (or sweeps).
+    -> (model, item KG, seconds)."""
+    ds = prep.dataset
+    item_kg = None
+    if prep.item_kg is not None:
+        item_kg = build_item_kg(ds.kg, ds.n_items, ds.train.item_counts(), cfg.data.kg_heads,
+                                cfg.data.inverse_relations)
+    full = Prepared(ds, ds.train, None, item_kg, prep.ids)
+    log.info("refit: %d %s on all of train (%d pairs)", epochs, "sweeps" if cfg.solver() == "als" else "epochs",
+             ds.train.nnz)
+    t0 = time.perf_counter()
+    model = build(cfg, full, device)
+    trainer = make_trainer(cfg, model, ds.train, item_kg, epochs, None, strategy, progress)
+    if folder is not None:
+        trainer.on_epoch_end = lambda tr, record: folder.append_log({**record, "refit": True})
+    trainer.fit()
+    return model, item_kg, time.perf_counter() - t0
+
+
 def metrics_record(cfg: Config, prep: Prepared, trainer: Trainer | None, test: dict, seconds: float) -> dict:
     paper = cfg.train.protocol == "paper"
     epochs_run = trainer.state.epoch if trainer is not None else 0
@@ -177,12 +183,14 @@ def metrics_record(cfg: Config, prep: Prepared, trainer: Trainer | None, test: d
         "k_max": cfg.eval.k_max,
         "protocol": cfg.train.protocol,
         "model": cfg.model,
+        "solver": cfg.solver() if trainer is not None else None,
         "dataset": prep.dataset.name,
         "epochs_run": epochs_run,
         "train_seconds": round(seconds, 3),
         "seconds_per_epoch": round(seconds / epochs_run, 4) if epochs_run else 0.0,
         "selected_on": "test" if paper else "valid",
         "select_metric": cfg.select_metric(),
+        "refit": None,
     }
 
 
@@ -192,7 +200,10 @@ def run(cfg: Config, ds: Dataset, run_dir: str | Path | None = None, resume: boo
     """Train and evaluate `cfg` on `ds` (protocol from the config); write `run_dir` if given.
 
     With a run folder, a checkpoint is written every `train.checkpoint_every` epochs (0: at every
-    evaluation) and `resume=True` continues from it; the result equals an uninterrupted run."""
+    evaluation) and `resume=True` continues from it; the result equals an uninterrupted run.
+    Under `train.refit` (default with protocol standard) the selected number of epochs is then
+    trained again on all of train, and that model is evaluated and saved."""
+    set_threads(cfg.threads, ds.train.nnz, ds.n_users + ds.n_items)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
     prep = prepare(cfg, ds)
@@ -220,6 +231,13 @@ def run(cfg: Config, ds: Dataset, run_dir: str | Path | None = None, resume: boo
     t0 = time.perf_counter()
     trainer = train(cfg, model, prep, strategy, folder, resume, progress)
     seconds = time.perf_counter() - t0
+    refit_info = None
+    if trainer is not None and cfg.refit() and trainer.state.best_epoch > 0:
+        model, result.item_kg, refit_s = refit(cfg, prep, trainer.state.best_epoch, device, strategy, folder,
+                                               progress)
+        result.model = model
+        refit_info = {"epochs": trainer.state.best_epoch, "seconds": round(refit_s, 3),
+                      "trained_on": "all of train"}
     model.use_interactions(ds.train)
     if cfg.train.protocol == "paper" and trainer is not None:
         test = trainer.state.best_valid
@@ -227,82 +245,13 @@ def run(cfg: Config, ds: Dataset, run_dir: str | Path | None = None, resume: boo
         test = evaluate(model, cfg, ds.test, [ds.train], strategy)
     result.trainer = trainer
     result.metrics = metrics_record(cfg, prep, trainer, test, seconds)
+    if refit_info is not None:
+        result.metrics["refit"] = refit_info
+        result.metrics["selection_seconds"] = result.metrics["train_seconds"]
+        result.metrics["train_seconds"] = round(seconds + refit_info["seconds"], 3)
     if folder is not None:
         save(folder, result)
         folder.write_status("finished")
         if trainer is not None:
             Checkpointer(folder.path).remove()
     return result
-
-
-# ------------------------------------------------------------- run folders
-def _item_kg_tensors(kg: ItemKG) -> dict[str, torch.Tensor]:
-    return {
-        "kg_indptr": torch.from_numpy(kg.indptr),
-        "kg_relations": torch.from_numpy(kg.relations),
-        "kg_tails": torch.from_numpy(kg.tails),
-        "kg_tail_entity": torch.from_numpy(kg.tail_entity),
-        "kg_relation_source": torch.from_numpy(kg.relation_source),
-    }
-
-
-def _item_kg_from(t: dict[str, torch.Tensor], relation_names: list[str]) -> ItemKG:
-    return ItemKG(
-        indptr=t["kg_indptr"].numpy(), relations=t["kg_relations"].numpy(), tails=t["kg_tails"].numpy(),
-        n_relations=len(t["kg_relation_source"]), n_tails=len(t["kg_tail_entity"]),
-        tail_entity=t["kg_tail_entity"].numpy(), relation_source=t["kg_relation_source"].numpy(),
-        relation_names=relation_names,
-    )
-
-
-def write_run_files(folder: RunFolder, r: RunResult) -> None:
-    folder.write_config(config_to_dict(r.config))
-    folder.write_ids(r.ids.to_dict())
-    folder.write_environment(environment(str(r.device), r.config.seed, r.fingerprint))
-
-
-def save(folder: RunFolder, r: RunResult) -> None:
-    """Weights, structure and sidecars; metrics.json last (its presence marks a finished run)."""
-    folder.save_model(dict(r.model.state_dict()))
-    struct = {
-        "train_indptr": torch.from_numpy(r.train_seen.indptr),
-        "train_indices": torch.from_numpy(r.train_seen.indices),
-        "item_counts": torch.from_numpy(np.asarray(r.item_counts, dtype=np.int64)),
-    }
-    if r.item_kg is not None:
-        struct.update(_item_kg_tensors(r.item_kg))
-    folder.save_structure(struct)
-    write_run_files(folder, r)
-    if r.metrics:
-        folder.write_metrics(r.metrics)
-
-
-def load(run_dir: str | Path, device: str | None = None) -> RunResult:
-    """A saved run, ready to score (safetensors + YAML/JSON, no pickle)."""
-    from jnskr.config import validate_config
-
-    folder = RunFolder(run_dir)
-    if not folder.path.is_dir():
-        raise JnskrError(f"{folder.path}: no such run folder")
-    cfg = validate_config(folder.read_config(), str(folder.file("config.yaml")))
-    if device is not None:
-        cfg = cfg.model_copy(update={"device": device})
-    dev = resolve_device(cfg.device)
-    ids = IdMaps.from_dict(folder.read_ids(), str(folder.file("id_maps.json")))
-    struct = folder.load_structure()
-    try:
-        train_seen = Interactions(struct["train_indptr"].numpy(), struct["train_indices"].numpy(), ids.n_items)
-        item_counts = struct["item_counts"].numpy()
-        item_kg = _item_kg_from(struct, ids.relation_names) if "kg_indptr" in struct else None
-    except KeyError as exc:
-        raise JnskrError(f"{folder.file('structure.safetensors')}: missing {exc}") from None
-    model = get(cfg.model).build(cfg, ModelData(ids.n_users, ids.n_items, item_counts, item_kg))
-    try:
-        model.load_state_dict(folder.load_model())
-    except RuntimeError as exc:
-        msg = str(exc).splitlines()[0][:200]
-        raise JnskrError(f"{folder.file('model.safetensors')}: does not match config.yaml ({msg})") from None
-    model.to(dev).eval()
-    model.use_interactions(train_seen)
-    return RunResult(config=cfg, model=model, ids=ids, train_seen=train_seen, item_counts=item_counts,
-                     item_kg=item_kg, metrics=folder.read_metrics(), device=dev)

@@ -33,13 +33,21 @@ def tiny_runs() -> dict[str, dict]:
     for m in MODELS:
         cfg = config_to_dict(tiny_config(m, 6))
         cfg["train"]["eval_every"] = 3
-        out[f"{m}"] = cfg
+        out[f"{m}"] = _pin(cfg)
     # the paper protocol (test selection, drop_last) and the paper attention form
     cfg = config_to_dict(tiny_config("jnskr", 4))
     cfg["train"].update(protocol="paper", eval_every=2)
     cfg["jnskr"]["attention"] = "paper"
-    out["jnskr-paper"] = cfg
+    out["jnskr-paper"] = _pin(cfg)
     return out
+
+
+def _pin(cfg: dict) -> dict:
+    """Pin what a later change of defaults could move: the solver, refit and the thread count."""
+    cfg["train"]["solver"] = "adagrad"
+    cfg["train"]["refit"] = False
+    cfg["threads"] = THREADS
+    return cfg
 
 
 def kgcn_runs() -> dict[str, dict]:
@@ -48,7 +56,7 @@ def kgcn_runs() -> dict[str, dict]:
     out = {}
     for m in MODELS:
         over = [f"model={m}", "device=cpu", "train.epochs=4", "train.eval_every=2", "eval.ks=[10,20]"]
-        out[m] = config_to_dict(build_config("kgcn-music", overrides=over))
+        out[m] = _pin(config_to_dict(build_config("kgcn-music", overrides=over)))
     return out
 
 

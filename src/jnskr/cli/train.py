@@ -67,12 +67,18 @@ def train(
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<dataset>-<model>-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
+                                          help="torch threads (default: one for small data, else every core up to 8)."),
 ) -> None:
     """Train a model, evaluate it on the test split and save the run folder."""
     from jnskr.api import Recommender
     from jnskr.config import build_config
 
     if resume is not None:
+        if threads:
+            from jnskr.threads import set_threads
+
+            set_threads(threads)
         if dataset or data or config or set_ or model or out:
             raise JnskrError("--resume takes only the run folder: the run keeps its own config and data")
         if not resume.is_dir():
@@ -89,6 +95,8 @@ def train(
         extra["model"] = model
     if device:
         extra["device"] = device
+    if threads:
+        extra["threads"] = threads
     if data is not None:
         if not data.exists():
             raise JnskrError(f"{data}: no such file or folder")
@@ -122,14 +130,19 @@ def evaluate(
     data: Optional[Path] = typer.Option(None, "--data", help="Evaluate on this dataset path."),
     format: Optional[str] = typer.Option(None, "--format", help="kgat | recbole | tsv (detected when omitted)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
+                                          help="torch threads (default: one for small data, else every core up to 8)."),
 ) -> None:
     """Evaluate a saved run on the test split of its dataset (or another with the same ids)."""
     from jnskr.api import Recommender
     from jnskr.data import load_dataset
     from jnskr.evaluation import evaluate as run_evaluate
 
+    from jnskr.threads import set_threads
+
     rec = Recommender.load(run_dir, device=device)
     ids = rec.ids
+    set_threads(threads, rec.train_seen.nnz, ids.n_users + ids.n_items)
     cfg = rec.config
     if data is not None:
         ds = load_dataset(str(data), format=format)

@@ -22,6 +22,12 @@ log = logging.getLogger("jnskr")
 EXPLAIN_CHUNK = 2048
 
 
+def _threads(n: int | None, engine) -> None:
+    from jnskr.threads import set_threads
+
+    set_threads(n, engine.rec.train_seen.nnz, engine.ids.n_users + engine.n_catalog)
+
+
 def _fmt_fact(f: dict) -> str:
     ent = f["entity"] + (f" ({f['entity_name']})" if f.get("entity_name") else "")
     return f"{f['relation']} -> {ent}  a={f['alpha']:.3f}  {f['contribution']:+.4f}"
@@ -96,6 +102,8 @@ def recommend(
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
     ridge: Optional[float] = typer.Option(None, "--ridge", min=0.0,
                                           help="Fold-in ridge, relative to the Gram diagonal (default 0.01)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
+                                          help="torch threads (default: one for small data, else every core up to 8)."),
 ) -> None:
     """Top-k recommendations: one user, many users or all of them, or a new user from a history."""
     from jnskr.coldstart import DEFAULT_RIDGE
@@ -114,6 +122,7 @@ def recommend(
         output_format(output)  # fail fast on a bad suffix or a missing pyarrow
     engine = Engine.load(run_dir, device=device, new_items_path=new_items,
                          ridge=DEFAULT_RIDGE if ridge is None else ridge)
+    _threads(threads, engine)
     if explain:
         engine.fact_table()  # a clear error for runs without a KG
     cand = None
@@ -177,6 +186,8 @@ def similar(
     new_items: Optional[Path] = typer.Option(None, "--new-items", help="Cold-start items (tab-separated triples)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write .csv, .jsonl or .parquet."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
+                                          help="torch threads (default: one for small data, else every core up to 8)."),
 ) -> None:
     """Nearest items by cosine similarity of the item vectors q_v (= e_v + m_v for JNSKR)."""
     from jnskr.export import RecommendationWriter, output_format
@@ -185,6 +196,7 @@ def similar(
     if output is not None:
         output_format(output)
     engine = Engine.load(run_dir, device=device, new_items_path=new_items)
+    _threads(threads, engine)
     idx = engine.item_index(item)
     top = engine.similar(idx, k)
     rows = engine.rows(top)
@@ -211,11 +223,16 @@ def similar(
 def export_embeddings(
     run_dir: Path = typer.Argument(..., help="A run folder written by `jnskr train`."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder to write .npy + .tsv files into."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
+                                          help="torch threads (default: one for small data, else every core up to 8)."),
 ) -> None:
     """Write users (p), items (q, e), entities (x), relations (z) and h as .npy with .tsv ids."""
     from jnskr.api import Recommender
     from jnskr.export import export_embeddings as do_export
 
+    from jnskr.threads import set_threads
+
+    set_threads(threads or 1)
     rec = Recommender.load(run_dir, device="cpu")
     manifest = do_export(rec, output)
     t = Table(title=f"embeddings of {run_dir} in {output}", title_justify="left")

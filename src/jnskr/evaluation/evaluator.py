@@ -44,6 +44,10 @@ class Scorer(Protocol):
     def score(self, users: torch.Tensor) -> torch.Tensor: ...
 
 
+# A scorer may also offer ``score_into(users, out) -> out``: the same scores written into a
+# float [b, n_items] buffer that `evaluate` reuses across batches (the models do).
+
+
 @dataclass
 class EvalResult:
     """The averaged metrics of one evaluation.
@@ -219,14 +223,21 @@ def evaluate(
     try:
         with torch.no_grad():
             eval_users_t = torch.as_tensor(eval_users, device=dev)
+            score_into = getattr(scorer, "score_into", None)
+            buf = None  # one score buffer for every batch: no fresh [b, N] allocation (page faults) each time
             for lo in range(0, len(eval_users), batch_size):
                 ub = eval_users_t[lo : lo + batch_size]  # [b]
-                scores = scorer.score(ub)
+                if score_into is not None:
+                    if buf is None:
+                        buf = torch.empty(min(batch_size, len(eval_users)), n_items, device=dev)
+                    scores = score_into(ub, buf[: ub.numel()])
+                else:
+                    scores = scorer.score(ub)
                 if scores.shape != (ub.numel(), n_items):
                     raise ValueError(
                         f"scorer returned shape {tuple(scores.shape)}, expected ({ub.numel()}, {n_items})"
                     )
-                if scores._is_view():  # a slice of stored scores: never write into the original
+                if score_into is None and scores._is_view():  # stored scores: never write into the original
                     scores = scores.clone()
                 scores = scores.detach().to(dev)
                 hits, top = _batch_hits(scores, ub, test_csr, ex_csrs, k_max)  # [b, k_max], [b, k]

@@ -104,6 +104,7 @@ class Model(nn.Module):
     Config: ClassVar[type[Strict] | None] = None
     uses_kg: ClassVar[bool] = False  # needs the item-centric KG
     supports_distributed: ClassVar[bool] = False
+    has_sweeps: ClassVar[bool] = False  # `block_sweeps` (train.solver: als)
 
     @classmethod
     def config_sections(cls) -> dict[str, type[Strict]]:
@@ -123,6 +124,15 @@ class Model(nn.Module):
         """The training objective over `train` (None: nothing to train)."""
         return None
 
+    @classmethod
+    def sweeps_supported(cls, cfg) -> str | None:
+        """None when `train.solver: als` can train this configuration, else the reason."""
+        return None if cls.has_sweeps else f"model {cls.name} has no exact blocks (use adagrad)"
+
+    def block_sweeps(self, train, item_kg, batch_size: int):
+        """The exact block solver of `train.solver: als` (`jnskr.training.sweeps`)."""
+        raise NotSupported(f"{self.name} has no exact blocks: train it with train.solver: adagrad")
+
     def use_interactions(self, train) -> None:
         """Hook for models whose scoring reads the interaction graph (LightGCN): called with the
         interactions a model is trained on, and with all of train before the final scoring."""
@@ -140,6 +150,11 @@ class Model(nn.Module):
         """Scores of every item for dense `users` [n] -> a fresh [n, N] tensor."""
         p, q = self.encode()
         return (p.index_select(0, users) * self.h) @ q.T
+
+    @torch.no_grad()
+    def score_into(self, users: Tensor, out: Tensor) -> Tensor:
+        """`score(users)` written into `out` [n, N] (a reused buffer).  -> out."""
+        return out.copy_(self.score(users))
 
     @torch.no_grad()
     def score_vectors(self, p: Tensor) -> Tensor:

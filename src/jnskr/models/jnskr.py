@@ -27,6 +27,7 @@ from jnskr.losses.fused import attention_and_kg_positive
 from jnskr.models.base import FoldInTerms, Model, ModelData, register, trunc_normal_
 from jnskr.ops import csr_gather, segment_softmax
 from jnskr.training.objectives import BatchForward, JNSKRObjective, KGFacts
+from jnskr.training.sweeps import JNSKRSweeps
 from jnskr.training.weights import cf_negative_weights
 
 
@@ -72,6 +73,7 @@ class JNSKR(Model):
     Config = JNSKRConfig
     uses_kg = True
     supports_distributed = True
+    has_sweeps = True
 
     @classmethod
     def build(cls, cfg, data: ModelData) -> "JNSKR":
@@ -129,6 +131,17 @@ class JNSKR(Model):
 
     def objective(self, train, item_kg, seed: int):
         return JNSKRObjective(self, train, item_kg, self.cfg, seed)
+
+    @classmethod
+    def sweeps_supported(cls, cfg) -> str | None:
+        c = cfg.jnskr
+        if c.tie_item_tail_embeddings or c.include_pad_rows_in_gram:
+            return ("jnskr.tie_item_tail_embeddings and jnskr.include_pad_rows_in_gram must be false "
+                    "(the item bases are then an exact block)")
+        return super().sweeps_supported(cfg)
+
+    def block_sweeps(self, train, item_kg, batch_size: int):
+        return JNSKRSweeps(self, train, item_kg, self.cfg, batch_size)
 
     # ----------------------------------------------------------------- tables
     @property
@@ -292,6 +305,11 @@ class JNSKR(Model):
         """ŷ for every item.  users: [n] -> [n, n_items]."""
         q = self._q_cache if self._q_cache is not None else self.item_vectors()
         return (self.user_emb[users] * self.h) @ q.T
+
+    @torch.no_grad()
+    def score_into(self, users: Tensor, out: Tensor) -> Tensor:
+        q = self._q_cache if self._q_cache is not None else self.item_vectors()
+        return torch.matmul(self.user_emb[users] * self.h, q.T, out=out)
 
     # ------------------------------------------------------------ capabilities
     def explainer(self, extra=None):

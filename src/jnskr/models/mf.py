@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from jnskr.data.config import Strict
 from jnskr.models.base import FoldInTerms, Model, ModelData, register, trunc_normal_
 from jnskr.training.objectives import BPRObjective, CFObjective
+from jnskr.training.sweeps import MFSweeps
 from jnskr.training.weights import cf_negative_weights
 
 
@@ -57,6 +58,10 @@ class MF(nn.Module):
         """users: [n] -> [n, n_items]."""
         return (self.user_emb[users] * self.h) @ self.item_emb.T
 
+    @torch.no_grad()
+    def score_into(self, users: Tensor, out: Tensor) -> Tensor:
+        return torch.matmul(self.user_emb[users] * self.h, self.item_emb.T, out=out)
+
     def embedding_tables(self) -> list[Tensor]:
         return [self.user_emb, self.item_emb]
 
@@ -78,6 +83,7 @@ class ENMF(MF, Model):
     section = "enmf"
     Config = ENMFConfig
     supports_distributed = True
+    has_sweeps = True
 
     def __init__(self, n_users: int, n_items: int, cfg: ENMFConfig, seed: int = 2019):
         super().__init__(n_users, n_items, cfg.embed_dim, cfg.init_std, seed)
@@ -93,6 +99,9 @@ class ENMF(MF, Model):
 
     def objective(self, train, item_kg, seed: int):
         return CFObjective(self, train, self.cfg, seed)
+
+    def block_sweeps(self, train, item_kg, batch_size: int):
+        return MFSweeps(self, train, self.cfg, batch_size)
 
     def fold_in_terms(self, item_counts: np.ndarray) -> FoldInTerms:
         c = self.cfg

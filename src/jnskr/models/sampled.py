@@ -7,7 +7,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from jnskr.data.config import Strict
-from jnskr.models.base import ModelData, register
+from jnskr.models.base import Model, ModelData, register
 from jnskr.models.jnskr import JNSKR, JNSKRConfig
 from jnskr.training.objectives import JNSKRSampledObjective
 
@@ -25,6 +25,10 @@ class JNSKRSampled(JNSKR):
     section = "sampled"
     Config = SampledConfig
     supports_distributed = False
+    has_sweeps = False  # its sampled loss has no closed-form blocks
+
+    def block_sweeps(self, train, item_kg, batch_size: int):
+        return Model.block_sweeps(self, train, item_kg, batch_size)
 
     @classmethod
     def config_sections(cls):

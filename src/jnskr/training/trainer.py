@@ -107,6 +107,7 @@ class Trainer:
         strategy=None,
         progress=None,
         on_epoch_end: Callable[["Trainer"], None] | None = None,
+        sweeps=None,
     ):
         self.model = model
         self.objective = objective
@@ -122,8 +123,13 @@ class Trainer:
         self.strategy = strategy if strategy is not None else LocalStrategy()
         self.progress = progress  # None or an object with start/batch/epoch_end/close (see `Progress`)
         self.on_epoch_end = on_epoch_end  # called after each epoch's record (log, checkpoints)
-        groups = objective.param_groups() if hasattr(objective, "param_groups") else model.parameters()
-        self.optimizer = make_optimizer(groups, optimizer, lr, initial_accumulator)
+        self.sweeps = sweeps  # train.solver: als (`jnskr.training.sweeps`): exact blocks, then first-order steps
+        if sweeps is not None:
+            groups = sweeps.param_groups()
+        else:
+            groups = objective.param_groups() if hasattr(objective, "param_groups") else model.parameters()
+        groups = [g for g in groups if g["params"]]
+        self.optimizer = make_optimizer(groups, optimizer, lr, initial_accumulator) if groups else None
         self.state = TrainState()
         self.best_weights: dict[str, torch.Tensor] | None = None
         self.history: list[dict] = []
@@ -136,11 +142,37 @@ class Trainer:
         return (epoch + 1) % self.eval_every == 0 or epoch + 1 == self.epochs
 
     def n_batches(self) -> int:
+        if self.sweeps is not None and not self.sweeps.first_order:
+            return 1
         n = self.objective.n_units
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def train_epoch(self, epoch: int) -> dict:
         self.model.train()
+        if self.sweeps is None:
+            return self._first_order_epoch(epoch)
+        t0 = time.perf_counter()
+        self.sweeps.sweep(epoch)
+        rec = {"epoch": epoch + 1}
+        if self.sweeps.first_order:
+            frozen = self.sweeps.exact_params()
+            for p in frozen:
+                p.requires_grad_(False)
+            try:
+                rec.update({f"batch_{k}": v for k, v in self._first_order_epoch(epoch).items()
+                            if k not in ("epoch", "seconds", "units_per_s")})
+            finally:
+                for p in frozen:
+                    p.requires_grad_(True)
+        elif self.progress is not None:
+            self.progress.batch(epoch, float("nan"))
+        value = self.sweeps.value()
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"the objective is {value} after sweep {epoch + 1}")
+        rec.update(loss=value, seconds=time.perf_counter() - t0)
+        return rec
+
+    def _first_order_epoch(self, epoch: int) -> dict:
         device = self.model.device
         batches = epoch_batches(self.objective.n_units, self.batch_size, self.drop_last, self.seed, epoch, device)
         sums: dict[str, float] = {}
@@ -218,11 +250,13 @@ class Trainer:
     # ------------------------------------------------------------- resumable
     def state_dict(self) -> dict:
         """Optimizer + loop state as tensors and plain types (`torch.load(weights_only=True)`)."""
-        return {"optimizer": self.optimizer.state_dict(), "state": self.state.to_dict(),
+        return {"optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
+                "state": self.state.to_dict(),
                 "history": json.dumps(self.history)}
 
     def load_state_dict(self, d: dict) -> None:
-        self.optimizer.load_state_dict(d["optimizer"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(d["optimizer"])
         self.state = TrainState(**d["state"])
         self.history = json.loads(d["history"])
 

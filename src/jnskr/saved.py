@@ -1,0 +1,111 @@
+"""Saving a trained run into its folder and loading it back (safetensors + YAML/JSON, no pickle)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from jnskr.config import config_to_dict, validate_config
+from jnskr.data.dataset import Interactions
+from jnskr.data.kg import ItemKG
+from jnskr.errors import JnskrError
+from jnskr.ids import IdMaps
+from jnskr.models import ModelData, get
+from jnskr.runs import RunFolder, environment
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise JnskrError("--device cuda: CUDA is not available on this machine")
+    return torch.device(name)
+
+
+@dataclass
+class RunResult:
+    """What `run` returns: the trained model and everything the query API and the run folder need."""
+
+    config: Config
+    model: torch.nn.Module
+    ids: IdMaps
+    train_seen: Interactions  # every train.txt interaction (masked at recommend)
+    item_counts: np.ndarray
+    item_kg: ItemKG | None
+    metrics: dict = field(default_factory=dict)
+    trainer: Trainer | None = None
+    fingerprint: str = ""
+    device: torch.device = torch.device("cpu")
+
+
+def _item_kg_tensors(kg: ItemKG) -> dict[str, torch.Tensor]:
+    return {
+        "kg_indptr": torch.from_numpy(kg.indptr),
+        "kg_relations": torch.from_numpy(kg.relations),
+        "kg_tails": torch.from_numpy(kg.tails),
+        "kg_tail_entity": torch.from_numpy(kg.tail_entity),
+        "kg_relation_source": torch.from_numpy(kg.relation_source),
+    }
+
+
+def _item_kg_from(t: dict[str, torch.Tensor], relation_names: list[str]) -> ItemKG:
+    return ItemKG(
+        indptr=t["kg_indptr"].numpy(), relations=t["kg_relations"].numpy(), tails=t["kg_tails"].numpy(),
+        n_relations=len(t["kg_relation_source"]), n_tails=len(t["kg_tail_entity"]),
+        tail_entity=t["kg_tail_entity"].numpy(), relation_source=t["kg_relation_source"].numpy(),
+        relation_names=relation_names,
+    )
+
+
+def write_run_files(folder: RunFolder, r) -> None:
+    folder.write_config(config_to_dict(r.config))
+    folder.write_ids(r.ids.to_dict())
+    folder.write_environment(environment(str(r.device), r.config.seed, r.fingerprint))
+
+
+def save(folder: RunFolder, r) -> None:
+    """Weights, structure and sidecars; metrics.json last (its presence marks a finished run)."""
+    folder.save_model(dict(r.model.state_dict()))
+    struct = {
+        "train_indptr": torch.from_numpy(r.train_seen.indptr),
+        "train_indices": torch.from_numpy(r.train_seen.indices),
+        "item_counts": torch.from_numpy(np.asarray(r.item_counts, dtype=np.int64)),
+    }
+    if r.item_kg is not None:
+        struct.update(_item_kg_tensors(r.item_kg))
+    folder.save_structure(struct)
+    write_run_files(folder, r)
+    if r.metrics:
+        folder.write_metrics(r.metrics)
+
+
+def load(run_dir: str | Path, device: str | None = None):
+    """A saved run, ready to score: a `jnskr.pipeline.RunResult`."""
+    folder = RunFolder(run_dir)
+    if not folder.path.is_dir():
+        raise JnskrError(f"{folder.path}: no such run folder")
+    cfg = validate_config(folder.read_config(), str(folder.file("config.yaml")))
+    if device is not None:
+        cfg = cfg.model_copy(update={"device": device})
+    dev = resolve_device(cfg.device)
+    ids = IdMaps.from_dict(folder.read_ids(), str(folder.file("id_maps.json")))
+    struct = folder.load_structure()
+    try:
+        train_seen = Interactions(struct["train_indptr"].numpy(), struct["train_indices"].numpy(), ids.n_items)
+        item_counts = struct["item_counts"].numpy()
+        item_kg = _item_kg_from(struct, ids.relation_names) if "kg_indptr" in struct else None
+    except KeyError as exc:
+        raise JnskrError(f"{folder.file('structure.safetensors')}: missing {exc}") from None
+    model = get(cfg.model).build(cfg, ModelData(ids.n_users, ids.n_items, item_counts, item_kg))
+    try:
+        model.load_state_dict(folder.load_model())
+    except RuntimeError as exc:
+        msg = str(exc).splitlines()[0][:200]
+        raise JnskrError(f"{folder.file('model.safetensors')}: does not match config.yaml ({msg})") from None
+    model.to(dev).eval()
+    model.use_interactions(train_seen)
+    return RunResult(config=cfg, model=model, ids=ids, train_seen=train_seen, item_counts=item_counts,
+                     item_kg=item_kg, metrics=folder.read_metrics(), device=dev)

@@ -1,0 +1,125 @@
+"""The whole-data CF objective as exact blocks (`train.solver: als`; docs/solver.md).
+
+The CF part of the objective both solvers minimise, with its training dropout in expectation:
+
+    F_CF = Σ_u Σ_v ω_uv [ (y_uv − ŷ_uv)² + Σ_k h_k² p_uk² σ_vk ],   ŷ_uv = hᵀ(p_u ∘ q_v)
+
+ω = c⁺ on training pairs and c⁻_v elsewhere; σ_v the variance that dropout adds to q_v (JNSKR:
+ρ_e/(1−ρ_e)·e_v² + ρ_k/(1−ρ_k)·m_v²; ENMF and LightGCN, whose dropout is on one side of the
+product: ρ/(1−ρ)·q_v², the same term).  Inverted dropout is unbiased, so this is exactly the
+expected loss a sampled mask gives (`E (y − pᵀ(h∘q̃))² = (y − ŷ)² + Σ p²h²Var(q̃)`).
+
+F_CF is quadratic in each user p_u, in each item vector (given the others) and in h.
+`CFProblem` holds the data (CSR both ways, weights) and solves those blocks through
+`jnskr.training.blocks`; `cf_value` evaluates F_CF through Gram matrices and
+`cf_value_bruteforce` enumerates every pair (tests only).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from jnskr.training.blocks import Term, solve_rows, term_sums
+
+
+class CFProblem:
+    """Training pairs as CSR over users and over items, with c⁺ and c⁻_v (float64, on `device`)."""
+
+    def __init__(self, train, c_pos: float, c_neg: np.ndarray, device):
+        by_item = train.transpose()
+        t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)  # noqa: E731
+        self.u_ptr, self.u_idx = t(train.indptr), t(train.indices)  # users -> items
+        self.i_ptr, self.i_idx = t(by_item.indptr), t(by_item.indices)  # items -> users
+        self.n_users, self.n_items = train.n_users, train.n_items
+        self.c_pos = float(c_pos)
+        self.c_neg = torch.as_tensor(np.asarray(c_neg, dtype=np.float64), device=device)
+        self.w_user = self.c_pos - self.c_neg.index_select(0, self.u_idx)  # per entry of the user CSR
+        self.w_item = torch.repeat_interleave(self.c_pos - self.c_neg, self.i_ptr[1:] - self.i_ptr[:-1])
+        self.pair_users = torch.repeat_interleave(torch.arange(self.n_users, device=device),
+                                                  self.u_ptr[1:] - self.u_ptr[:-1])
+        self.n_pairs = len(self.u_idx)
+
+    # ------------------------------------------------------------------ blocks
+    def solve_users(self, q: Tensor, h: Tensor, sigma: Tensor | None, ridge: float) -> Tensor:
+        """argmin over every p_u of F_CF (+ ridge·‖p_u‖²) given q [N, d], h, σ [N, d] (or None)."""
+        z = (q.double() * h.double())  # [N, d]
+        G = (z * self.c_neg.unsqueeze(1)).T @ z
+        pos = Term(self.u_ptr, self.u_idx, z, self.w_user)
+        diag = None
+        if sigma is not None:
+            s = sigma.double() * h.double() ** 2  # [N, d]
+            base = (self.c_neg.unsqueeze(1) * s).sum(0)
+            diag = base + term_sums(Term(self.u_ptr, self.u_idx, s, self.w_user), torch.arange(self.n_users,
+                                                                                              device=z.device),
+                                    self.w_user)
+        return solve_rows(self.n_users, [(G, None)], [pos], diag, ridge,
+                          lambda rows: self.c_pos * term_sums(pos, rows), q.dtype)
+
+    def item_system(self, p: Tensor, h: Tensor, s_user: Tensor | None, scale: float = 1.0):
+        """The CF part of each item's system in its vector q_v, given P and h:
+        (shared [(G, c⁻)], terms, diagonal [N, d] or None, rhs(rows)) all scaled by `scale`.
+        `s_user` [M, d]: the per-user diagonal coefficient of the item-side dropout term."""
+        x = (p.double() * h.double())  # [M, d]
+        G = scale * (x.T @ x)
+        terms = [Term(self.i_ptr, self.i_idx, x, scale * self.w_item)]
+        diag = None
+        rows_all = torch.arange(self.n_items, device=x.device)
+        if s_user is not None:
+            s = s_user.double()
+            diag = scale * (self.c_neg.unsqueeze(1) * s.sum(0) + term_sums(Term(self.i_ptr, self.i_idx, s,
+                                                                                self.w_item), rows_all, self.w_item))
+        pos = Term(self.i_ptr, self.i_idx, x, self.w_item)
+        return [(G, self.c_neg)], terms, diag, (lambda rows: scale * self.c_pos * term_sums(pos, rows)), x
+
+    def solve_items(self, p: Tensor, h: Tensor, s_user: Tensor | None, ridge: float) -> Tensor:
+        shared, terms, diag, rhs, _ = self.item_system(p, h, s_user)
+        return solve_rows(self.n_items, shared, terms, diag, ridge, rhs, p.dtype)
+
+    def solve_h(self, p: Tensor, q: Tensor, sigma: Tensor | None) -> Tensor:
+        """argmin over h of F_CF (h is not regularised).  -> [d]."""
+        P, Q = p.double(), q.double()
+        A = (P.T @ P) * ((Q * self.c_neg.unsqueeze(1)).T @ Q)
+        b = torch.zeros(P.shape[1], dtype=torch.float64, device=P.device)
+        for lo in range(0, self.n_pairs, 1 << 18):
+            sl = slice(lo, lo + (1 << 18))
+            pq = P.index_select(0, self.pair_users[sl]) * Q.index_select(0, self.u_idx[sl])
+            A += (pq * self.w_user[sl].unsqueeze(1)).T @ pq
+            b += self.c_pos * pq.sum(0)
+            if sigma is not None:
+                p2 = P.index_select(0, self.pair_users[sl]) ** 2
+                A.diagonal().add_((self.w_user[sl].unsqueeze(1) * p2 * sigma.double().index_select(0, self.u_idx[sl])).sum(0))
+        if sigma is not None:
+            A.diagonal().add_((P ** 2).sum(0) * (self.c_neg.unsqueeze(1) * sigma.double()).sum(0))
+        return torch.linalg.solve(A, b).to(p.dtype)
+
+    # ------------------------------------------------------------------- value
+    def value(self, p: Tensor, q: Tensor, h: Tensor, sigma: Tensor | None) -> float:
+        """F_CF (module docstring), through Gram matrices."""
+        P, Q, H = p.double(), q.double(), h.double()
+        y = (P.index_select(0, self.pair_users) * Q.index_select(0, self.u_idx)) @ H
+        out = (self.w_user * y * y - 2 * self.c_pos * y).sum() + self.c_pos * self.n_pairs
+        out += H @ (((P.T @ P) * ((Q * self.c_neg.unsqueeze(1)).T @ Q)) @ H)
+        if sigma is not None:
+            S = sigma.double()
+            h2 = H * H
+            out += (h2 * (P ** 2).sum(0) * (self.c_neg.unsqueeze(1) * S).sum(0)).sum()
+            p2s = P.index_select(0, self.pair_users) ** 2 * S.index_select(0, self.u_idx)
+            out += (self.w_user.unsqueeze(1) * p2s * h2).sum()
+        return float(out)
+
+
+def cf_value_bruteforce(p: Tensor, q: Tensor, h: Tensor, sigma: Tensor | None, train, c_pos: float,
+                        c_neg: Tensor) -> Tensor:
+    """F_CF enumerated over every (user, item) pair (tests and benchmarks only).  -> scalar."""
+    yhat = (p * h) @ q.T  # [M, N]
+    users, items = train.pairs()
+    y = torch.zeros_like(yhat)
+    y[users, items] = 1.0
+    w = c_neg.unsqueeze(0).expand_as(yhat).clone()
+    w[users, items] = c_pos
+    loss = w * (y - yhat) ** 2
+    if sigma is not None:
+        loss = loss + w * ((p * p * h * h) @ sigma.T)
+    return loss.sum()

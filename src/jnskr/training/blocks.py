@@ -1,0 +1,112 @@
+"""Exact block solves of the whole-data objective (docs/solver.md): many small SPD systems.
+
+Every exact block of the objective F (users; items; an item's base vector; ENMF's items) has the
+same shape: for each row i of the block,
+
+    A_i = Σ_g s_gi G_g + Σ_{terms} Σ_{j ∈ term.row(i)} w_j o_j o_jᵀ + diag(D_i) + ρ I,      A_i x_i = b_i
+
+G_g d×d matrices shared by all rows (the all-pairs Grams), s_gi their weights for row i, the sums over
+each row's observed entries (a CSR `Term`), D_i the expected-dropout diagonal, ρ the ridge (the
+L2 weight).  `solve_rows` builds and solves them chunk by chunk in float64: per-row Grams by
+degree buckets (zero-padded batched matmuls, no [nnz, d, d] temporary), then a batched Cholesky.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from jnskr.ops import segment_sum
+
+#: elements of a padded [rows, pad, d] gather per batched matmul
+GATHER_BUDGET = 1 << 22
+#: rows of A [rows, d, d] built and solved at once
+SOLVE_ROWS = 4096
+
+
+@dataclass
+class Term:
+    """Observed entries of each row: row i owns entries indptr[i]:indptr[i+1]; entry k reads the
+    vector src[idx[k]] with weight w[k]."""
+
+    indptr: Tensor  # int64 [n + 1]
+    idx: Tensor  # int64 [nnz]
+    src: Tensor  # float [n_src, d]
+    w: Tensor  # float [nnz]
+
+
+def row_grams(term: Term, rows: Tensor, out: Tensor) -> None:
+    """out[r] += Σ_{k ∈ term.row(rows[r])} w_k o_k o_kᵀ for every r (float64, in place).
+
+    Rows are grouped by degree into power-of-two paddings; each group is one batched matmul
+    (Vᵀ diag(w) V) over zero-weighted padding."""
+    start = term.indptr.index_select(0, rows)
+    deg = term.indptr.index_select(0, rows + 1) - start
+    if len(deg) == 0 or int(deg.max()) == 0:
+        return
+    d = term.src.shape[1]
+    pad = torch.where(deg > 0, 2 ** torch.ceil(torch.log2(deg.clamp_min(1).double())).long(), 0)
+    for p in torch.unique(pad[deg > 0]).tolist():
+        sel = torch.nonzero(pad == p).flatten()
+        step = max(1, GATHER_BUDGET // (p * d))
+        ar = torch.arange(p, device=rows.device)
+        for lo in range(0, len(sel), step):
+            s = sel[lo:lo + step]
+            valid = ar.unsqueeze(0) < deg.index_select(0, s).unsqueeze(1)  # [c, p]
+            pos = torch.where(valid, start.index_select(0, s).unsqueeze(1) + ar, 0)
+            v = term.src.index_select(0, term.idx.index_select(0, pos.flatten())).view(len(s), p, d).double()
+            w = torch.where(valid, term.w.index_select(0, pos.flatten()).view(len(s), p).double(), 0.0)
+            out.index_add_(0, s, torch.bmm((v * w.unsqueeze(2)).transpose(1, 2), v))
+
+
+def term_sums(term: Term, rows: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Σ_{k ∈ term.row(i)} c_k o_k for each row of `rows` (c = `weight` per entry, else 1).  -> [n, d]."""
+    start = term.indptr.index_select(0, rows)
+    deg = term.indptr.index_select(0, rows + 1) - start
+    ptr = torch.cat([deg.new_zeros(1), torch.cumsum(deg, 0)])
+    pos = torch.repeat_interleave(start - ptr[:-1], deg) + torch.arange(int(ptr[-1]), device=rows.device)
+    vec = term.src.index_select(0, term.idx.index_select(0, pos)).double()
+    c = weight.index_select(0, pos).double() if weight is not None else torch.ones(len(pos), dtype=torch.float64,
+                                                                                     device=rows.device)
+    return segment_sum(ptr, c, vec)
+
+
+def spd_solve(A: Tensor, b: Tensor) -> Tensor:
+    """x with A x = b for a batch of symmetric positive (semi)definite systems.  A [n, d, d], b [n, d]."""
+    L, info = torch.linalg.cholesky_ex(A)
+    x = torch.cholesky_solve(b.unsqueeze(2), L).squeeze(2)
+    bad = info != 0
+    if bool(bad.any()):  # singular rows (no data, no ridge): the least-squares solution
+        x[bad] = torch.linalg.lstsq(A[bad], b[bad].unsqueeze(2)).solution.squeeze(2)
+    return x
+
+
+def solve_rows(n: int, shared: list[tuple[Tensor, Tensor | None]], terms: list[Term], diag: Tensor | None,
+               ridge: float, rhs, out_dtype=torch.float32) -> Tensor:
+    """Solve A_i x_i = b_i (module docstring; here Σ_g s_gi G_g for several shared matrices) for
+    rows 0..n-1.
+
+    Args:
+        shared: [(G [d, d] float64, s [n] its weight per row, or None for 1)].
+        terms: observed-entry sums added per row.
+        diag: [n, d] extra diagonal per row (None: none); ridge: ρ.
+        rhs: callable(rows) -> [len(rows), d] float64 right-hand sides.
+    Returns: x [n, d] in `out_dtype`.
+    """
+    d = shared[0][0].shape[0]
+    dev = shared[0][0].device
+    out = torch.empty(n, d, dtype=out_dtype, device=dev)
+    eye = torch.eye(d, dtype=torch.float64, device=dev)
+    for lo in range(0, n, SOLVE_ROWS):
+        rows = torch.arange(lo, min(n, lo + SOLVE_ROWS), device=dev)
+        A = (ridge * eye).expand(len(rows), d, d).clone()
+        for G, scale in shared:
+            A += G if scale is None else scale.index_select(0, rows).double()[:, None, None] * G
+        for t in terms:
+            row_grams(t, rows, A)
+        if diag is not None:
+            A.diagonal(dim1=1, dim2=2).add_(diag.index_select(0, rows).double())
+        out[lo:lo + len(rows)] = spd_solve(A, rhs(rows)).to(out_dtype)
+    return out
