@@ -44,8 +44,9 @@ class CFProblem:
     # ------------------------------------------------------------------ blocks
     def solve_users(self, q: Tensor, h: Tensor, sigma: Tensor | None, ridge: float) -> Tensor:
         """argmin over every p_u of F_CF (+ ridge·‖p_u‖²) given q [N, d], h, σ [N, d] (or None)."""
-        z = (q.double() * h.double())  # [N, d]
-        G = (z * self.c_neg.unsqueeze(1)).T @ z
+        z = q * h  # [N, d] in the tables' dtype (gathered per row); the systems are float64
+        z64 = z.double()
+        G = (z64 * self.c_neg.unsqueeze(1)).T @ z64
         pos = Term(self.u_ptr, self.u_idx, z, self.w_user)
         diag = None
         if sigma is not None:
@@ -61,8 +62,9 @@ class CFProblem:
         """The CF part of each item's system in its vector q_v, given P and h:
         (shared [(G, c⁻)], terms, diagonal [N, d] or None, rhs(rows)) all scaled by `scale`.
         `s_user` [M, d]: the per-user diagonal coefficient of the item-side dropout term."""
-        x = (p.double() * h.double())  # [M, d]
-        G = scale * (x.T @ x)
+        x = p * h  # [M, d]
+        x64 = x.double()
+        G = scale * (x64.T @ x64)
         terms = [Term(self.i_ptr, self.i_idx, x, scale * self.w_item)]
         diag = None
         rows_all = torch.arange(self.n_items, device=x.device)
@@ -82,14 +84,16 @@ class CFProblem:
         P, Q = p.double(), q.double()
         A = (P.T @ P) * ((Q * self.c_neg.unsqueeze(1)).T @ Q)
         b = torch.zeros(P.shape[1], dtype=torch.float64, device=P.device)
-        for lo in range(0, self.n_pairs, 1 << 18):
-            sl = slice(lo, lo + (1 << 18))
-            pq = P.index_select(0, self.pair_users[sl]) * Q.index_select(0, self.u_idx[sl])
-            A += (pq * self.w_user[sl].unsqueeze(1)).T @ pq
-            b += self.c_pos * pq.sum(0)
-            if sigma is not None:
-                p2 = P.index_select(0, self.pair_users[sl]) ** 2
-                A.diagonal().add_((self.w_user[sl].unsqueeze(1) * p2 * sigma.double().index_select(0, self.u_idx[sl])).sum(0))
+        sig = sigma.to(p.dtype) if sigma is not None else None
+        for lo in range(0, self.n_pairs, 1 << 16):  # the pairs' products in the tables' dtype, sums in float64
+            sl = slice(lo, lo + (1 << 16))
+            pu = p.index_select(0, self.pair_users[sl])
+            pq = pu * q.index_select(0, self.u_idx[sl])
+            w = self.w_user[sl].to(p.dtype).unsqueeze(1)
+            A += ((pq * w).T @ pq).double()
+            b += self.c_pos * pq.sum(0).double()
+            if sig is not None:
+                A.diagonal().add_((w * pu * pu * sig.index_select(0, self.u_idx[sl])).sum(0).double())
         if sigma is not None:
             A.diagonal().add_((P ** 2).sum(0) * (self.c_neg.unsqueeze(1) * sigma.double()).sum(0))
         return torch.linalg.solve(A, b).to(p.dtype)

@@ -13,12 +13,12 @@ degree buckets (zero-padded batched matmuls, no [nnz, d, d] temporary), then a b
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from jnskr.ops import segment_sum
 
 #: elements of a padded [rows, pad, d] gather per batched matmul
 GATHER_BUDGET = 1 << 22
@@ -56,21 +56,26 @@ def row_grams(term: Term, rows: Tensor, out: Tensor) -> None:
             s = sel[lo:lo + step]
             valid = ar.unsqueeze(0) < deg.index_select(0, s).unsqueeze(1)  # [c, p]
             pos = torch.where(valid, start.index_select(0, s).unsqueeze(1) + ar, 0)
-            v = term.src.index_select(0, term.idx.index_select(0, pos.flatten())).view(len(s), p, d).double()
-            w = torch.where(valid, term.w.index_select(0, pos.flatten()).view(len(s), p).double(), 0.0)
-            out.index_add_(0, s, torch.bmm((v * w.unsqueeze(2)).transpose(1, 2), v))
+            flat = pos.flatten()
+            v = term.src.index_select(0, term.idx.index_select(0, flat)).view(len(s), p, d)
+            w = torch.where(valid, term.w.index_select(0, flat).view(len(s), p).to(v.dtype), 0.0)
+            out.index_add_(0, s, torch.bmm((v * w.unsqueeze(2)).transpose(1, 2), v).to(out.dtype))
 
 
 def term_sums(term: Term, rows: Tensor, weight: Tensor | None = None) -> Tensor:
-    """Σ_{k ∈ term.row(i)} c_k o_k for each row of `rows` (c = `weight` per entry, else 1).  -> [n, d]."""
+    """Σ_{k ∈ term.row(i)} c_k o_k for each row of `rows` (c = `weight` per entry, else 1), as one
+    sparse-times-dense product (no [nnz, d] gather).  -> float64 [n, d]."""
     start = term.indptr.index_select(0, rows)
     deg = term.indptr.index_select(0, rows + 1) - start
     ptr = torch.cat([deg.new_zeros(1), torch.cumsum(deg, 0)])
     pos = torch.repeat_interleave(start - ptr[:-1], deg) + torch.arange(int(ptr[-1]), device=rows.device)
-    vec = term.src.index_select(0, term.idx.index_select(0, pos)).double()
-    c = weight.index_select(0, pos).double() if weight is not None else torch.ones(len(pos), dtype=torch.float64,
-                                                                                     device=rows.device)
-    return segment_sum(ptr, c, vec)
+    src = term.src
+    c = weight.index_select(0, pos).to(src.dtype) if weight is not None else torch.ones(len(pos), dtype=src.dtype,
+                                                                                         device=rows.device)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used is stable
+        warnings.simplefilter("ignore")
+        a = torch.sparse_csr_tensor(ptr, term.idx.index_select(0, pos), c, size=(len(rows), src.shape[0]))
+        return (a @ src).double()
 
 
 def spd_solve(A: Tensor, b: Tensor) -> Tensor:

@@ -137,7 +137,7 @@ class JNSKRSweeps:
         G_x = shared[0][0] / cfg.kappa
         users = pr.i_idx
         seg = torch.repeat_interleave(torch.arange(pr.n_items, device=msg.device), pr.i_ptr[1:] - pr.i_ptr[:-1])
-        dots = (x.index_select(0, users) * msg.index_select(0, seg)).sum(1)
+        dots = (x.index_select(0, users).double() * msg.index_select(0, seg)).sum(1)
         am = pr.c_neg.unsqueeze(1) * (msg @ G_x) + term_sums(Term(pr.i_ptr, users, x, pr.w_item), torch.arange(
             pr.n_items, device=msg.device), pr.w_item * dots)
         cf_offset = cfg.kappa * am
