@@ -72,6 +72,14 @@ class ModelContract:
         for (k, a), b in zip(rec.model.state_dict().items(), loaded.model.state_dict().values()):
             assert torch.equal(a, b), k
 
+    def test_a_loaded_run_scores_the_same_on_every_device(self, trained, device):
+        _, rec, run = trained
+        loaded = Recommender.load(run, device=str(device))
+        users = ["u0", "u9", "u33"]
+        torch.testing.assert_close(loaded.score(users).cpu(), rec.score(users), rtol=1e-4, atol=1e-5)
+        ids, _ = loaded.recommend(users, k=5)
+        assert ids.shape == (3, 5)
+
     def test_score_returns_a_fresh_matrix(self, trained):
         ds, rec, _ = trained
         s = rec.score(["u1", "u2"])

@@ -36,8 +36,8 @@ class TrainConfig(_Strict):
     lr: float = Field(0.05, gt=0.0)
     initial_accumulator: float = 1e-8
     epochs: int = Field(101, ge=1)
-    eval_every: int | None = None  # default: 5 (standard), 10 (paper)
-    patience: int = Field(5, ge=1)
+    eval_every: int | None = Field(None, ge=1)  # default: 2 (als), 5 (adagrad), 10 (paper)
+    patience: int | None = Field(None, ge=1)  # evaluations without improvement; default: 3 (als), 5 (adagrad)
     select_metric: str | None = None  # default: recall@20 (standard), recall@10 (paper)
     checkpoint_every: int = Field(0, ge=0)  # 0: only at evaluations
 
@@ -105,7 +105,16 @@ class _ConfigBase(_Strict):
     def eval_every(self) -> int:
         if self.train.eval_every is not None:
             return self.train.eval_every
-        return 10 if self.train.protocol == "paper" else 5
+        if self.train.protocol == "paper":
+            return 10
+        return 2 if self.solver() == "als" else 5
+
+    def patience(self) -> int:
+        """Evaluations without improvement before stopping (an exact sweep moves much further than
+        an epoch of first-order steps, so fewer are needed under als)."""
+        if self.train.patience is not None:
+            return self.train.patience
+        return 3 if self.solver() == "als" else 5
 
     def drop_last(self) -> bool:
         if self.train.drop_last is not None:

@@ -111,7 +111,7 @@ def make_trainer(cfg: Config, model, train_part: Interactions, item_kg, epochs: 
         model, objective, seed=cfg.seed, batch_size=cfg.train.batch_size, epochs=epochs,
         drop_last=cfg.drop_last(), optimizer=cfg.train.optimizer, lr=cfg.learning_rate(),
         initial_accumulator=cfg.train.initial_accumulator, eval_every=cfg.eval_every(),
-        eval_schedule="paper" if cfg.train.protocol == "paper" else "standard", patience=cfg.train.patience,
+        eval_schedule="paper" if cfg.train.protocol == "paper" else "standard", patience=cfg.patience(),
         select_metric=cfg.select_metric(), validate=validate, strategy=strategy, progress=progress, sweeps=sweeps,
     )
 
