@@ -27,7 +27,7 @@ def test_fit_writes_a_complete_run_folder_and_metrics_shape(synth, tmp_path):
     for key in ("recall@10", "ndcg@10", "ndcg_kgat@10", "precision@10", "hit@10"):
         assert 0.0 <= m["test"][key] <= 1.0
         assert key in m["valid"]
-    assert m["k_max"] == 100 and m["protocol"] == "standard" and m["best_epoch"] in (5, 10)
+    assert m["k_max"] == 100 and m["protocol"] == "standard" and m["best_epoch"] in (2, 4, 6, 8, 10)  # als: every 2
     env = json.loads((tmp_path / "run" / "environment.json").read_text())
     assert env["seed"] == 2019 and env["torch"] == torch.__version__ and env["schema_version"] == 1
     lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
