@@ -28,8 +28,7 @@ inv = p.get("inverse", f.get("inverse"))
 out.append("--inverse" if inv else "--no-inverse")
 if f.get("entity_norm") is False:
     out.append("--no-entity-norm")
-if f.get("fast_distmult"):
-    out.append("--fast-distmult")
+out += ["--fast-distmult"] * bool(f.get("fast_distmult")) + ["--fast-complex"] * bool(f.get("fast_complex"))
 print("\n".join(map(str, out)))
 PY
 )

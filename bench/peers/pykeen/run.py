@@ -5,32 +5,27 @@ Run with the venv's python (bench/.venv-pykeen, made by setup.sh), single-thread
     OMP_NUM_THREADS=1 nice -n 19 bench/.venv-pykeen/bin/python bench/peers/pykeen/run.py \
         --dataset nations --model distmult --loop lcwa --dim 128 --lr 0.01 --batch-size 128
 
-Data: ``<data>/<dataset>/{train,valid,test}.txt`` (tab-separated head, relation, tail; the ConvE
-archives extracted by setup.sh into bench/.data/kg/).  Loaded with ``TriplesFactory.from_path``
-and ONE entity/relation map: the sorted labels of train+valid+test (``--unseen keep``, default:
-valid/test triples with an entity never seen in training are kept and ranked), or the sorted
-labels of train only with such triples dropped (``--unseen drop``, what PyKEEN's own dataset
-classes do).
+Data: ``<data>/<dataset>/{train,valid,test}.txt`` (the ConvE files, extracted by setup.sh),
+loaded with ``TriplesFactory.from_path`` and ONE entity/relation map: the sorted labels of
+train+valid+test (``--unseen keep``: unseen valid/test entities are kept and ranked), or of train
+only with such triples dropped (``--unseen drop``, as PyKEEN's own dataset classes do).
 
-Evaluation: PyKEEN's ``RankBasedEvaluator``, filtered with train+valid+test, "realistic" rank
-(mean of optimistic and pessimistic), head, tail and both sides; MRR, Hits@1/3/10 (and MR).
-Every ``--eval-every`` epochs: validation, and test (``--test every``; ``improved``: only when
-validation MRR improved; ``never``/``--no-test``: selection).  The curve records the
-cumulative *training* seconds (wall time since ``train()`` began minus all evaluation time;
-includes PyKEEN's per-run setup such as building LCWA instances), the same in process CPU
-seconds (single-threaded: a measure of work that other jobs on the machine do not inflate),
-evaluation seconds, epoch, loss and the metrics.  Early stopping on validation both-sides MRR after ``--patience`` evaluations
-without improvement, or when the training time exceeds ``--budget`` seconds, or at
-``--max-epochs``.  Best epoch = first evaluation with the highest validation MRR.
+Evaluation: PyKEEN's ``RankBasedEvaluator``, filtered with train+valid+test, "realistic" rank,
+head/tail/both; MRR, Hits@1/3/10, MR.  Every ``--eval-every`` epochs: valid, and test (``--test
+every``; ``improved``: only when valid MRR improved; ``never``/``--no-test``: for selection).
+The curve records cumulative *training* seconds (wall since ``train()`` began minus evaluation
+time), the same in process CPU seconds (single thread: not inflated by other jobs), evaluation
+seconds, epoch, loss, metrics.  Stops after ``--patience`` evaluations without a better valid
+both-sides MRR, past ``--budget`` training seconds, or at ``--max-epochs``; best epoch = first
+evaluation with the highest valid MRR.
 
-Memory/speed: PyKEEN 1.11.1's DistMultInteraction is ``tensor_product(h, r, t).sum(-1)``, which
-for 1-N scoring (LCWA training, every evaluation) materialises a [batch, entities, d] tensor
-(FB15k-237, batch 1024, d 200: 11.9 GB; the process was OOM-killed); ComplEx does the same when
-it scores all heads (einsum left to right: h * r first).  run.py therefore slices the candidate
-entities (PyKEEN's ``slice_size``) so that this tensor stays under ``--slice-mb`` (exact: each
-score is the same sum).  ``--fast-distmult`` (opt-in, recorded in the JSON) replaces that one
-function by the identical ``einsum('...d,...d,...d->...')``, which contracts d with a matrix
-product (about 50x less CPU for 1-N on FB15k-237); results then differ only in float rounding.
+Memory/speed: PyKEEN 1.11.1's DistMult interaction ``tensor_product(h, r, t).sum(-1)``
+materialises [batch, entities, d] when scoring all entities (FB15k-237, batch 1024, d 200: 11.9
+GB, OOM-killed); ComplEx does so when scoring all heads (einsum left to right).  So run.py passes
+PyKEEN's ``slice_size`` to keep that tensor under ``--slice-mb`` (exact).  Opt-in, recorded:
+``--fast-distmult`` / ``--fast-complex`` compute the same function with the two smaller operands
+multiplied first and d contracted by a matrix product (~50x less CPU for 1-N DistMult on
+FB15k-237); results differ only in float rounding.
 
 Output: ``bench/results/kg/pykeen/<dataset>-<model>-<loop>[-<tag>]-s<seed>.json``.
 ``--save-embeddings DIR`` writes the best model's embeddings for crosscheck.py
@@ -148,11 +143,18 @@ def _einsum_distmult(self, h, r, t):
     return torch.einsum("...d,...d->...", a * b, c)  # then contract d with the big one (matmul)
 
 
-def patch_fast_distmult() -> None:
-    """Opt-in: DistMult's interaction as one einsum (same function, matrix-product contraction)."""
-    from pykeen.nn.modules import DistMultInteraction
+def _einsum_complex(self, h, r, t):
+    return torch.real(_einsum_distmult(self, h, r, torch.conj(t)))
 
-    DistMultInteraction.forward = _einsum_distmult
+
+def patch_fast(distmult: bool, complex_: bool) -> None:
+    """Opt-in: the same interaction functions, contracted with a matrix product (module docstring)."""
+    from pykeen.nn.modules import ComplExInteraction, DistMultInteraction
+
+    if distmult:
+        DistMultInteraction.forward = _einsum_distmult
+    if complex_:
+        ComplExInteraction.forward = _einsum_complex
 
 
 def slice_for(model, batch_size: int, slice_mb: float, training: bool = False) -> int | None:
@@ -164,7 +166,8 @@ def slice_for(model, batch_size: int, slice_mb: float, training: bool = False) -
     inter = getattr(model, "interaction", None)
     if isinstance(inter, DistMultInteraction) and DistMultInteraction.forward is not _einsum_distmult:
         nbytes = 4
-    elif isinstance(inter, ComplExInteraction) and not training:
+    elif isinstance(inter, ComplExInteraction) and not training and ComplExInteraction.forward is not \
+            _einsum_complex:
         nbytes = 8
     else:
         return None
@@ -207,8 +210,7 @@ def run(cfg: dict) -> dict:
     from pykeen.utils import set_random_seed
 
     torch.set_num_threads(cfg["threads"])
-    if cfg["fast_distmult"]:
-        patch_fast_distmult()
+    patch_fast(cfg["fast_distmult"], cfg["fast_complex"])
     load_start, t_all = load(), time.perf_counter()
     set_random_seed(cfg["seed"])
     fac, data_info = load_factories(Path(cfg["data"]) / cfg["dataset"], cfg["unseen"], cfg["inverse"])
@@ -289,11 +291,8 @@ def run(cfg: dict) -> dict:
                      "budget_train_seconds": cfg["budget"], "budget_clock": cfg["budget_clock"],
                      "max_epochs": cfg["max_epochs"]},
         "data": data_info,
-        "best_epoch": best["epoch"] if best else None,
-        "best_train_seconds": best["train_seconds"] if best else None,
-        "best_train_cpu_seconds": best["train_cpu_seconds"] if best else None,
-        "valid_at_best": best["valid"] if best else None,
-        "test_at_best": best.get("test") if best else None,
+        **{k: (best or {}).get(v) for k, v in (("best_epoch", "epoch"), ("best_train_seconds", "train_seconds"),
+           ("best_train_cpu_seconds", "train_cpu_seconds"), ("valid_at_best", "valid"), ("test_at_best", "test"))},
         "epochs_run": loop._epoch,
         "stopped_by": st["stopped_by"],
         "train_seconds": round(fit_s - st["eval_s"], 3),
@@ -313,7 +312,8 @@ def run(cfg: dict) -> dict:
 
 
 HPARAMS = ("dim", "lr", "optimizer", "weight_decay", "reg_weight", "loss", "batch_size", "num_negs",
-           "label_smoothing", "inverse", "entity_norm", "unseen", "eval_batch_size", "fast_distmult", "slice_mb")
+           "label_smoothing", "inverse", "entity_norm", "unseen", "eval_batch_size", "fast_distmult", "fast_complex",
+           "slice_mb")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -348,6 +348,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-batch-size", type=int, default=256)
     p.add_argument("--slice-mb", type=float, default=512, help="stock DistMult: cap of the [B, slice, d] tensor")
     p.add_argument("--fast-distmult", action="store_true", help="opt-in einsum DistMult interaction (see above)")
+    p.add_argument("--fast-complex", action="store_true", help="opt-in ComplEx interaction, h * r * conj(t) "
+                   "contracted with the largest operand last (same function; fast all-heads scoring)")
     p.add_argument("--seed", type=int, default=2020)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--test", choices=["every", "improved", "never"], default="every",
@@ -367,10 +369,7 @@ def config(args: argparse.Namespace) -> dict:
         cfg["inverse"] = cfg["loop"] == "lcwa"
     if cfg["loss"] is None:
         cfg["loss"] = "softplus" if cfg["loop"] == "slcwa" else "bcewithlogits"
-    if cfg["loop"] == "slcwa":
-        cfg["label_smoothing"] = None
-    else:
-        cfg["num_negs"] = None
+    cfg["label_smoothing" if cfg["loop"] == "slcwa" else "num_negs"] = None  # not used by this loop
     if cfg["model"] != "distmult":
         cfg["entity_norm"] = None
     return cfg

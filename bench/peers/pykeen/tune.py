@@ -79,8 +79,7 @@ def base_cfg(a: argparse.Namespace) -> dict:
             "--eval-batch-size", str(a.eval_batch_size), "--data", a.data, "--quiet"]
     if not a.entity_norm:
         argv.append("--no-entity-norm")
-    if a.fast_distmult:
-        argv.append("--fast-distmult")
+    argv += ["--fast-distmult"] * a.fast_distmult + ["--fast-complex"] * a.fast_complex
     return runner.config(runner.parser().parse_args(argv))
 
 
@@ -131,6 +130,7 @@ def main(argv=None) -> int:
                         "for selection) and the winner's trial gives the test figures instead of a final rerun; "
                         "for the large sets, where a rerun doubles hours of CPU")
     p.add_argument("--fast-distmult", action="store_true", help="run.py --fast-distmult (opt-in einsum DistMult)")
+    p.add_argument("--fast-complex", action="store_true", help="run.py --fast-complex")
     p.add_argument("--top-of", default=None, metavar="TUNE_JSON",
                    help="round 2: the --trials best configurations (valid MRR) of this earlier selection")
     p.add_argument("--suffix", default="", help="output name suffix, e.g. round2")
