@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "ROLES", "Trilinear", "DISTMULT", "COMPLEX", "weighted_gram", "score", "role_query",
+    "ROLES", "Trilinear", "DISTMULT", "COMPLEX", "weighted_gram", "grams_and_rows", "score", "role_query",
     "allpairs", "role_matrix", "nonsampling_kge_loss", "positive_part", "allpairs_part", "nonsampling_kge_loss_bruteforce", "penalty",
 ]
 
@@ -74,6 +74,43 @@ class _WeightedGram(torch.autograd.Function):
         return (x @ (g + g.transpose(0, 1))) * w.unsqueeze(1), None
 
 
+class _GramsAndRows(torch.autograd.Function):
+    """(xᵀdiag(w_1)x, …, x[idx]) with one dense gradient Σ_i diag(w_i) x (G_i + G_iᵀ), into which
+    the rows' gradients are index-added in place (autograd would zero-fill one table-sized buffer
+    per gather and add them up)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, idx: Tensor, *ws: Tensor):
+        ctx.save_for_backward(x, idx, *ws)
+        grams = [(x * w.unsqueeze(1)).transpose(0, 1) @ x for w in ws]
+        return (*grams, x.index_select(0, idx))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        x, idx, *ws = ctx.saved_tensors
+        out = None
+        for g, w in zip(grads[:-1], ws):
+            if g is None:
+                continue
+            part = (x @ (g + g.transpose(0, 1))) * w.unsqueeze(1)
+            out = part if out is None else out.add_(part)
+        if out is None:
+            out = torch.zeros_like(x)
+        if grads[-1] is not None:
+            out.index_add_(0, idx, grads[-1])
+        return (out, None, *([None] * len(ws)))
+
+
+def grams_and_rows(x: Tensor, idx: Tensor, weights: list[Tensor]) -> tuple[list[Tensor], Tensor]:
+    """([xᵀdiag(w)x for w in weights], x[idx]) in one op.  x: [n, D], idx: [m] -> ([D, D]…, [m, D])."""
+    ws = [w.detach() for w in weights]
+    if x.requires_grad and torch.is_grad_enabled():
+        out = _GramsAndRows.apply(x, idx, *ws)
+    else:
+        out = (*[(x * w.unsqueeze(1)).transpose(0, 1) @ x for w in ws], x.index_select(0, idx))
+    return list(out[:-1]), out[-1]
+
+
 def weighted_gram(x: Tensor, w: Tensor) -> Tensor:
     """xᵀ diag(w) x.  x: [n, D], w: [n] (constant, no gradient) -> [D, D]."""
     if x.requires_grad and torch.is_grad_enabled():
@@ -85,14 +122,22 @@ def _split(x: Tensor, nb: int) -> Tensor:
     return x.reshape(*x.shape[:-1], nb, x.shape[-1] // nb)
 
 
+def _blocks(x: Tensor, nb: int) -> tuple[Tensor, ...]:
+    """The nb column blocks of x as views (backward: one concatenation, no zero-filled copies)."""
+    return x.split(x.shape[-1] // nb, dim=-1) if nb > 1 else (x,)
+
+
+def _acc(acc: Tensor | None, p: Tensor, s: float) -> Tensor:
+    if acc is None:
+        return p if s == 1.0 else (-p if s == -1.0 else s * p)
+    if s == 1.0:
+        return acc + p
+    return acc - p if s == -1.0 else acc + s * p
+
+
 def score(spec: Trilinear, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
     """ĝ of row-aligned triples.  h: [n, n_e·d], r: [n, n_r·d], t: [n, n_e·d] -> [n]."""
-    hb, rb, tb = _split(h, spec.blocks[0]), _split(r, spec.blocks[1]), _split(t, spec.blocks[2])
-    out = None
-    for a, b, c, s in spec.terms:
-        term = torch.linalg.vecdot(hb[..., a, :] * rb[..., b, :], tb[..., c, :])
-        out = s * term if out is None else out + s * term
-    return out
+    return torch.linalg.vecdot(role_query(spec, 2, h, r), t)
 
 
 def role_query(spec: Trilinear, role: int, x1: Tensor, x2: Tensor) -> Tensor:
@@ -101,15 +146,14 @@ def role_query(spec: Trilinear, role: int, x1: Tensor, x2: Tensor) -> Tensor:
     role 2 (tails): φ from (h, r) — score all tails with φ @ Tᵀ; role 0 (heads): from (r, t);
     role 1 (relations): from (h, t).  x1: [n, ·], x2: [n, ·] -> [n, blocks[role]·d].
     """
-    others = [i for i in range(3) if i != role]
-    xb = {others[0]: _split(x1, spec.blocks[others[0]]), others[1]: _split(x2, spec.blocks[others[1]])}
+    o0, o1 = [i for i in range(3) if i != role]
+    b0, b1 = _blocks(x1, spec.blocks[o0]), _blocks(x2, spec.blocks[o1])
     parts: list[Tensor | None] = [None] * spec.blocks[role]
     for term in spec.terms:
-        k, s = term[role], term[3]
-        p = s * (xb[others[0]][..., term[others[0]], :] * xb[others[1]][..., term[others[1]], :])
-        parts[k] = p if parts[k] is None else parts[k] + p
-    ref = xb[others[0]][..., 0, :]
-    return torch.cat([p if p is not None else torch.zeros_like(ref) for p in parts], dim=-1)
+        k = term[role]
+        parts[k] = _acc(parts[k], b0[term[o0]] * b1[term[o1]], term[3])
+    filled = [p if p is not None else torch.zeros_like(b0[0]) for p in parts]
+    return filled[0] if len(filled) == 1 else torch.cat(filled, dim=-1)
 
 
 def _block(g: Tensor, nb: int, x: int, y: int) -> Tensor:
@@ -239,6 +283,26 @@ def nonsampling_kge_loss_bruteforce(
     return (w * (target - ghat) ** 2).sum()
 
 
+class _N3(torch.autograd.Function):
+    """Σ_k m_k³ per row, m_k = modulus over the blocks; backward 3·m·x (finite at m = 0)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, blocks: int) -> Tensor:
+        sq = sum(b * b for b in _blocks(x, blocks))
+        m = sq.sqrt()
+        ctx.save_for_backward(x, m)
+        ctx.blocks = blocks
+        return (sq * m).sum(-1)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x, m = ctx.saved_tensors
+        f = m * (3.0 * g).unsqueeze(-1)  # [n, d], the same for every block
+        if ctx.blocks == 1:
+            return x * f, None
+        return (_split(x, ctx.blocks) * f.unsqueeze(-2)).reshape(x.shape), None
+
+
 def penalty(x: Tensor, blocks: int, norm: str) -> Tensor:
     """Per-row regulariser.  x: [n, blocks·d] -> [n].
 
@@ -248,6 +312,5 @@ def penalty(x: Tensor, blocks: int, norm: str) -> Tensor:
     if norm == "l2":
         return 0.5 * (x * x).sum(-1)
     if norm == "n3":
-        sq = (_split(x, blocks) ** 2).sum(-2)
-        return sq.pow(1.5).sum(-1)
+        return _N3.apply(x, blocks)
     raise ValueError(f"unknown penalty {norm!r}")

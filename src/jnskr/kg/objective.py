@@ -24,13 +24,13 @@ of mini-batch steps is a stochastic pass over exactly F.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from jnskr.kg.losses import (allpairs_part, nonsampling_kge_loss, nonsampling_kge_loss_bruteforce, penalty,
-                             positive_part)
+from jnskr.kg.losses import (allpairs, allpairs_part, grams_and_rows, nonsampling_kge_loss,
+                             nonsampling_kge_loss_bruteforce, penalty, positive_part, score)
 from jnskr.kg.models import ModelSpec
 
 __all__ = ["with_reciprocals", "negative_weights", "Objective"]
@@ -79,6 +79,7 @@ class Objective:
     reg: str = "n3"  # l2 | n3
     lam: float = 0.0
     weighting: str = "frequency"  # frequency | uniform
+    _plan_cache: list | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -113,11 +114,51 @@ class Objective:
         share = 1.0 if batch is None else batch.shape[0] / self.n
         return (self.lam * share) * self._tables_penalty(tables)
 
+    def _plan(self) -> list[tuple[str, list[int], list[int]]]:
+        """Per table: its roles, and for each role the index of its distinct weight vector."""
+        if getattr(self, "_plan_cache", None) is None:
+            weights = (self.a, self.b, self.g)
+            plan = []
+            for name in self.spec.table_names():
+                roles = [i for i, n in enumerate(self.spec.roles) if n == name]
+                distinct: list[int] = []
+                which = []
+                for i in roles:
+                    j = next((k for k, r in enumerate(distinct) if torch.equal(weights[r], weights[i])), None)
+                    if j is None:
+                        distinct.append(i)
+                        j = len(distinct) - 1
+                    which.append(j)
+                plan.append((name, roles, [distinct[j] for j in which]))
+            self._plan_cache = plan
+        return self._plan_cache
+
     def batch(self, tables: dict[str, Tensor], batch: Tensor) -> Tensor:
-        """F_B for a batch of rows of `pos` ([b, 3]); Σ over a partition of `pos` = F."""
-        H, R, T = self.spec.role_tables(tables)
-        loss = nonsampling_kge_loss(self.spec.form, H, R, T, batch, self.c_pos, self.a, self.b, self.g,
-                                    allpairs_scale=batch.shape[0] / self.n)
+        """F_B for a batch of rows of `pos` ([b, 3]); Σ over a partition of `pos` = F.
+
+        One gather and one Gram op per table (`grams_and_rows`), so each table gets one dense
+        gradient; the same value as `nonsampling_kge_loss(..., allpairs_scale=|B|/|T⁺|)` + λΩ_B."""
+        weights = (self.a, self.b, self.g)
+        b = batch.shape[0]
+        grams: list[Tensor | None] = [None] * 3
+        rows: list[Tensor | None] = [None] * 3
+        for name, roles, wsrc in self._plan():
+            distinct = list(dict.fromkeys(wsrc))
+            idx = torch.cat([batch[:, i] for i in roles]) if len(roles) > 1 else batch[:, roles[0]]
+            gs, r = grams_and_rows(tables[name], idx, [weights[i] for i in distinct])
+            for k, (i, src) in enumerate(zip(roles, wsrc)):
+                grams[i] = gs[distinct.index(src)]
+                rows[i] = r[k * b:(k + 1) * b] if len(roles) > 1 else r
+        y = score(self.spec.form, rows[0], rows[1], rows[2])
+        cn = self.a.index_select(0, batch[:, 0]) * self.b.index_select(0, batch[:, 1]) * \
+            self.g.index_select(0, batch[:, 2])
+        loss = ((self.c_pos - cn) * y * y - 2.0 * self.c_pos * y).sum() + \
+            (b / self.n) * allpairs(self.spec.form, grams[0], grams[1], grams[2])
+        if self.lam == 0.0:
+            return loss
+        if self.weighting == "frequency":
+            reg = sum(penalty(rows[i], self.spec.form.blocks[i], self.reg).sum() for i in range(3))
+            return loss + self.lam * reg
         return loss + self.regulariser(tables, batch)
 
     @torch.no_grad()
