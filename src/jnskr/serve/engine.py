@@ -38,6 +38,7 @@ class Engine:
         self._item_lookup = {i: k for k, i in enumerate(self.item_ids)}
         self.has_kg = bool(getattr(rec.model, "has_kg", False))
         self.names = rec.names() if self.has_kg else None
+        self._p: Tensor | None = None
 
     @classmethod
     def load(cls, run_dir, device: str | None = None, new_items_path=None, ridge: float = DEFAULT_RIDGE) -> "Engine":
@@ -89,8 +90,14 @@ class Engine:
     def fact_table(self):
         return self.cat.facts()
 
+    @torch.no_grad()
     def user_vectors(self, users) -> Tensor:
-        return self.cat.user_vectors(users)
+        """p_u of dense `users` [n] -> [n, d], from a table computed once: the model's own
+        `user_vectors` runs `encode()`, which recomputes every item vector (with attention over
+        every KG fact) on each call."""
+        if self._p is None:
+            self._p = self.cat.model.user_vectors().detach()
+        return self._p.index_select(0, torch.as_tensor(np.asarray(users), dtype=torch.long, device=self._p.device))
 
     @torch.no_grad()
     def explain(self, p: Tensor, items: np.ndarray, top: int | None = 5) -> list[dict]:
