@@ -51,12 +51,17 @@ class Recommender:
         self.dropout_aware = True
 
     # ------------------------------------------------------------- training
-    def fit(self, dataset: Dataset, run_dir: str | Path | None = None, progress=None,
+    def fit(self, dataset: Dataset, run_dir: str | Path | None = None, progress="auto",
             resume: bool = False) -> "Recommender":
         """Train and evaluate on `dataset` (protocol from the config); write `run_dir` if given.
 
-        `progress`: None, or an object with the `jnskr.training.trainer.Progress` methods."""
-        self._run = pipeline.run(self.config, dataset, run_dir, resume=resume, progress=progress)
+        `progress`: ``"auto"`` (a progress bar inside Jupyter, none elsewhere), ``True`` (a bar:
+        `jnskr.progress.NotebookProgress`, on tqdm when installed), ``False``/None, or an object with
+        the `jnskr.training.trainer.Progress` methods.  A warning tells when validation keeps falling
+        after the first evaluations (the preset may not suit the data)."""
+        from jnskr.progress import default_progress
+
+        self._run = pipeline.run(self.config, dataset, run_dir, resume=resume, progress=default_progress(progress))
         self._catalog = None
         return self
 
@@ -211,6 +216,24 @@ class Recommender:
         idx, scores = cat.recommend_users(self.ids.user_index(raws), k, exclude_seen, cand, batch_size)
         out = self._raw_items(idx), scores
         return (out[0][0], out[1][0]) if single else out
+
+    def recommend_frame(self, users, k: int = 20, exclude_seen: bool = True, items=None):
+        """`recommend` as a pandas DataFrame with columns user, item, rank, score, item_name (one
+        row per recommendation; item_name is None where the dataset has no names)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise JnskrError("recommend_frame needs pandas: pip install pandas") from None
+        raws = [users] if isinstance(users, (str, int, np.integer)) else list(users)
+        ids, scores = self.recommend(raws, k=k, exclude_seen=exclude_seen, items=items)
+        keep = ids != None  # noqa: E711  (a user with fewer than k candidates)
+        names = dict(zip(self.ids.items(), self.ids.item_names or []))
+        rows_user = np.repeat(np.asarray([str(u) for u in raws], dtype=object), ids.shape[1]).reshape(ids.shape)
+        ranks = np.broadcast_to(np.arange(1, ids.shape[1] + 1), ids.shape)
+        item = ids[keep]
+        return pd.DataFrame({"user": rows_user[keep], "item": item, "rank": ranks[keep],
+                             "score": scores[keep].astype(np.float64),
+                             "item_name": [names.get(i) or None for i in item]})
 
     def recommend_for_history(self, items, k: int = 20, exclude_history: bool = True,
                               candidates=None) -> tuple[np.ndarray, np.ndarray]:

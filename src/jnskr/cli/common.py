@@ -30,3 +30,45 @@ def setup_logging(quiet: bool = False, debug: bool = False) -> None:
 def show_progress() -> bool:
     """Progress bars only on a TTY and when not --quiet."""
     return (not STATE["quiet"]) and sys.stderr.isatty()
+
+
+def tidy_help() -> None:
+    """Help text as users read it (typer >= 0.2x renders flags as ``--quiet <bool>``, which reads
+    like ``--quiet true``, and arguments as ``{run_dir}``): flags show no value type, arguments
+    show as ``RUN_DIR``.  Older typer already renders both that way; there this does nothing."""
+    try:
+        from typer import core
+    except ImportError:  # pragma: no cover
+        return
+    opt, arg = getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)
+    if opt is not None and hasattr(opt, "display_type_rich") and not getattr(opt, "_jnskr_tidy", False):
+        original = opt.display_type_rich
+
+        def display_type_rich(self, ctx):
+            if getattr(self, "is_flag", False):
+                return None
+            shown = original(self, ctx)
+            if getattr(self, "multiple", False) and isinstance(shown, str) and shown.startswith("<list["):
+                shown = "<" + shown[len("<list["):].rstrip(">").rstrip("]") + ">"  # repeatable: one value each
+            return shown
+
+        opt.display_type_rich = display_type_rich
+        opt._jnskr_tidy = True
+    if arg is not None and isinstance(getattr(arg, "display_name_raw", None), property) \
+            and not getattr(arg, "_jnskr_tidy", False):
+        arg.display_name_raw = property(lambda self: self.metavar if self.metavar is not None else self.name.upper())
+        if hasattr(arg, "_usage_display_name"):
+            def _usage_display_name(self) -> str:
+                name = self.display_name_raw
+                name = name if self.required else f"[{name}]"
+                return name + ("..." if self.nargs != 1 else "")
+
+            arg._usage_display_name = _usage_display_name
+        arg._jnskr_tidy = True
+
+
+def plain(text) -> str:
+    """User text (ids, names, paths, messages) made safe for rich markup: ``[serve]`` stays."""
+    from rich.markup import escape
+
+    return escape(str(text))

@@ -11,7 +11,7 @@ import typer
 
 from rich.markup import escape
 
-from jnskr.cli.common import err_console, setup_logging
+from jnskr.cli.common import err_console, setup_logging, tidy_help
 from jnskr.errors import JnskrError
 
 app = typer.Typer(
@@ -41,12 +41,15 @@ def _register() -> None:
     if _REGISTERED:
         return
     _REGISTERED = True
+    tidy_help()
     from jnskr.cli import data as data_cli
+    from jnskr.cli import presets as presets_cli
     from jnskr.cli import train as train_cli
     from jnskr.cli import use as use_cli
 
     app.command()(train_cli.train)
     app.command()(train_cli.evaluate)
+    app.add_typer(presets_cli.app, name="presets", help="The shipped presets: list them; `show NAME` prints one.")
     app.command()(use_cli.recommend)
     app.command()(use_cli.similar)
     app.command("export-embeddings")(use_cli.export_embeddings)

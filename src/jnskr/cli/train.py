@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from jnskr.cli.common import console, show_progress
+from jnskr.cli.common import console, plain
 from jnskr.errors import JnskrError
 
 log = logging.getLogger("jnskr")
@@ -50,10 +50,17 @@ def _load_data(cfg):
     return load_configured(cfg.data)
 
 
-def _progress():
-    from jnskr.cli.progress import RichProgress
+def _progress(tracker=None):
+    from jnskr.cli.progress import make_progress
 
-    return RichProgress() if show_progress() else None
+    return make_progress(tracker)
+
+
+def _preset_help() -> str:
+    from jnskr.presets import names
+
+    return (f"A shipped preset: {', '.join(names())} (`jnskr presets` describes them). Default: the preset "
+            "named like the --data folder or --dataset, else `default`.")
 
 
 def train(
@@ -61,6 +68,7 @@ def train(
     data: Optional[Path] = typer.Option(None, "--data", help="Path to a dataset folder or file."),
     format: Optional[str] = typer.Option(None, "--format", help="kgat | recbole | tsv (detected when omitted)."),
     config: Optional[Path] = typer.Option(None, "--config", help="A YAML config file (else a preset)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help=_preset_help()),
     set_: list[str] = typer.Option([], "--set", help="Override a config key: --set jnskr.c0=500 (repeatable)."),
     model: Optional[str] = typer.Option(None, "--model", help="A registered model: jnskr, enmf, lightgcn, bpr, "
                                         "jnskr_sampled, popularity."),
@@ -79,17 +87,19 @@ def train(
             from jnskr.threads import set_threads
 
             set_threads(threads)
-        if dataset or data or config or set_ or model or out:
+        if dataset or data or config or preset or set_ or model or out:
             raise JnskrError("--resume takes only the run folder: the run keeps its own config and data")
         if not resume.is_dir():
             raise JnskrError(f"{resume}: no such run folder")
         rec = Recommender.resume(resume, progress=_progress())
         _print_result(rec, rec.ids.dataset)
-        console.print(f"run saved to {resume}")
+        console.print(f"run saved to {plain(resume)}", highlight=False)
         return
 
     if dataset and data:
         raise JnskrError("give either --dataset or --data, not both")
+    if preset and config:
+        raise JnskrError("give either --preset or --config, not both")
     extra: dict = {}
     if model:
         extra["model"] = model
@@ -103,7 +113,7 @@ def train(
         extra["data"] = {"path": str(data), "dataset": None, **({"format": format} if format else {})}
     elif dataset:
         extra["data"] = {"dataset": dataset}
-    cfg = build_config(preset=None if config else _pick_preset(dataset, data), file=config,
+    cfg = build_config(preset=None if config else (preset or _pick_preset(dataset, data)), file=config,
                        overrides=list(set_), extra=extra)
     ds = _load_data(cfg)
     name = ds.name
@@ -114,14 +124,14 @@ def train(
              ds.n_items, ds.train.nnz, out)
     rec = Recommender(cfg).fit(ds, run_dir=out, progress=_progress())
     _print_result(rec, name)
-    console.print(f"run saved to {out}")
+    console.print(f"run saved to {plain(out)}", highlight=False)
 
 
 def _print_result(rec, name: str) -> None:
     m, cfg = rec.metrics, rec.config
     title = (f"{cfg.model} on {name}: test (full ranking, train items masked), best epoch {m['best_epoch']}, "
              f"protocol {m['protocol']}, {m['seconds_per_epoch']:.3f} s/epoch")
-    console.print(metrics_table(m, title, cfg.eval.ks))
+    console.print(metrics_table(m, plain(title), cfg.eval.ks))
 
 
 def evaluate(
@@ -157,5 +167,5 @@ def evaluate(
     rec.model.prepare_scoring()
     res = run_evaluate(rec.model, ds.test, [ds.train], ks=cfg.eval.ks, k_max=cfg.eval.k_max,
                        batch_size=cfg.eval.batch_size)
-    console.print(metrics_table({"test": res.metrics}, f"{cfg.model} from {run_dir} on {ds.name} "
-                                f"({res.n_users} test users)", cfg.eval.ks))
+    console.print(metrics_table({"test": res.metrics}, plain(f"{cfg.model} from {run_dir} on {ds.name} "
+                                                             f"({res.n_users} test users)"), cfg.eval.ks))

@@ -13,7 +13,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from jnskr.cli.common import console
+from jnskr.cli.common import console, plain
 from jnskr.errors import JnskrError
 
 log = logging.getLogger("jnskr")
@@ -30,7 +30,7 @@ def _threads(n: int | None, engine) -> None:
 
 def _fmt_fact(f: dict) -> str:
     ent = f["entity"] + (f" ({f['entity_name']})" if f.get("entity_name") else "")
-    return f"{f['relation']} -> {ent}  a={f['alpha']:.3f}  {f['contribution']:+.4f}"
+    return plain(f"{f['relation']} -> {ent}  a={f['alpha']:.3f}  {f['contribution']:+.4f}")
 
 
 def _explain_rows(engine, users_p, items: np.ndarray, top: int) -> list[dict]:
@@ -45,7 +45,7 @@ def _explain_rows(engine, users_p, items: np.ndarray, top: int) -> list[dict]:
 
 
 def _print_table(engine, rows: list[dict], title: str, explanations: list[dict] | None) -> None:
-    t = Table(title=title, title_justify="left")
+    t = Table(title=plain(title), title_justify="left")
     t.add_column("rank", justify="right")
     t.add_column("item")
     has_names = engine.item_names is not None
@@ -57,7 +57,8 @@ def _print_table(engine, rows: list[dict], title: str, explanations: list[dict] 
         t.add_column("kg", justify="right")
         t.add_column("facts", justify="right")
     for k, r in enumerate(rows):
-        cells = [str(r["rank"]), r["item"], *([r.get("name", "")] if has_names else []), f"{r['score']:.4f}"]
+        cells = [str(r["rank"]), plain(r["item"]), *([plain(r.get("name") or "")] if has_names else []),
+                 f"{r['score']:.4f}"]
         if explanations is not None:
             e = explanations[k]
             cells += [f"{e['base']:+.4f}", f"{e['kg']:+.4f}", str(e["n_facts"])]
@@ -68,8 +69,8 @@ def _print_table(engine, rows: list[dict], title: str, explanations: list[dict] 
     console.print("score = base + kg exactly: base = h.(p_u*e_v); kg = sum over the item's KG facts (r, t) of "
                   "a_v(r,t) * h.(p_u*x_t), listed by |contribution|", highlight=False)
     for r, e in zip(rows, explanations):
-        name = f" {r['name']}" if r.get("name") else ""
-        console.print(f"#{r['rank']} {r['item']}{name}: {e['score']:.4f} = base {e['base']:+.4f} + kg {e['kg']:+.4f}",
+        name = plain(f" {r['name']}") if r.get("name") else ""
+        console.print(f"#{r['rank']} {plain(r['item'])}{name}: {e['score']:.4f} = base {e['base']:+.4f} + kg {e['kg']:+.4f}",
                       highlight=False, soft_wrap=True)
         for f in e["facts"]:
             console.print(f"    {_fmt_fact(f)}", highlight=False, soft_wrap=True)
@@ -176,7 +177,7 @@ def recommend(
         writer.add([r])
     n = writer.close()
     if str(output) != "-":
-        console.print(f"wrote {n:,} rows for {len(users_raw):,} user(s) to {output}", highlight=False)
+        console.print(f"wrote {n:,} rows for {len(users_raw):,} user(s) to {plain(output)}", highlight=False)
 
 
 def similar(
@@ -204,18 +205,19 @@ def similar(
         w = RecommendationWriter(output, with_names=engine.item_names is not None, with_explanations=False)
         w.columns = ["item", "rank", "score"] + (["item_name"] if engine.item_names is not None else [])
         w.add([{**{kk: v for kk, v in r.items() if kk != "name"}, "item_name": r.get("name")} for r in rows])
-        console.print(f"wrote {w.close():,} rows to {output}", highlight=False)
+        console.print(f"wrote {w.close():,} rows to {plain(output)}", highlight=False)
         return
     name = engine.item_name(idx)
-    t = Table(title=f"top {k} items similar to {item}" + (f" ({name})" if name else "")
-              + " -- cosine similarity of q vectors", title_justify="left")
+    t = Table(title=plain(f"top {k} items similar to {item}" + (f" ({name})" if name else "")
+                          + " -- cosine similarity of q vectors"), title_justify="left")
     t.add_column("rank", justify="right")
     t.add_column("item")
     if engine.item_names is not None:
         t.add_column("name")
     t.add_column("cosine", justify="right")
     for r in rows:
-        t.add_row(str(r["rank"]), r["item"], *([r.get("name", "")] if engine.item_names is not None else []),
+        t.add_row(str(r["rank"]), plain(r["item"]), *([plain(r.get("name") or "")] if engine.item_names is not None
+                                                        else []),
                   f"{r['score']:.4f}")
     console.print(t)
 
@@ -235,7 +237,7 @@ def export_embeddings(
     set_threads(threads or 1)
     rec = Recommender.load(run_dir, device="cpu")
     manifest = do_export(rec, output)
-    t = Table(title=f"embeddings of {run_dir} in {output}", title_justify="left")
+    t = Table(title=plain(f"embeddings of {run_dir} in {output}"), title_justify="left")
     t.add_column("file")
     t.add_column("shape", justify="right")
     t.add_column("ids")

@@ -1,0 +1,224 @@
+"""Training progress outside the terminal bar: the falling-validation rule, notebook progress,
+and a fan-out that lets several `jnskr.training.trainer.Progress` objects watch one run.
+
+Each object here has the trainer's progress methods (start / batch / epoch_end / close).  The
+pipeline calls `start` once for the selection run and once more for the refit on all of train
+(when `train.refit` is on), so objects count the calls as phases: phase 0 is selection.
+
+    rec = Recommender(cfg).fit(ds, progress=True)      # NotebookProgress in Jupyter, tqdm when installed
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+import warnings
+
+log = logging.getLogger("jnskr")
+
+#: the figure the bars, the rule and the trackers read from an evaluation record
+SHOWN_METRICS = ("recall@20", "recall@10", "ndcg@20")
+
+PHASES = ("training", "refit")
+
+
+def shown_metric(valid: dict | None) -> str | None:
+    """The metric named in progress lines: recall@20 when the run computes it."""
+    if not valid:
+        return None
+    return next((k for k in SHOWN_METRICS if k in valid), next(iter(sorted(valid)), None))
+
+
+def falling_message(metric: str, since_epoch: int) -> str:
+    return (f"validation {metric} is falling since epoch {since_epoch}: the preset may not suit this data; "
+            "see `jnskr presets` / `jnskr tune`")
+
+
+class FallingWatch:
+    """Warns once when validation keeps falling after the first evaluations: the first evaluation is
+    still the best and the `streak` latest evaluations are all below it (a preset whose regularisation
+    does not suit the data overfits from the first sweeps on; the selected model is then the first).
+
+    `emit(message)` reports it (default: a warning on the "jnskr" logger); `message` keeps it."""
+
+    watches_validation = True
+
+    def __init__(self, streak: int = 2, emit=None):
+        self.streak = streak
+        self.emit = emit if emit is not None else log.warning
+        self.message: str | None = None
+        self.phase = -1
+        self.scores: list[tuple[int, float]] = []
+
+    def start(self, done_epochs: int, total_epochs: int, batches_per_epoch: int) -> None:
+        self.phase += 1
+        self.scores = []
+
+    def batch(self, epoch: int, loss: float) -> None:
+        pass
+
+    def epoch_end(self, record: dict) -> None:
+        metric = shown_metric(record.get("valid"))
+        if metric is None or self.message is not None:
+            return
+        self.scores.append((int(record["epoch"]), float(record["valid"][metric])))
+        message = check_falling(self.scores, self.streak, metric)
+        if message is not None:
+            self.message = message
+            self.emit(message)
+
+    def close(self) -> None:
+        pass
+
+
+def check_falling(scores: list[tuple[int, float]], streak: int = 2, metric: str = "recall@20") -> str | None:
+    """The rule on (epoch, validation score) pairs in order: a message when the first evaluation is
+    the best so far and the last `streak` evaluations are all below it, else None.
+
+    >>> check_falling([(5, 0.277), (10, 0.25), (15, 0.192)])
+    'validation recall@20 is falling since epoch 5: the preset may not suit this data; see `jnskr presets` / `jnskr tune`'
+    >>> check_falling([(5, 0.2), (10, 0.25), (15, 0.19)]) is None
+    True
+    """
+    if len(scores) < streak + 1:
+        return None
+    first_epoch, first = scores[0]
+    if any(s > first for _, s in scores[1:]):
+        return None
+    if all(s < first for _, s in scores[-streak:]):
+        return falling_message(metric, first_epoch)
+    return None
+
+
+class FanOut:
+    """Several progress objects as one (None entries are skipped)."""
+
+    def __init__(self, *parts):
+        self.parts = [p for p in parts if p is not None]
+        self.watches_validation = any(getattr(p, "watches_validation", False) for p in self.parts)
+
+    def start(self, done_epochs: int, total_epochs: int, batches_per_epoch: int) -> None:
+        for p in self.parts:
+            p.start(done_epochs, total_epochs, batches_per_epoch)
+
+    def batch(self, epoch: int, loss: float) -> None:
+        for p in self.parts:
+            p.batch(epoch, loss)
+
+    def epoch_end(self, record: dict) -> None:
+        for p in self.parts:
+            p.epoch_end(record)
+
+    def close(self) -> None:
+        for p in self.parts:
+            p.close()
+
+
+def _fmt_loss(loss: float | None) -> str:
+    return "-" if loss is None or not math.isfinite(loss) else f"{loss:.4g}"
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    try:
+        ip = shell.get_ipython()
+    except AttributeError:  # pragma: no cover
+        return False
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+class NotebookProgress:
+    """A progress bar for notebooks and plain Python: `tqdm.auto` when tqdm is installed (a widget
+    in Jupyter, text elsewhere), else one printed line per evaluation.  The bar counts the batches
+    of the whole run (its ETA is for the run, up to the maximum epochs; early stopping ends sooner),
+    shows ``epoch N/total``, the last epoch's loss and validation figure, and prints the
+    falling-validation warning of `FallingWatch` where a notebook user sees it."""
+
+    watches_validation = True
+
+    def __init__(self, file=None, use_tqdm: bool = True):
+        self.file = file
+        self.use_tqdm = use_tqdm
+        self.bar = None
+        self.phase = -1
+        self.valid = ""
+        self.watch = FallingWatch(emit=self.write)
+
+    def write(self, message: str) -> None:
+        log.warning(message)
+        if self.bar is not None:
+            self.bar.write("warning: " + message, file=self.file)
+        else:
+            print("warning: " + message, file=self.file if self.file is not None else sys.stderr, flush=True)
+
+    def start(self, done_epochs: int, total_epochs: int, batches_per_epoch: int) -> None:
+        self.phase += 1
+        self.valid = ""
+        self.watch.start(done_epochs, total_epochs, batches_per_epoch)
+        self.total_epochs, self.epoch, self.per_epoch = total_epochs, done_epochs, max(1, batches_per_epoch)
+        self.t0 = time.perf_counter()
+        self.label = PHASES[min(self.phase, 1)]
+        tqdm = None
+        if self.use_tqdm:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+        if tqdm is not None:
+            self.bar = tqdm(total=(total_epochs - done_epochs) * self.per_epoch, desc=self._desc(), unit="batch",
+                            file=self.file, leave=True, dynamic_ncols=True)
+        else:
+            self._print(f"{self.label}: up to {total_epochs} epochs"
+                        + (f" (from epoch {done_epochs})" if done_epochs else ""))
+
+    def _desc(self) -> str:
+        return f"{self.label}: epoch {min(self.epoch + 1, self.total_epochs)}/{self.total_epochs}"
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.file if self.file is not None else sys.stderr, flush=True)
+
+    def batch(self, epoch: int, loss: float) -> None:
+        self.epoch = epoch
+        if self.bar is not None:  # the loss shown stays the last epoch's (a batch's is on another scale)
+            self.bar.set_description(self._desc(), refresh=False)
+            self.bar.update(1)
+
+    def epoch_end(self, record: dict) -> None:
+        self.epoch = int(record["epoch"])
+        metric = shown_metric(record.get("valid"))
+        if metric is not None:
+            self.valid = f", validation {metric} {record['valid'][metric]:.4f}"
+        if self.bar is not None:
+            self.bar.set_description(self._desc(), refresh=False)
+            self.bar.set_postfix_str(f"loss {_fmt_loss(record.get('loss'))}{self.valid}")
+        elif metric is not None:
+            self._print(f"{self.label}: epoch {self.epoch}/{self.total_epochs}  loss {_fmt_loss(record.get('loss'))}"
+                        f"{self.valid}  ({time.perf_counter() - self.t0:.0f} s)")
+        self.watch.epoch_end(record)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def default_progress(progress):
+    """What `Recommender.fit(progress=...)` runs with: ``True`` -> `NotebookProgress`; ``"auto"``
+    (the default) -> `NotebookProgress` inside Jupyter, else none; ``False``/None -> none; an object
+    -> itself.  Whatever it is, the falling-validation rule watches the run (a Python warning where
+    no progress object reports it)."""
+    if progress is True or (progress == "auto" and _in_notebook()):
+        progress = NotebookProgress()
+    elif progress in (False, None, "auto"):
+        progress = None
+    if progress is not None and getattr(progress, "watches_validation", False):
+        return progress
+    return FanOut(progress, FallingWatch(emit=_python_warning))
+
+
+def _python_warning(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=2)
