@@ -3,19 +3,24 @@
 Endpoints (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
 
 * ``GET /health`` -> ``{"status": "ok"}``
-* ``GET /metadata`` -> model, dataset, sizes, what the run supports, its test metrics
+* ``GET /metadata`` -> model, dataset, sizes, what the run supports, its test metrics, the limits
 * ``GET /recommend?user=U&k=20&explain=false&facts=5&keep_seen=false&fallback=none``
-  -> ``{"user", "k", "fallback", "items": [{"rank", "item", "score", "name"?, "explanation"?}]}``;
-  an unknown user is a 404 ``{"error": ...}``, or the most popular items with
+  -> ``{"user", "k", "fallback"?, "explained"?, "items": [{"rank", "item", "score", "name"?,
+  "explanation"?}]}``; with ``explain`` the first ``explained`` (at most 100) items carry their
+  KG facts.  An unknown user is a 404 ``{"error": ...}``, or the most popular items with
   ``fallback=popular`` (then ``"fallback": "popular"``)
 * ``GET /similar?item=I&k=20`` -> nearest items by cosine similarity of q vectors
 * ``POST /recommend`` with ``{"history": [raw item ids], "k": 20, "explain": false}`` -> a new
   user folded in from the history (`jnskr.coldstart`); unknown items are a 404
 
-Errors are JSON ``{"error": "one line"}``: 404 for unknown ids, 422 for bad parameters (FastAPI's
-validation, plus ``"detail"``) and for requests the run cannot answer (``explain`` without a
-KG).  User input never causes a 500.  The item vectors of the whole catalogue are computed once
-at start-up (`Engine`); a query is one matmul and one top-k.
+Every 4xx is JSON ``{"error": "one line"}`` (`jnskr.serve.guard`): 404 for unknown ids and
+routes, 413 for a body over the limit, 414 for a query string over 16 KB, 422 for bad
+parameters or a body that is not readable JSON (FastAPI's validation adds ``"detail"``, at most
+10 entries) and for requests the run cannot answer (``explain`` without a KG).  No client input
+is echoed back longer than 80 characters; user input never causes a 500.  The item vectors of
+the whole catalogue are computed once at start-up (`Engine`); a query is one matmul and one
+top-k, and large answers are built in slices that let other requests through
+(`jnskr.serve.respond`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from typing import Literal
 
 from jnskr.errors import JnskrError
 from jnskr.serve.engine import Engine, UnknownItem, UnknownUser
-from jnskr.serve.schemas import MAX_K, Error, History, Recommendations, Similar
+from jnskr.serve.guard import Limits, body_limit, install_error_handlers
+from jnskr.serve.respond import MAX_EXPLAINED, Lanes, envelope, is_heavy, items_json
+from jnskr.serve.schemas import MAX_FACTS, MAX_HISTORY, MAX_K, Error, History, Recommendations, Similar
 
 log = logging.getLogger("jnskr")
 SERVE_HINT = "jnskr serve needs fastapi and uvicorn: pip install 'jnskr[serve]'"
@@ -41,57 +48,33 @@ def require_fastapi() -> None:
         raise JnskrError(SERVE_HINT) from None
 
 
-def create_app(engine: Engine):
-    """A FastAPI app answering from `engine`."""
+def create_app(engine: Engine, max_body: int | None = None, heavy_slots: int = 1):
+    """A FastAPI app answering from `engine`.  `max_body`: request body limit in bytes (default:
+    `guard.body_limit` of the catalogue); `heavy_slots`: heavy requests computed at a time."""
     try:
-        from fastapi import Body, FastAPI, Query, Request
-        from fastapi.exceptions import RequestValidationError
-        from fastapi.responses import JSONResponse
+        from fastapi import Body, FastAPI, Query
+        from fastapi.responses import Response
     except ImportError:
         raise JnskrError(SERVE_HINT) from None
     from jnskr.version import __version__
 
-    errors = {404: {"model": Error}, 422: {"model": Error}}
+    errors = {404: {"model": Error}, 413: {"model": Error}, 422: {"model": Error}}
     app = FastAPI(title="jnskr", version=__version__,
                   description=f"Recommendations from a {engine.kind} run on {engine.ids.dataset}.")
-    app.state.engine = engine
+    if max_body is None:
+        max_body = body_limit(max((len(i) for i in engine.item_ids), default=1), MAX_HISTORY)
+    lanes = Lanes(heavy_slots)
+    app.state.engine, app.state.lanes, app.state.max_body = engine, lanes, int(max_body)
+    install_error_handlers(app, not_found=(UnknownUser, UnknownItem), unprocessable=(JnskrError,))
+    app.add_middleware(Limits, max_body=max_body)
 
-    @app.exception_handler(UnknownUser)
-    @app.exception_handler(UnknownItem)
-    async def _not_found(request: Request, exc: JnskrError):
-        return JSONResponse({"error": str(exc)}, status_code=404)
-
-    @app.exception_handler(JnskrError)
-    async def _bad(request: Request, exc: JnskrError):
-        return JSONResponse({"error": str(exc)}, status_code=422)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError):
-        errs = exc.errors()
-        first = errs[0] if errs else {}
-        where = ".".join(str(x) for x in first.get("loc", ()))
-        detail = [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errs]
-        return JSONResponse({"error": f"{where}: {first.get('msg', 'invalid request')}", "detail": detail},
-                            status_code=422)
-
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception):  # pragma: no cover - a bug, not user input
-        log.exception("internal error on %s", request.url.path)
-        return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, status_code=500)
-
-    def _json(content: dict) -> JSONResponse:
-        # the dicts are built to match the response models (documented in the OpenAPI schema);
-        # returning a response skips FastAPI's re-validation of them on the hot path
-        return JSONResponse(content)
-
-    def _items(top, p=None, explain=False, facts=5, users_p=None) -> list[dict]:
-        rows = engine.rows(top)
-        if explain and rows:
-            n = len(rows)
-            exps = engine.explain(p.expand(n, -1), top[0][0][:n], facts)
-            for r, e in zip(rows, exps):
-                r["explanation"] = e
-        return rows
+    async def answer(head: dict, top, p=None, explain: bool = False, facts: int = 5) -> Response:
+        # the bytes are built to match the response models (documented in the OpenAPI schema),
+        # slice by slice (`jnskr.serve.respond`), without FastAPI's re-validation
+        items, n_exp = await items_json(engine, top, p, explain, facts, lanes.pause)
+        if explain:
+            head["explained"] = n_exp
+        return Response(envelope(head, "items", items), media_type="application/json")
 
     @app.get("/health")
     async def health() -> dict:
@@ -99,14 +82,17 @@ def create_app(engine: Engine):
 
     @app.get("/metadata")
     async def metadata() -> dict:
-        return engine.metadata()
+        return {**engine.metadata(), "limits": {
+            "max_k": MAX_K, "max_facts": MAX_FACTS, "max_history": MAX_HISTORY, "max_explained": MAX_EXPLAINED,
+            "max_body_bytes": app.state.max_body, "heavy_at_a_time": lanes.heavy_slots}}
 
     @app.get("/recommend", response_model=Recommendations, response_model_exclude_none=True, responses=errors)
     async def recommend_user(
         user: str = Query(..., min_length=1, max_length=1000, description="raw user id"),
         k: int = Query(20, ge=1, le=MAX_K),
-        explain: bool = Query(False, description="add the KG facts behind each score (JNSKR with a KG)"),
-        facts: int = Query(5, ge=1, le=100, description="facts per item with explain"),
+        explain: bool = Query(False, description=f"add the KG facts behind the scores of the first "
+                                                 f"{MAX_EXPLAINED} items (JNSKR with a KG)"),
+        facts: int = Query(5, ge=1, le=MAX_FACTS, description="facts per item with explain"),
         keep_seen: bool = Query(False, description="do not exclude the user's training items"),
         fallback: Literal["none", "popular"] = Query("none", description="popular: unknown users get popular items"),
     ):
@@ -117,20 +103,23 @@ def create_app(engine: Engine):
         except UnknownUser:
             if fallback != "popular":
                 raise
-            top = engine.popular(k)
-            return _json({"user": user, "k": k, "fallback": "popular", "items": engine.rows(top)})
-        top = engine.recommend_one(u, k=k, exclude_seen=not keep_seen)
-        p = engine.user_vectors([u]) if explain else None
-        return _json({"user": user, "k": k, "items": _items(top, p, explain, facts)})
+            async with lanes.slot(is_heavy(min(k, engine.n_catalog))):
+                return await answer({"user": user, "k": k, "fallback": "popular"}, engine.popular(k))
+        async with lanes.slot(is_heavy(min(k, engine.n_catalog), explain, facts)):
+            top = engine.recommend_one(u, k=k, exclude_seen=not keep_seen)
+            p = engine.user_vectors([u]) if explain else None
+            return await answer({"user": user, "k": k}, top, p, explain, facts)
 
     @app.post("/recommend", response_model=Recommendations, response_model_exclude_none=True, responses=errors)
     async def recommend_history(body: History = Body(...)):
         if body.explain:
             engine.fact_table()
-        hist = engine.item_indices([str(x) for x in body.history], "history: ")
-        p, top = engine.recommend_history(hist, k=body.k, exclude_history=body.exclude_history)
-        p = p.unsqueeze(0) if p is not None else None
-        return _json({"user": None, "k": body.k, "items": _items(top, p, body.explain, body.facts)})
+        heavy = len(body.history) > 1000 or is_heavy(min(body.k, engine.n_catalog), body.explain, body.facts)
+        async with lanes.slot(heavy):
+            hist = engine.item_indices([str(x) for x in body.history], "history: ")
+            p, top = engine.recommend_history(hist, k=body.k, exclude_history=body.exclude_history)
+            p = p.unsqueeze(0) if p is not None else None
+            return await answer({"user": None, "k": body.k}, top, p, body.explain, body.facts)
 
     @app.get("/similar", response_model=Similar, response_model_exclude_none=True, responses=errors)
     async def similar(
@@ -138,8 +127,8 @@ def create_app(engine: Engine):
         k: int = Query(20, ge=1, le=MAX_K),
     ):
         i = engine.item_index(item)
-        top = engine.similar(i, k)
-        return _json({"item": item, "k": k, "similarity": "cosine of q vectors", "items": engine.rows(top)})
+        async with lanes.slot(is_heavy(min(k, engine.n_catalog))):
+            return await answer({"item": item, "k": k, "similarity": "cosine of q vectors"}, engine.similar(i, k))
 
     return app
 

@@ -39,6 +39,7 @@ class Engine:
         self.has_kg = bool(getattr(rec.model, "has_kg", False))
         self.names = rec.names() if self.has_kg else None
         self._p: Tensor | None = None
+        self._writer = None
 
     @classmethod
     def load(cls, run_dir, device: str | None = None, new_items_path=None, ridge: float = DEFAULT_RIDGE) -> "Engine":
@@ -100,27 +101,44 @@ class Engine:
         return self._p.index_select(0, torch.as_tensor(np.asarray(users), dtype=torch.long, device=self._p.device))
 
     @torch.no_grad()
+    def breakdown(self, p: Tensor, items: np.ndarray, top: int | None = 5):
+        """The `jnskr.explain.FactBreakdown` of rows (p_i, items_i)."""
+        return self.fact_table().explain(p, torch.as_tensor(np.asarray(items), dtype=torch.long, device=self.device), top)
+
     def explain(self, p: Tensor, items: np.ndarray, top: int | None = 5) -> list[dict]:
         """Explanations (dicts, see `jnskr.explain.explanation_rows`) of rows (p_i, items_i)."""
-        ex = self.fact_table().explain(p, torch.as_tensor(np.asarray(items), dtype=torch.long, device=self.device), top)
-        return explanation_rows(ex, self.names or Names(self.ids, None))
+        return explanation_rows(self.breakdown(p, items, top), self.names or Names(self.ids, None))
+
+    def writer(self):
+        """The `jnskr.serve.encode.RowWriter` of this engine (built on first use)."""
+        if self._writer is None:
+            from jnskr.serve.encode import RowWriter
+
+            self._writer = RowWriter(self)
+        return self._writer
 
     # -------------------------------------------------------------- output
-    def rows(self, top: tuple[np.ndarray, np.ndarray], users: list[str] | None = None) -> list[dict]:
-        """JSON-ready rows {user?, rank, item, score, name?} of a top-k (valid entries only)."""
+    def rows(self, top: tuple[np.ndarray, np.ndarray], users: list[str] | None = None, start: int = 0) -> list[dict]:
+        """JSON-ready rows {user?, rank, item, score, name?} of a top-k (valid entries only);
+        `start`: the rank - 1 of the first column (a slice of a longer list)."""
         idx, scores = top
         out = []
         valid = idx >= 0
         for r in range(idx.shape[0]):
             for c in np.flatnonzero(valid[r]).tolist():
                 i = int(idx[r, c])
-                row = {"rank": c + 1, "item": self.item_ids[i], "score": float(scores[r, c])}
+                row = {"rank": start + c + 1, "item": self.item_ids[i], "score": float(scores[r, c])}
                 if users is not None:
                     row = {"user": users[r], **row}
                 if self.item_names is not None:
                     row["name"] = self.item_name(i) or ""
                 out.append(row)
         return out
+
+    # ---------------------------------------------------------------- browsing
+    def seen_items(self, user: int) -> np.ndarray:
+        """Dense indices of the training items of dense `user`."""
+        return np.asarray(self.rec.train_seen.row(user), dtype=np.int64)
 
     def metadata(self) -> dict:
         m = self.rec.metrics or {}

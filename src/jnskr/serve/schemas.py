@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 MAX_K = 10_000
 MAX_HISTORY = 10_000
+MAX_FACTS = 100
 
 
 class Fact(BaseModel):
@@ -37,6 +38,8 @@ class Recommendations(BaseModel):
     user: str | None
     k: int
     fallback: str | None = None
+    explained: int | None = Field(None, description="with explain: how many of the first items carry an explanation "
+                                                    "(at most 100)")
     items: list[Item]
 
 
@@ -56,6 +59,7 @@ class History(BaseModel):
     history: list[str] = Field(..., min_length=1, max_length=MAX_HISTORY, description="raw item ids the user liked")
     k: int = Field(20, ge=1, le=MAX_K)
     explain: bool = False
-    facts: int = Field(5, ge=1, le=100)
+    facts: int = Field(5, ge=1, le=MAX_FACTS)
     exclude_history: bool = True
+
 
