@@ -1,0 +1,129 @@
+"""`jnskr tune`: Optuna search over a YAML space, selected on validation only (plain function;
+`jnskr.cli.main` registers it)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from jnskr.cli.common import STATE, console, plain
+from jnskr.errors import JnskrError
+
+log = logging.getLogger("jnskr")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    from jnskr.tune import _flow
+
+    return _flow(v)
+
+
+def results_table(rows: list[dict], metric: str, keys: list[str], top: int) -> Table:
+    t = Table(title=f"trials, best first (validation {metric}; test never evaluated)", title_justify="left")
+    for col, just in (("trial", "right"), ("state", "left"), (f"valid {metric}", "right"), ("best epoch", "right"),
+                      ("seconds", "right")):
+        t.add_column(col, justify=just)
+    for k in keys:
+        t.add_column(plain(k), justify="right")
+    for r in rows[:top]:
+        t.add_row(str(r["trial"]), r["state"], "-" if r["value"] is None else f"{r['value']:.4f}",
+                  str(r["best_epoch"] or "-"), "-" if r["seconds"] is None else f"{r['seconds']:.0f}",
+                  *(plain(_fmt(r["params"][k])) if r["params"].get(k) is not None else "-" for k in keys))
+    return t
+
+
+def tune(
+    space_file: Path = typer.Argument(..., metavar="SPACE", help="YAML search space: `space:` maps dotted config "
+                                      "keys to a list of choices or {low, high, log, step}."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Registered dataset name (default: ml-100k)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Path to a dataset folder or file."),
+    format: Optional[str] = typer.Option(None, "--format", help="kgat | recbole | tsv (detected when omitted)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="The preset trials start from (default: as "
+                                         "`jnskr train` picks it)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="A YAML config file trials start from."),
+    set_: list[str] = typer.Option([], "--set", help="Fixed override for every trial: --set train.epochs=40."),
+    model: Optional[str] = typer.Option(None, "--model", help="A registered model (default: the preset's)."),
+    trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Finished trials the study should hold "
+                                         "(default: the space's `trials:`, else 20); a resumed study runs the rest."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=1, help="Stop starting trials after this many "
+                                            "seconds."),
+    study: Optional[Path] = typer.Option(None, "--study", help="SQLite file of the study (default: "
+                                         "tune/<space>-<dataset>.db); an existing one is resumed."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Where the best configuration is written as a preset "
+                                       "file (default: beside the study, <study>-best.yaml)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of Optuna's sampler."),
+    top: int = typer.Option(20, "--top", min=1, help="Rows of the results table."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
+                                          help="torch threads (default: one for small data, else every core up to 8)."),
+) -> None:
+    """Search hyper-parameters with Optuna on the VALIDATION split (test never read); write the best as a preset."""
+    from jnskr import tune as T
+    from jnskr.cli.train import _load_data, _pick_preset
+    from jnskr.config import validate_config
+
+    T._optuna()  # the install hint before any work
+    if dataset and data:
+        raise JnskrError("give either --dataset or --data, not both")
+    if preset and config:
+        raise JnskrError("give either --preset or --config, not both")
+    space = T.load_space(space_file)
+    extra: dict = {}
+    if model:
+        extra["model"] = model
+    if device:
+        extra["device"] = device
+    if threads:
+        extra["threads"] = threads
+    if data is not None:
+        if not data.exists():
+            raise JnskrError(f"{data}: no such file or folder")
+        extra["data"] = {"path": str(data.resolve()), "dataset": None, **({"format": format} if format else {})}
+    elif dataset:
+        extra["data"] = {"dataset": dataset}
+    base = T.base_dict(None if config else (preset or _pick_preset(dataset, data)), config, extra,
+                       [*space.sets, *set_])
+    T.check_space(base, space)
+    cfg = validate_config(base, "tune")
+    ds = _load_data(cfg)
+    name = ds.name
+    study_path = study or Path("tune") / f"{space_file.stem}-{name}.db"
+    out = out or study_path.with_name(study_path.stem + "-best.yaml")
+    n_trials = trials or space.trials or 20
+    st = T.open_study(study_path, T.signature(space, base, ds.fingerprint()), seed)
+    metric = cfg.select_metric()
+    done = len(T.finished(st))
+    console.print(f"study {plain(study_path)}: {done} finished trial(s), running up to {n_trials}; {cfg.model} on "
+                  f"{plain(name)}, selected on validation {metric}", highlight=False, soft_wrap=True)
+
+    def on_trial(study_, t) -> None:
+        best = T.best_trial(study_)
+        value = "-" if t.value is None else f"{t.value:.4f}"
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in
+                           ((p.key, T.param_value(p, t.params.get(p.key))) for p in space.params))
+        console.print(f"trial {t.number} {t.state.name.lower()}: valid {metric} {value} ({params})"
+                      + (f"  best {best.value:.4f} (trial {best.number})" if best is not None else ""),
+                      highlight=False, soft_wrap=True)
+
+    level = log.level
+    if not STATE["debug"]:
+        log.setLevel(logging.WARNING)  # per-trial training lines would drown the trial lines
+    try:
+        T.run_trials(st, space, base, ds, n_trials, timeout=timeout, on_trial=on_trial)
+    finally:
+        log.setLevel(level)
+    rows = T.rows(st, space)
+    console.print(results_table(rows, metric, [p.key for p in space.params], top))
+    best = T.best_trial(st)
+    if best is None:
+        raise JnskrError(f"{study_path}: no trial finished; nothing to write")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(T.best_preset(base, space, best, metric, name, study_path, len(rows), out))
+    console.print(f"best: trial {best.number}, validation {metric} {best.value:.4f}; wrote {plain(out)} "
+                  f"(train it: jnskr train --config {plain(out)})", highlight=False, soft_wrap=True)
