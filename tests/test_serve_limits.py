@@ -69,10 +69,12 @@ def test_sliced_answers_equal_one_piece_answers(client, monkeypatch):
     params = {"user": "u5", "k": 30, "explain": True, "facts": 3}
     whole = client.get("/recommend", params=params).json()
     sim_whole = client.get("/similar", params={"item": "i4", "k": 25}).json()
+    hist_whole = client.get("/history", params={"user": "u5"}).json()
     monkeypatch.setattr(respond, "ROWS_PER_SLICE", 4)
     monkeypatch.setattr(respond, "FACTS_PER_SLICE", 5)  # one explained row per slice
     assert client.get("/recommend", params=params).json() == whole
     assert client.get("/similar", params={"item": "i4", "k": 25}).json() == sim_whole
+    assert client.get("/history", params={"user": "u5"}).json() == hist_whole
 
 
 def test_heaviness():

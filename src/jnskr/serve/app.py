@@ -12,6 +12,7 @@ Endpoints (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
 * ``GET /similar?item=I&k=20`` -> nearest items by cosine similarity of q vectors
 * ``POST /recommend`` with ``{"history": [raw item ids], "k": 20, "explain": false}`` -> a new
   user folded in from the history (`jnskr.coldstart`); unknown items are a 404
+* ``GET /`` (a page), ``GET /users?prefix=``, ``GET /history?user=`` (`jnskr.serve.page`)
 
 Every 4xx is JSON ``{"error": "one line"}`` (`jnskr.serve.guard`): 404 for unknown ids and
 routes, 413 for a body over the limit, 414 for a query string over 16 KB, 422 for bad
@@ -56,6 +57,7 @@ def create_app(engine: Engine, max_body: int | None = None, heavy_slots: int = 1
         from fastapi.responses import Response
     except ImportError:
         raise JnskrError(SERVE_HINT) from None
+    from jnskr.serve.page import add_page
     from jnskr.version import __version__
 
     errors = {404: {"model": Error}, 413: {"model": Error}, 422: {"model": Error}}
@@ -130,6 +132,7 @@ def create_app(engine: Engine, max_body: int | None = None, heavy_slots: int = 1
         async with lanes.slot(is_heavy(min(k, engine.n_catalog))):
             return await answer({"item": item, "k": k, "similarity": "cosine of q vectors"}, engine.similar(i, k))
 
+    add_page(app, engine, lanes)
     return app
 
 

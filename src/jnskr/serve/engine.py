@@ -7,6 +7,8 @@ service), JSON-ready rows with names and explanations, and the metadata document
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -38,6 +40,7 @@ class Engine:
         self._item_lookup = {i: k for k, i in enumerate(self.item_ids)}
         self.has_kg = bool(getattr(rec.model, "has_kg", False))
         self.names = rec.names() if self.has_kg else None
+        self._sorted_users: list[str] | None = None
         self._p: Tensor | None = None
         self._writer = None
 
@@ -135,7 +138,19 @@ class Engine:
                 out.append(row)
         return out
 
-    # ---------------------------------------------------------------- browsing
+    # ------------------------------------------------------- browsing (page)
+    def users_with_prefix(self, prefix: str, limit: int) -> tuple[list[str], bool]:
+        """Raw user ids starting with `prefix` in string order, at most `limit`.  -> (ids, more?)."""
+        if self._sorted_users is None:
+            self._sorted_users = sorted(self.user_ids)
+        lo = bisect.bisect_left(self._sorted_users, prefix)
+        out = []
+        for u in self._sorted_users[lo: lo + limit + 1]:
+            if not u.startswith(prefix):
+                break
+            out.append(u)
+        return out[:limit], len(out) > limit
+
     def seen_items(self, user: int) -> np.ndarray:
         """Dense indices of the training items of dense `user`."""
         return np.asarray(self.rec.train_seen.row(user), dtype=np.int64)

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 MAX_K = 10_000
 MAX_HISTORY = 10_000
 MAX_FACTS = 100
+MAX_USERS = 1_000  # ids per GET /users
 
 
 class Fact(BaseModel):
@@ -63,3 +64,19 @@ class History(BaseModel):
     exclude_history: bool = True
 
 
+
+class Users(BaseModel):
+    prefix: str
+    users: list[str]
+    more: bool = Field(description="more users start with the prefix")
+
+
+class HistoryItem(BaseModel):
+    item: str
+    name: str | None = None
+
+
+class UserHistory(BaseModel):
+    user: str
+    n_items: int = Field(description="the user's training items, all of them")
+    items: list[HistoryItem] = Field(description="the first `limit` of them")
