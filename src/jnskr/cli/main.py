@@ -44,6 +44,7 @@ def _register() -> None:
     tidy_help()
     from jnskr.cli import data as data_cli
     from jnskr.cli import presets as presets_cli
+    from jnskr.cli import report as report_cli
     from jnskr.cli import train as train_cli
     from jnskr.cli import tune as tune_cli
     from jnskr.cli import use as use_cli
@@ -51,6 +52,7 @@ def _register() -> None:
     app.command()(train_cli.train)
     app.command()(train_cli.evaluate)
     app.command()(tune_cli.tune)
+    app.command()(report_cli.report)
     app.add_typer(presets_cli.app, name="presets", help="The shipped presets: list them; `show NAME` prints one.")
     app.command()(use_cli.recommend)
     app.command()(use_cli.similar)

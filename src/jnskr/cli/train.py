@@ -77,6 +77,8 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
                                           help="torch threads (default: one for small data, else every core up to 8)."),
+    tracker: Optional[str] = typer.Option(None, "--tracker", help="Also log to tensorboard (<run>/tensorboard/) or "
+                                          "mlflow (a local SQLite store beside the run folder)."),
 ) -> None:
     """Train a model, evaluate it on the test split and save the run folder."""
     from jnskr.api import Recommender
@@ -87,7 +89,7 @@ def train(
             from jnskr.threads import set_threads
 
             set_threads(threads)
-        if dataset or data or config or preset or set_ or model or out:
+        if dataset or data or config or preset or set_ or model or out or tracker:
             raise JnskrError("--resume takes only the run folder: the run keeps its own config and data")
         if not resume.is_dir():
             raise JnskrError(f"{resume}: no such run folder")
@@ -122,9 +124,22 @@ def train(
         raise JnskrError(f"{out}: already holds a finished run; choose another --out")
     log.info("training %s on %s (%d users, %d items, %d train pairs) -> %s", cfg.model, name, ds.n_users,
              ds.n_items, ds.train.nnz, out)
-    rec = Recommender(cfg).fit(ds, run_dir=out, progress=_progress())
+    from jnskr.config import config_to_dict
+    from jnskr.tracking import make_tracker
+
+    track = make_tracker(tracker, out, config_to_dict(cfg))
+    try:
+        rec = Recommender(cfg).fit(ds, run_dir=out, progress=_progress(track))
+    except BaseException:
+        if track is not None:
+            track.abort()
+        raise
+    if track is not None:
+        track.finish(rec.metrics)
+        console.print(track.where(), highlight=False)
     _print_result(rec, name)
-    console.print(f"run saved to {plain(out)}", highlight=False)
+    console.print(f"run saved to {plain(out)}  (jnskr report {plain(out)}: learning curves and a summary)",
+                  highlight=False)
 
 
 def _print_result(rec, name: str) -> None:
