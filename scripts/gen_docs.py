@@ -1,0 +1,156 @@
+"""Re-run the examples of Markdown docs and put their real output in place, so docs cannot drift.
+
+A fenced block right after a marker comment is generated:
+
+    <!-- gen: command -->            each `$ cmd` line is run; the lines up to the next `$ ` line are
+                                     replaced by its output (stdout and stderr, as a terminal user sees
+                                     them); a non-zero exit adds `(exit N)`
+    <!-- gen: command lines=4 -->    keep the first 4 output lines of each command, then
+                                     `... (N more lines)`
+    <!-- gen: setup -->              the commands run (in order with the others), the block stays as is
+
+Commands run with bash, one after the other, in one working folder (`--cwd`, default a fresh
+temporary one), with COLUMNS set to `--width` so rich tables have a fixed width.  A command may
+continue over lines ending in a backslash.
+
+    python scripts/gen_docs.py docs/use.md --cwd /tmp/docs-run     # rewrite in place
+    python scripts/gen_docs.py docs/use.md --check                  # exit 1 when the file would change
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MARKER = re.compile(r"^<!--\s*gen:\s*(command|setup)((?:\s+\w+=\S+)*)\s*-->\s*$")
+FENCE = re.compile(r"^(```+|~~~+)")
+
+
+@dataclass
+class Block:
+    kind: str  # command | setup
+    options: dict
+    start: int  # index of the first line inside the fence
+    end: int  # index of the closing fence
+    commands: list[tuple[str, list[str]]] = field(default_factory=list)  # (command, its output lines as shown)
+
+
+def parse(lines: list[str]) -> list[Block]:
+    """The marked blocks of a Markdown file (lines without their newlines)."""
+    blocks: list[Block] = []
+    i = 0
+    while i < len(lines):
+        m = MARKER.match(lines[i].strip())
+        if not m:
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines) and not lines[j].strip():
+            j += 1
+        if j >= len(lines) or not FENCE.match(lines[j]):
+            raise ValueError(f"line {i + 1}: a gen marker must be followed by a fenced code block")
+        fence = FENCE.match(lines[j]).group(1)
+        k = j + 1
+        while k < len(lines) and not lines[k].startswith(fence):
+            k += 1
+        if k >= len(lines):
+            raise ValueError(f"line {j + 1}: the code block is not closed")
+        options = dict(opt.split("=", 1) for opt in m.group(2).split())
+        block = Block(m.group(1), options, j + 1, k)
+        body = lines[j + 1:k]
+        n = 0
+        while n < len(body):
+            if not body[n].startswith("$ "):
+                if not block.commands:
+                    raise ValueError(f"line {j + 2 + n}: a generated block starts with a `$ ` command line")
+                block.commands[-1][1].append(body[n])
+                n += 1
+                continue
+            cmd = body[n][2:]
+            while cmd.endswith("\\") and n + 1 < len(body):
+                n += 1
+                cmd = cmd + "\n" + body[n]
+            block.commands.append((cmd, []))
+            n += 1
+        blocks.append(block)
+        i = k + 1
+    return blocks
+
+
+def run_command(cmd: str, cwd: Path, width: int, timeout: float) -> tuple[list[str], int]:
+    env = {**os.environ, "COLUMNS": str(width), "LINES": "50", "TERM": "dumb", "NO_COLOR": "1"}
+    env.pop("FORCE_COLOR", None)
+    proc = subprocess.run(["bash", "-c", cmd], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout)
+    lines = [ln.rstrip() for ln in proc.stdout.splitlines()]
+    return lines, proc.returncode
+
+
+def shown(output: list[str], rc: int, options: dict) -> list[str]:
+    out = list(output)
+    keep = int(options.get("lines", 0) or 0)
+    if keep and len(out) > keep:
+        out = out[:keep] + [f"... ({len(out) - keep} more lines)"]
+    if rc != 0:
+        out.append(f"(exit {rc})")
+    return out
+
+
+def generate(text: str, cwd: Path, width: int = 100, timeout: float = 1800.0, runner=None, log=None) -> str:
+    """`text` with every marked block's output replaced by a fresh run of its commands."""
+    runner = runner or (lambda cmd: run_command(cmd, cwd, width, timeout))
+    lines = text.split("\n")
+    blocks = parse(lines)
+    out: list[str] = []
+    pos = 0
+    for b in blocks:
+        out.extend(lines[pos:b.start])
+        new_body: list[str] = []
+        for cmd, old in b.commands:
+            if log:
+                log(f"$ {cmd}")
+            output, rc = runner(cmd)
+            new_body.append("$ " + cmd)
+            new_body.extend(old if b.kind == "setup" else shown(output, rc, b.options))
+        out.extend(new_body)
+        pos = b.end
+    out.extend(lines[pos:])
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="+", type=Path, help="Markdown files with <!-- gen: ... --> blocks")
+    ap.add_argument("--cwd", type=Path, default=None, help="working folder of the commands (default: a temp folder)")
+    ap.add_argument("--width", type=int, default=100, help="terminal width the commands see (COLUMNS)")
+    ap.add_argument("--timeout", type=float, default=1800.0, help="seconds one command may take")
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file would change")
+    args = ap.parse_args(argv)
+    cwd = args.cwd or Path(tempfile.mkdtemp(prefix="gen-docs-"))
+    cwd.mkdir(parents=True, exist_ok=True)
+    changed = 0
+    for path in args.files:
+        old = path.read_text()
+        new = generate(old, cwd.resolve(), args.width, args.timeout, log=lambda s: print(s, file=sys.stderr))
+        if new == old:
+            print(f"{path}: up to date", file=sys.stderr)
+            continue
+        changed += 1
+        if args.check:
+            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), str(path),
+                                                       f"{path} (generated)"))
+        else:
+            path.write_text(new)
+            print(f"{path}: updated", file=sys.stderr)
+    return 1 if (args.check and changed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
