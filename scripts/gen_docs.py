@@ -8,6 +8,11 @@ A fenced block right after a marker comment is generated:
     <!-- gen: command lines=4 -->    keep the first 4 output lines of each command, then
                                      `... (N more lines)`
     <!-- gen: setup -->              the commands run (in order with the others), the block stays as is
+    <!-- gen: run CMD -->            CMD runs at this point and nothing is shown (preparing files)
+
+A command ending in `&` starts in the background (a server): its first output line is shown once it
+appears, the next command waits until the http://HOST:PORT that line names accepts connections,
+and it is stopped when the file is done.
 
 Commands run with bash, one after the other, in one working folder (`--cwd`, default a fresh
 temporary one), with COLUMNS set to `--width` so rich tables have a fixed width.  A command may
@@ -30,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MARKER = re.compile(r"^<!--\s*gen:\s*(command|setup)((?:\s+\w+=\S+)*)\s*-->\s*$")
+HIDDEN = re.compile(r"^<!--\s*gen:\s*run\s+(.*?)\s*-->\s*$")
+BACKGROUND: list = []  # servers started by `cmd &`, stopped by stop_background()
 FENCE = re.compile(r"^(```+|~~~+)")
 
 
@@ -47,6 +54,11 @@ def parse(lines: list[str]) -> list[Block]:
     blocks: list[Block] = []
     i = 0
     while i < len(lines):
+        hidden = HIDDEN.match(lines[i].strip())
+        if hidden:
+            blocks.append(Block("run", {}, i + 1, i + 1, [(hidden.group(1), [])]))
+            i += 1
+            continue
         m = MARKER.match(lines[i].strip())
         if not m:
             i += 1
@@ -84,9 +96,48 @@ def parse(lines: list[str]) -> list[Block]:
     return blocks
 
 
+def _background(cmd: str, cwd: Path, env: dict, timeout: float) -> tuple[list[str], int]:
+    import signal
+    import socket
+    import time
+
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    proc = subprocess.Popen(["bash", "-c", cmd.rstrip().rstrip("&")], cwd=cwd, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    BACKGROUND.append((proc, signal))
+    t0 = time.monotonic()
+    first: list[str] = []
+    while time.monotonic() - t0 < timeout and proc.poll() is None:
+        first = Path(log.name).read_text().splitlines()[:1]
+        if first:
+            break
+        time.sleep(0.2)
+    url = re.search(r"https?://([\w.\-]+):(\d+)", first[0]) if first else None
+    while url and time.monotonic() - t0 < timeout and proc.poll() is None:
+        try:
+            socket.create_connection((url.group(1), int(url.group(2))), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    return [ln.rstrip() for ln in first], 0 if proc.poll() is None else proc.returncode
+
+
+def stop_background() -> None:
+    while BACKGROUND:
+        proc, signal = BACKGROUND.pop()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
 def run_command(cmd: str, cwd: Path, width: int, timeout: float) -> tuple[list[str], int]:
     env = {**os.environ, "COLUMNS": str(width), "LINES": "50", "TERM": "dumb", "NO_COLOR": "1"}
     env.pop("FORCE_COLOR", None)
+    if cmd.split("#")[0].rstrip().endswith("&"):
+        return _background(cmd.split("#")[0], cwd, env, min(timeout, 300.0))
     proc = subprocess.run(["bash", "-c", cmd], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, timeout=timeout)
     lines = [ln.rstrip() for ln in proc.stdout.splitlines()]
@@ -117,6 +168,8 @@ def generate(text: str, cwd: Path, width: int = 100, timeout: float = 1800.0, ru
             if log:
                 log(f"$ {cmd}")
             output, rc = runner(cmd)
+            if b.kind == "run":
+                continue
             new_body.append("$ " + cmd)
             new_body.extend(old if b.kind == "setup" else shown(output, rc, b.options))
         out.extend(new_body)
@@ -138,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     changed = 0
     for path in args.files:
         old = path.read_text()
-        new = generate(old, cwd.resolve(), args.width, args.timeout, log=lambda s: print(s, file=sys.stderr))
+        try:
+            new = generate(old, cwd.resolve(), args.width, args.timeout, log=lambda s: print(s, file=sys.stderr))
+        finally:
+            stop_background()
         if new == old:
             print(f"{path}: up to date", file=sys.stderr)
             continue

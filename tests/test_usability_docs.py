@@ -22,10 +22,11 @@ def _gen():
 def test_parse_finds_marked_blocks_only():
     gen = _gen()
     blocks = gen.parse(FIXTURE.read_text().split("\n"))
-    assert [b.kind for b in blocks] == ["setup", "command", "command"]
+    assert [b.kind for b in blocks] == ["setup", "command", "run", "command", "command"]
     assert [c for c, _ in blocks[1].commands] == ["cat words.txt", "python3 -m jnskr presets show nope",
                                                   "echo one \\\n  two"]
-    assert blocks[2].options == {"lines": "2"}
+    assert blocks[2].commands == [("printf 'hidden\\n' > hidden.txt", [])]
+    assert blocks[4].options == {"lines": "2"}
     with pytest.raises(ValueError, match="fenced code block"):
         gen.parse(["<!-- gen: command -->", "text"])
     with pytest.raises(ValueError, match=r"\$ "):
@@ -48,6 +49,10 @@ def test_generate_rewrites_outputs_and_is_idempotent(tmp_path):
     default = (REPO / "src" / "jnskr" / "presets" / "default.yaml").read_text().splitlines()
     n_more = len(default) - 2
     assert "\n".join(["$ python3 -m jnskr presets show default", *default[:2], f"... ({n_more} more lines)"]) in text
+    assert "<!-- gen: run printf 'hidden\\n' > hidden.txt -->\n\n<!-- gen: command -->\n```\n$ cat hidden.txt\nhidden\n" in text
+    assert ("$ python3 -u -m http.server 18765 --bind 127.0.0.1 &\nServing HTTP on 127.0.0.1 port 18765 "
+            "(http://127.0.0.1:18765/) ...\n$ curl -s http://127.0.0.1:18765/hidden.txt\nhidden\n```") in text
+    assert not gen.BACKGROUND  # the server was stopped
     assert "$ echo this block has no marker, so it is not run\nnot run\n" in text
     assert text.split("<!-- gen: setup -->")[0] == FIXTURE.read_text().split("<!-- gen: setup -->")[0]
     assert gen.main([str(doc), "--cwd", str(work), "--check"]) == 0  # generated once: up to date
