@@ -151,5 +151,5 @@ def serve_forever(run_dir, host: str = "127.0.0.1", port: int = 8000, new_items=
                          ridge=DEFAULT_RIDGE if ridge is None else ridge)
     app = create_app(engine)
     print(f"serving {Path(run_dir)} ({engine.kind}, {engine.n_catalog} items) on http://{host}:{port} "
-          f"(OpenAPI docs at /docs)", file=sys.stderr, flush=True)
+          f"(a page at /, OpenAPI docs at /docs)", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
