@@ -302,8 +302,8 @@ def environment() -> dict[str, Any]:
         jnskr_commit = stamp.read_text().strip() + " (snapshot)"
     else:
         try:
-            jnskr_commit = subprocess.run(["git", "-C", str(src), "describe", "--always", "--dirty"], capture_output=True,
-                                          text=True, timeout=10).stdout.strip() or None
+            jnskr_commit = subprocess.run(["git", "-C", str(src), "describe", "--always", "--dirty"],
+                                          capture_output=True, text=True, timeout=10).stdout.strip() or None
         except (OSError, subprocess.SubprocessError):
             jnskr_commit = None
     pools = [{k: v for k, v in p.items() if k in ("internal_api", "prefix", "version", "architecture", "num_threads",

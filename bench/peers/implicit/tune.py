@@ -17,7 +17,9 @@ along `LADDER` is tried, repeatedly (at most 4 rounds).  amazon-book (one valida
 ~20 s single-threaded on a quiet machine, ~100 s under load) gets stages, each built around the
 best so far, under a wall-clock `--budget`: a 2 x 2 reg x alpha (ALS) or lr x reg (BPR) grid at
 128 factors, then the grid neighbours of the best values, then 64 / 256 factors.  A trial is not
-started once the budget (counting the sessions a ``--resume`` continues) is spent.
+started once the budget (counting the sessions a ``--resume`` continues) is spent.  After each
+stage, if the chosen checkpoint is its trial's last, that trial runs once more with the longer
+checkpoint list `LONGER`.  Then, budget allowing, the same edge steps as above.
 
 The result, written after every trial (``--resume`` skips trials already in it):
 ``bench/results/tta/peers/tune-<dataset>-<model>.json``.
@@ -66,13 +68,18 @@ CHECKPOINTS = {
     ("amazon-book", "als"): [2, 4, 8, 15],
     ("amazon-book", "bpr"): [25, 50, 100, 200],
 }
+#: amazon-book: when the chosen checkpoint is a trial's last, that trial is run again with these
+#: further checkpoints (the iteration count is tuned beyond the grid's last checkpoint)
+LONGER = {"als": [20, 30], "bpr": [300]}
 
 
 def full_grid(model: str) -> list[dict]:
     """Every combination (ml100k-kgat, kgcn-music)."""
     if model == "als":
-        return [dict(factors=f, regularization=r, alpha=a) for f, r, a in itertools.product(FACTORS, ALS_REG, ALS_ALPHA)]
-    return [dict(factors=f, learning_rate=lr, regularization=r) for f, lr, r in itertools.product(FACTORS, BPR_LR, BPR_REG)]
+        grid = itertools.product(FACTORS, ALS_REG, ALS_ALPHA)
+        return [dict(factors=f, regularization=r, alpha=a) for f, r, a in grid]
+    grid = itertools.product(FACTORS, BPR_LR, BPR_REG)
+    return [dict(factors=f, learning_rate=lr, regularization=r) for f, lr, r in grid]
 
 
 def _neighbours(values: list, v) -> list:
@@ -149,10 +156,12 @@ def main(argv: list[str] | None = None) -> int:
 
     trials: list[dict] = []
     earlier = 0.0  # wall seconds of the sessions a --resume continues
+    resumed: list[str] = []  # when each --resume session started
     if args.resume and path.is_file():
         old = json.loads(path.read_text())
         trials, earlier = old["trials"], float(old.get("wall_seconds", 0.0))
-    env_start = peer.environment()
+        resumed = old.get("resumed_sessions", []) + [time.strftime("%Y-%m-%d %H:%M:%S")]
+    env_start = peer.environment() if not (args.resume and path.is_file()) else old["environment_start"]
     t_start = time.perf_counter()
     skipped: list[dict] = []
 
@@ -164,32 +173,35 @@ def main(argv: list[str] | None = None) -> int:
                       "train_part_nnz": train_part.nnz, "valid_nnz": valid.nnz},
             "selection": SELECTION, "patience_checkpoints": PATIENCE[args.model], "checkpoints": checkpoints,
             "threads": args.threads, "blas_threads": 1, "seed": args.seed,
-            "grid": "full, then edge steps" if not big else "staged (see tune.py staged_grid)", "budget_seconds": budget,
+            "grid": "full, then edge steps" if not big else "staged (see tune.py staged_grid), then edge steps",
+            "budget_seconds": budget,
             "complete": done, "skipped_by_budget": skipped,
             "chosen": None if chosen is None else {
                 "hparams": {**chosen[0]["hparams"], "iterations": chosen[1]["iteration"]},
                 "valid": {KEY: chosen[1][KEY], SECOND: chosen[1][SECOND]},
                 "train_seconds_to_checkpoint": chosen[1]["train_seconds"]},
             "wall_seconds": round(earlier + time.perf_counter() - t_start, 2),
-            "environment_start": env_start, "environment_end": peer.environment() if done else None,
+            "environment_start": env_start, "resumed_sessions": resumed,
+            "environment_end": peer.environment() if done else None,
             "note": "timings measured single-threaded at nice 19 while other jobs shared the 2-core CPU; "
                     "they order trials but are not the side-by-side figures",
             "trials": trials,
         }
         write_result(name, payload, OUT)
 
-    def run(hp: dict) -> None:
-        if any(same(t["hparams"], hp) for t in trials):
+    def run(hp: dict, cps: list[int] = checkpoints) -> None:
+        if any(same(t["hparams"], hp) and t.get("checkpoints", checkpoints)[-1] >= cps[-1] for t in trials):
             return
         if budget is not None and earlier + time.perf_counter() - t_start > budget:
             skipped.append(hp)
             return
         t0 = time.perf_counter()
-        curve = peer.fit_curve(args.model, hp, train_part, eval_fn, checkpoints, args.threads, seed=args.seed,
+        curve = peer.fit_curve(args.model, hp, train_part, eval_fn, cps, args.threads, seed=args.seed,
                                patience=PATIENCE[args.model], key=KEY)
         best = curve.best(KEY)
         trials.append({
-            "hparams": hp, "fit_seconds": round(curve.fit_seconds, 4), "stopped_early": curve.stopped_early,
+            "hparams": hp, "checkpoints": cps, "fit_seconds": round(curve.fit_seconds, 4),
+            "stopped_early": curve.stopped_early,
             "wall_seconds": round(time.perf_counter() - t0, 3), "best_iteration": best.iteration,
             "points": [{"iteration": p.iteration, "train_seconds": round(p.train_seconds, 4),
                         "eval_seconds": round(p.eval_seconds, 4), KEY: round(p.metrics[KEY], 6),
@@ -200,23 +212,31 @@ def main(argv: list[str] | None = None) -> int:
               f"trial {time.perf_counter() - t0:.1f} s)", flush=True)
         save(False)
 
+    def longer_if_rising() -> None:
+        """amazon-book: the best trial once more with `LONGER` checkpoints if it peaks at its end."""
+        trial, point = best_of(trials)
+        if big and not trial["stopped_early"] and point["iteration"] == trial["points"][-1]["iteration"]:
+            run(trial["hparams"], checkpoints + LONGER[args.model])
+
     if not big:
         for hp in full_grid(args.model):
             run(hp)
-        for _ in range(4):  # the best on an edge of the grid: step outside it (at most 4 rounds)
-            chosen = best_of(trials)
-            steps = [hp for hp in edge_steps(args.model, chosen[0]["hparams"], [t["hparams"] for t in trials])
-                     if not any(same(t["hparams"], hp) for t in trials)]
-            if not steps:
-                break
-            for hp in steps:
-                run(hp)
     else:
         for stage in range(3):
             chosen = best_of(trials)
             base = None if chosen is None else {k: v for k, v in chosen[0]["hparams"].items()}
             for hp in staged_grid(args.model, base, stage):
                 run(hp)
+            longer_if_rising()
+    for _ in range(4):  # the best on an edge of what was tried: step outside it (at most 4 rounds)
+        chosen = best_of(trials)
+        steps = [hp for hp in edge_steps(args.model, chosen[0]["hparams"], [t["hparams"] for t in trials])
+                 if not any(same(t["hparams"], hp) for t in trials)]
+        if not steps or (budget is not None and earlier + time.perf_counter() - t_start > budget):
+            break
+        for hp in steps:
+            run(hp)
+    longer_if_rising()
     save(True)
     chosen = best_of(trials)
     print(f"chosen: {json.dumps({**chosen[0]['hparams'], 'iterations': chosen[1]['iteration']})} "
