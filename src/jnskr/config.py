@@ -6,14 +6,15 @@ overrides (dotted keys, values parsed with `yaml.safe_load`).
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 
 from jnskr.data.config import DataConfig, Strict as _Strict
+from jnskr import yamlsafe
 from jnskr.errors import ConfigError
 from jnskr.models import MODELS
 from jnskr.models import get as get_model
@@ -24,6 +25,10 @@ from jnskr.models.sampled import SampledConfig  # noqa: F401
 
 
 SELECTABLE = ("recall", "ndcg", "ndcg_kgat", "precision", "hit")
+SEED_MAX = 2**32 - 1  # numpy's seeds; torch's too
+#: range checks of keys whose sections live elsewhere (`jnskr.data.config`): key -> (min, max)
+EXTRA_RANGES = {"data.split_seed": (0, SEED_MAX), "data.test_seed": (0, SEED_MAX)}
+INT_LIMIT = 2**63  # every integer must fit the int64 it becomes in numpy and torch
 
 
 class TrainConfig(_Strict):
@@ -34,8 +39,8 @@ class TrainConfig(_Strict):
     drop_last: bool | None = None  # default: False (standard), True (paper)
     optimizer: Literal["adagrad", "adam"] = "adagrad"
     lr: float = Field(0.05, gt=0.0)
-    initial_accumulator: float = 1e-8
-    epochs: int = Field(101, ge=1)
+    initial_accumulator: float = Field(1e-8, gt=0.0)  # Adagrad without epsilon: 0 would divide 0 by 0
+    epochs: int = Field(101, ge=1, le=1_000_000)
     eval_every: int | None = Field(None, ge=1)  # default: 2 (als), 5 (adagrad), 10 (paper)
     patience: int | None = Field(None, ge=1)  # evaluations without improvement; default: 3 (als), 5 (adagrad)
     select_metric: str | None = None  # default: recall@20 (standard), recall@10 (paper)
@@ -50,7 +55,7 @@ class EvalConfig(_Strict):
 
 class _ConfigBase(_Strict):
     model: str = "jnskr"
-    seed: int = 2019
+    seed: int = Field(2019, ge=0, le=SEED_MAX)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1, le=1024)  # torch threads (null: chosen from the data size)
     data: DataConfig = DataConfig()
@@ -145,10 +150,7 @@ def preset_names() -> list[str]:
 
 
 def _load_yaml(text: str, where: str) -> dict:
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = yamlsafe.loads(text, where, ConfigError) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: a config must be a mapping of keys to values")
     return data
@@ -178,10 +180,9 @@ def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value")
         k, v = item.split("=", 1)
-        try:
-            val = yaml.safe_load(v) if v != "" else None
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
+        if not k.strip() or any(not p for p in k.strip().split(".")):
+            raise ConfigError(f"--set {item!r}: expected key=value with a dotted key like train.epochs")
+        val = yamlsafe.loads(v, f"--set {item}", ConfigError) if v != "" else None
         out.append((k.strip(), val))
     return out
 
@@ -202,32 +203,90 @@ def build_config(
     overrides: list[str] | None = None,
     extra: dict | None = None,
 ) -> Config:
-    """Preset (or `default`) <- config file <- `extra` dict <- `--set` overrides; validated."""
+    """Preset (or `default`) <- config file <- `extra` dict <- `--set` overrides; validated.
+    An error names where the bad value came from: the file, the preset or the `--set` item."""
     base: dict = {}
     if file is not None:
         p = Path(file)
-        if not p.is_file():
-            raise ConfigError(f"{p}: config file not found")
-        base = _load_yaml(p.read_text(), str(p))
+        base = _load_yaml(yamlsafe.read_file(p, ConfigError), str(p))
     else:
         base = preset_dict(preset or "default")
+    origins: dict[str, str] = {}
     if extra:
         base = _deep_merge(base, extra)
-    for k, v in parse_overrides(overrides):
+        origins.update({k: "command line" for k in _dotted_keys(extra)})
+    for item, (k, v) in zip(overrides or [], parse_overrides(overrides)):
         _set_dotted(base, k, v)
-    return validate_config(base, str(file) if file else f"preset {preset or 'default'}")
+        origins[k] = f"--set {item}"
+    return validate_config(base, str(file) if file else f"preset {preset or 'default'}", origins)
 
 
-def validate_config(data: dict, where: str = "config") -> Config:
+def _dotted_keys(d: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out += _dotted_keys(v, key + ".") if isinstance(v, dict) and v else [key]
+    return out
+
+
+def _origin(loc: str, where: str, origins: dict[str, str] | None) -> str:
+    """Where the value at dotted `loc` came from (the longest overridden prefix wins)."""
+    parts = loc.split(".") if loc else []
+    for n in range(len(parts), 0, -1):
+        hit = (origins or {}).get(".".join(parts[:n]))
+        if hit is not None:
+            return hit
+    return where
+
+
+def _numbers(obj, path: str):
+    """(dotted key, value) of every number in a config, raw or validated (lists as key[i])."""
+    if isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            yield from _numbers(getattr(obj, name), f"{path}.{name}" if path else name)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _numbers(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _numbers(v, f"{path}[{i}]")
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield path, obj
+
+
+def _check_numbers(cfg, where: str, origins: dict[str, str] | None) -> None:
+    """NaN and infinity nowhere, every integer within int64, and the ranges of `EXTRA_RANGES`."""
+    for key, v in _numbers(cfg, ""):
+        at = _origin(key.split("[")[0], where, origins)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{at}: {key}: must be a finite number, not {v}")
+        if isinstance(v, int) and not -INT_LIMIT < v < INT_LIMIT:
+            raise ConfigError(f"{at}: {key}: {v} is out of range (integers must lie within +-2^63)")
+        lo, hi = EXTRA_RANGES.get(key, (None, None))
+        if lo is not None and not lo <= v <= hi:
+            raise ConfigError(f"{at}: {key}: must lie in {lo}..{hi}, not {v}")
+
+
+def validate_config(data: dict, where: str = "config", origins: dict[str, str] | None = None) -> Config:
+    """The validated config of `data`, or a one-line `ConfigError` naming the key, the problem
+    and where the value came from (`where`, or the `origins` of overridden keys)."""
     try:
-        return Config.model_validate(data)
+        _check_numbers(data, where, origins)  # NaN first: a range check would word it oddly
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
+        at = _origin(loc, where, origins)
         if err["type"] == "extra_forbidden":
-            raise ConfigError(f"{where}: unknown key {loc!r}") from None
+            raise ConfigError(f"{at}: unknown key {loc!r}") from None
         msg = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{where}: {loc + ': ' if loc else ''}{msg}") from None
+        if not loc:  # a check across keys: its message starts with the key it is about
+            at = _origin(msg.split(" ")[0].rstrip(":"), where, origins)
+        raise ConfigError(f"{at}: {loc + ': ' if loc else ''}{msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply; not a config") from None
+    _check_numbers(cfg, where, origins)
+    return cfg
 
 
 def config_to_dict(cfg: Config) -> dict:

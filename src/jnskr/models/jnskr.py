@@ -40,16 +40,16 @@ class JNSKRConfig(Strict):
     c1: float = Field(600.0, ge=0.0)
     c_pos: float = Field(1.0, gt=0.0)
     w_pos: float = Field(1.0, gt=0.0)
-    beta: float = 0.5
-    kappa: float = 1.0
-    mu: float = 0.01
-    lambda_emb: float = 1e-5
-    lambda_att: float = 1.0
+    beta: float = Field(0.5, ge=0.0, le=10.0)  # popularity exponent (f^β of item frequencies f <= 1)
+    kappa: float = Field(1.0, gt=0.0)  # the CF loss weight (the exact user block divides by it)
+    mu: float = Field(0.01, ge=0.0)
+    lambda_emb: float = Field(1e-5, ge=0.0)
+    lambda_att: float = Field(1.0, ge=0.0)
     kg_neg_weight: Literal["deg", "legacy"] = "deg"
     include_pad_rows_in_gram: bool = False
     max_neighbors: int | None = Field(None, ge=1)
     tie_item_tail_embeddings: bool = False
-    init_std: float = 0.01
+    init_std: float = Field(0.01, ge=1e-6, le=100.0)
 
     @field_validator("keep_prob")
     @classmethod

@@ -35,10 +35,10 @@ class LightGCNConfig(Strict):
     negative_weight: float = Field(0.1, ge=0.0)  # uniform weight of an unobserved pair (weighting: uniform)
     weighting: Literal["uniform", "popularity"] = "uniform"
     c0: float = Field(300.0, ge=0.0)  # total negative weight under `popularity`
-    beta: float = 0.5
+    beta: float = Field(0.5, ge=0.0, le=10.0)
     keep_prob: float = Field(1.0, gt=0.0, le=1.0)  # dropout on the batch side's final vectors
     lambda_emb: float = Field(0.0, ge=0.0)  # L2 on the layer-0 tables
-    init_std: float = Field(0.1, gt=0.0)
+    init_std: float = Field(0.1, ge=1e-6, le=100.0)
     lr: float | None = Field(None, gt=0.0)  # LightGCN's own learning rate (null: train.lr)
 
 

@@ -23,10 +23,10 @@ class ENMFConfig(Strict):
     negative_weight: float = Field(0.1, ge=0.0)
     weighting: Literal["uniform", "popularity"] = "uniform"
     c0: float = Field(300.0, ge=0.0)  # total negative weight under `popularity`
-    beta: float = 0.5
+    beta: float = Field(0.5, ge=0.0, le=10.0)
     keep_prob: float = Field(0.7, gt=0.0, le=1.0)
     lambda_emb: float = Field(0.0, ge=0.0)
-    init_std: float = Field(0.01, gt=0.0)
+    init_std: float = Field(0.01, ge=1e-6, le=100.0)
     lr: float | None = Field(None, gt=0.0)  # ENMF's own learning rate (null: train.lr)
 
 
@@ -35,7 +35,7 @@ class BPRConfig(Strict):
 
     embed_dim: int = Field(64, ge=1)
     reg: float = Field(1e-4, ge=0.0)  # ½·reg·(‖p_u‖² + ‖q_i‖² + ‖q_j‖²) per sampled triple
-    init_std: float = Field(0.01, gt=0.0)
+    init_std: float = Field(0.01, ge=1e-6, le=100.0)
 
 
 class MF(nn.Module):

@@ -16,7 +16,7 @@ class SampledConfig(Strict):
     """JNSKR-sampled: the JNSKR model trained with negative sampling (BPR for CF, one sampled
     tail per fact for the DistMult KG loss); everything else as the `jnskr` section."""
 
-    negatives: int = Field(1, ge=1)  # sampled negatives per positive
+    negatives: int = Field(1, ge=1, le=100)  # sampled negatives per positive
 
 
 @register
