@@ -88,6 +88,20 @@ class LocalStrategy:
     def all_finite(self, loss: Tensor) -> bool:
         return bool(torch.isfinite(loss))
 
+    def once(self, term: Tensor) -> Tensor:
+        """A term every rank computes in full (an all-pairs term over global Grams): its value
+        counts on one rank only, so that the ranks' losses add up to the global loss; its
+        gradient is unchanged everywhere."""
+        return term
+
+    def any_rank(self, flag: bool) -> bool:
+        """Whether `flag` holds on any rank (a decision every rank then takes together)."""
+        return flag
+
+    def sum_values(self, values: dict[str, float]) -> dict[str, float]:
+        """Per-epoch sums of this rank's losses -> the sums over every rank (the global loss)."""
+        return values
+
     def after_backward(self, model) -> None:
         pass
 
@@ -162,6 +176,19 @@ class DistStrategy(LocalStrategy):
         flag = torch.tensor([0.0 if bool(torch.isfinite(loss)) else 1.0], device=loss.device)
         self.all_reduce(flag)
         return float(flag) == 0.0
+
+    def once(self, term: Tensor) -> Tensor:
+        return term if self.rank == 0 else term - term.detach()  # value 0, same gradient
+
+    def any_rank(self, flag: bool) -> bool:
+        return self.sum_values({"flag": float(flag)})["flag"] > 0
+
+    def sum_values(self, values: dict[str, float]) -> dict[str, float]:
+        keys = sorted(values)  # the same keys on every rank: the same objective ran
+        dev = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+        t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=dev)
+        dist.all_reduce(t)
+        return {k: float(v) for k, v in zip(keys, t.tolist())}
 
     def after_backward(self, model) -> None:
         self.finish_grads(model)

@@ -5,8 +5,10 @@
     build     the registered model class for `config.model`
     train     the trainer with its objective, strategy, validation, checkpoints and log
     select    the best validation epoch's weights
+    refit     (train.refit) the selected number of epochs again on all of train
     evaluate  the test split (train items masked)
-    save      the run folder (`jnskr.runs.RunFolder`)
+    save      the run folder (`jnskr.runs.RunFolder`): created whole when training starts,
+              checkpointed (`jnskr.training.checkpoint`), marked finished last
 
 Each step is a function; `Recommender.fit` is `run` plus the query methods.
 """
@@ -14,6 +16,7 @@ Each step is a function; `Recommender.fit` is `run` plus the query methods.
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +32,12 @@ from jnskr.errors import JnskrError
 from jnskr.evaluation import evaluate as evaluate_ranking
 from jnskr.ids import IdMaps
 from jnskr.models import ModelData, get
+from jnskr import stop
 from jnskr.parallel import DistStrategy, LocalStrategy, init_from_env, shard_users, sum_across_ranks
 from jnskr.runs import RunFolder
 from jnskr.saved import RunResult, resolve_device, save, write_run_files
 from jnskr.threads import set_threads
+from jnskr.sizing import Sizes, check_memory
 from jnskr.training.checkpoint import Checkpointer, checkpoint_epoch
 from jnskr.training.trainer import Trainer, TrainingDiverged
 
@@ -116,41 +121,71 @@ def make_trainer(cfg: Config, model, train_part: Interactions, item_kg, epochs: 
     )
 
 
-def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None, resume: bool, progress) -> Trainer | None:
-    """Train `model` with selection on validation (on test under protocol paper); keep the best."""
+def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None, resume: bool, progress,
+          result: RunResult | None = None) -> Trainer | None:
+    """Train `model` with selection on validation (on test under protocol paper); keep the best.
+
+    With a run folder: a fresh run creates it here, whole, with a checkpoint of the untrained
+    state (`start_folder`); a checkpoint follows the first epoch, every evaluation (or every
+    `train.checkpoint_every` epochs), the early stop, the last epoch and a requested stop, so a
+    run killed at any moment resumes to the same weights."""
     ds = prep.dataset
     if cfg.train.protocol == "paper":
         validate = lambda: evaluate(model, cfg, ds.test, [ds.train], strategy)  # noqa: E731
     else:
         validate = lambda: evaluate(model, cfg, prep.valid, [prep.train_part], strategy)  # noqa: E731
     trainer = make_trainer(cfg, model, prep.train_part, prep.item_kg, cfg.train.epochs, validate, strategy, progress)
+    ckpt = Checkpointer(folder.path) if folder is not None else None
+    if folder is not None and resume:
+        done = ckpt.load(trainer) if trainer is not None else 0
+        log.info("resuming after epoch %d", done)
+        folder.truncate_log(done)
+        folder.write_status("running", resumable_from_epoch=done)
+    elif folder is not None:
+        start_folder(folder, result, trainer)
     if trainer is None:
         return None
-    ckpt = Checkpointer(folder.path) if folder is not None else None
     every = cfg.train.checkpoint_every
 
     def after_epoch(tr: Trainer, record: dict) -> None:
-        if folder is None:
-            return
-        folder.append_log(record)
-        e = tr.state.epoch
-        due = (e % every == 0) if every else (tr.is_eval_epoch(e - 1) or tr.state.stopped)
-        if due:
-            ckpt.save(tr)
+        asked = strategy.any_rank(stop.requested() is not None)  # every rank stops after the same epoch
+        if folder is not None:
+            folder.append_log(record)
+            e = tr.state.epoch
+            due = (e % every == 0) if every else tr.is_eval_epoch(e - 1)
+            if due or asked or e == 1 or e == tr.epochs or tr.state.stopped:
+                ckpt.save(tr)
+                folder.write_status("running", resumable_from_epoch=e)
+        if asked:
+            raise stop.Interrupted(stop.requested() or signal.SIGTERM)
 
     trainer.on_epoch_end = after_epoch
-    if resume and ckpt is not None:
-        done = ckpt.load(trainer)
-        log.info("resuming after epoch %d", done)
-        folder.truncate_log(done)
     try:
-        trainer.fit()
-    except TrainingDiverged as exc:
+        with stop.deferred():
+            trainer.fit()
+    except TrainingDiverged as exc:  # say what is actually kept
+        kept = checkpoint_epoch(ckpt)
+        what = ("no run folder: nothing was saved" if folder is None else "no checkpoint was saved" if kept is None
+                else f"{ckpt.dir} keeps the weights after epoch {kept}" if kept
+                else f"{ckpt.dir} keeps only the initial weights (no epoch completed)")
         if folder is not None:
-            folder.write_status("diverged", message=str(exc), resumable_from_epoch=checkpoint_epoch(ckpt))
-        raise
+            folder.write_status("diverged", message=str(exc), resumable_from_epoch=kept)
+        raise TrainingDiverged(f"{exc}; {what} (lower train.lr or init_std, or check the data)") from None
     trainer.restore_best()
     return trainer
+
+
+def start_folder(folder: RunFolder, result: RunResult, trainer: Trainer | None) -> None:
+    """Create the run folder of a fresh run, whole: config, ids, environment, the checkpoint of
+    the untrained state and `status.json` appear together (`RunFolder.create`)."""
+
+    def first_files(f: RunFolder) -> None:
+        write_run_files(f, result)
+        if trainer is not None:
+            Checkpointer(f.path).save(trainer)
+        f.write_status("running", resumable_from_epoch=0 if trainer is not None else None)
+
+    folder.create(first_files)
 
 
 def refit(cfg: Config, prep: Prepared, epochs: int, device, strategy, folder: RunFolder | None, progress):
@@ -167,7 +202,7 @@ def refit(cfg: Config, prep: Prepared, epochs: int, device, strategy, folder: Ru
     t0 = time.perf_counter()
     model = build(cfg, full, device)
     trainer = make_trainer(cfg, model, ds.train, item_kg, epochs, None, strategy, progress)
-    if folder is not None:
+    if folder is not None:  # not checkpointed: a resumed run refits again from the selection result
         trainer.on_epoch_end = lambda tr, record: folder.append_log({**record, "refit": True})
     trainer.fit()
     return model, item_kg, time.perf_counter() - t0
@@ -187,7 +222,7 @@ def metrics_record(cfg: Config, prep: Prepared, trainer: Trainer | None, test: d
         "dataset": prep.dataset.name,
         "epochs_run": epochs_run,
         "train_seconds": round(seconds, 3),
-        "seconds_per_epoch": round(seconds / epochs_run, 4) if epochs_run else 0.0,
+        "epoch_mean_seconds": round(seconds / epochs_run, 4) if epochs_run else 0.0,
         "selected_on": "test" if paper else "valid",
         "select_metric": cfg.select_metric(),
         "refit": None,
@@ -199,14 +234,19 @@ def run(cfg: Config, ds: Dataset, run_dir: str | Path | None = None, resume: boo
         progress=None) -> RunResult:
     """Train and evaluate `cfg` on `ds` (protocol from the config); write `run_dir` if given.
 
-    With a run folder, a checkpoint is written every `train.checkpoint_every` epochs (0: at every
-    evaluation) and `resume=True` continues from it; the result equals an uninterrupted run.
+    The memory the config asks for is checked before the model is built (`jnskr.sizing`); the run
+    folder appears only when training starts, with `status.json` and `checkpoint/` (see `train`),
+    and `resume=True` continues from its checkpoint: the result equals an uninterrupted run.
     Under `train.refit` (default with protocol standard) the selected number of epochs is then
-    trained again on all of train, and that model is evaluated and saved."""
+    trained again on all of train, and that model is evaluated and saved (a resumed run refits
+    again).  Ctrl-C / SIGTERM mark the run "interrupted" and raise `jnskr.stop.Interrupted`."""
     set_threads(cfg.threads, ds.train.nnz, ds.n_users + ds.n_items)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
     prep = prepare(cfg, ds)
+    kg = prep.item_kg
+    check_memory(cfg, Sizes(ds.n_users, ds.n_items, kg.n_tails if kg else 0, kg.n_relations if kg else 0,
+                            kg.n_facts if kg else 0), device)
     model = build(cfg, prep, device)
     strategy = make_strategy(device)
     if strategy.world > 1:
@@ -214,30 +254,47 @@ def run(cfg: Config, ds: Dataset, run_dir: str | Path | None = None, resume: boo
             raise JnskrError("--resume is not supported under torchrun; resume with one process")
         if not model.supports_distributed:
             raise JnskrError(f"model {cfg.model} does not support distributed training; run it in one process")
-        if not strategy.is_main():  # only rank 0 logs and writes
+        if not strategy.is_main():  # rank 0 alone logs and writes; the losses it logs are global
             run_dir, progress = None, None
-            logging.getLogger("jnskr").setLevel(logging.WARNING)
+            logging.getLogger("jnskr").setLevel(logging.ERROR)
     result = RunResult(config=cfg, model=model, ids=prep.ids, train_seen=ds.train,
                        item_counts=ds.train.item_counts(), item_kg=prep.item_kg, fingerprint=ds.fingerprint(),
                        device=device)
     folder = RunFolder(run_dir) if run_dir is not None else None
-    if folder is not None:
-        folder.path.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            folder.log_path.unlink(missing_ok=True)
-            folder.file("metrics.json").unlink(missing_ok=True)
-        write_run_files(folder, result)
-        folder.write_status("running")
+    try:
+        finish(cfg, prep, result, strategy, folder, resume, progress)
+    except (KeyboardInterrupt, stop.Interrupted) as exc:  # Ctrl-C, SIGTERM: mark the folder, then stop
+        _mark_interrupted(exc, folder)
+        raise
+    return result
+
+
+def _mark_interrupted(exc: BaseException, folder: RunFolder | None) -> None:
+    """Status "interrupted" with the epoch of the last checkpoint (also set on `exc`)."""
+    exc.run_dir, exc.epoch = None, None
+    if folder is None or not folder.file("status.json").is_file():
+        return
+    exc.run_dir, exc.epoch = folder.path, checkpoint_epoch(Checkpointer(folder.path))
+    try:
+        if folder.read_status().get("status") != "finished":
+            folder.write_status("interrupted", resumable_from_epoch=exc.epoch)
+    except JnskrError:
+        pass
+
+
+def finish(cfg: Config, prep: Prepared, result: RunResult, strategy, folder: RunFolder | None, resume: bool,
+           progress) -> None:
+    """Train, refit, evaluate on test and save: the steps after the model is built."""
+    ds, model, device = prep.dataset, result.model, result.device
     t0 = time.perf_counter()
-    trainer = train(cfg, model, prep, strategy, folder, resume, progress)
+    trainer = train(cfg, model, prep, strategy, folder, resume, progress, result)
     seconds = time.perf_counter() - t0
-    refit_info = None
+    refit_info, refit_s = None, 0.0
     if trainer is not None and cfg.refit() and trainer.state.best_epoch > 0:
         model, result.item_kg, refit_s = refit(cfg, prep, trainer.state.best_epoch, device, strategy, folder,
                                                progress)
         result.model = model
-        refit_info = {"epochs": trainer.state.best_epoch, "seconds": round(refit_s, 3),
-                      "trained_on": "all of train"}
+        refit_info = {"epochs": trainer.state.best_epoch, "trained_on": "all of train"}
     model.use_interactions(ds.train)
     if cfg.train.protocol == "paper" and trainer is not None:
         test = trainer.state.best_valid
@@ -247,11 +304,9 @@ def run(cfg: Config, ds: Dataset, run_dir: str | Path | None = None, resume: boo
     result.metrics = metrics_record(cfg, prep, trainer, test, seconds)
     if refit_info is not None:
         result.metrics["refit"] = refit_info
+        result.metrics["refit_seconds"] = round(refit_s, 3)
         result.metrics["selection_seconds"] = result.metrics["train_seconds"]
-        result.metrics["train_seconds"] = round(seconds + refit_info["seconds"], 3)
+        result.metrics["train_seconds"] = round(seconds + refit_s, 3)
     if folder is not None:
-        save(folder, result)
-        folder.write_status("finished")
-        if trainer is not None:
-            Checkpointer(folder.path).remove()
-    return result
+        save(folder, result)  # metrics.json last
+        folder.write_status("finished", resumable_from_epoch=trainer.state.epoch if trainer is not None else None)

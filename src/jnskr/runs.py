@@ -10,15 +10,20 @@
     status.json            {"status": running | interrupted | diverged | finished, "resumable_from_epoch"}
     checkpoint/            trainer state for --resume (`jnskr.training.checkpoint`)
 
-Every file is written by `atomic_write_bytes`: a temporary file beside the target, then a
-rename; the next write to the same target removes temporary files a killed writer left.
+Every file is written by `atomic_write`: a temporary file beside the target, then a rename;
+the next write to the same target removes temporary files a killed writer left.  A new run
+folder appears whole (`RunFolder.create`): its first files are written into a temporary folder
+beside it, which is then renamed into place.  File-system failures become one-line
+`JnskrError`s naming the path.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +34,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
+from jnskr import yamlsafe
 from jnskr.errors import JnskrError
 from jnskr.version import __version__
 
@@ -49,30 +55,66 @@ def _tmp_prefix(path: Path) -> str:
 
 
 def remove_stale_temps(path: Path) -> None:
-    """Delete temporary files an interrupted write of `path` left beside it."""
+    """Delete temporary files (and folders) an interrupted write of `path` left beside it."""
     path = Path(path)
     try:
         for p in path.parent.glob(f"{_tmp_prefix(path)}*.tmp"):
-            p.unlink(missing_ok=True)
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
     except OSError:
         pass
 
 
+def os_problem(exc: OSError) -> str:
+    """The OS's words for `exc` ("Permission denied", "Read-only file system", ...)."""
+    return exc.strerror or type(exc).__name__
+
+
+def _write_error(path: Path, exc: OSError) -> JnskrError:
+    if exc.errno == errno.ENOTDIR or (exc.errno == errno.EEXIST and not Path(exc.filename or path).is_dir()):
+        return JnskrError(f"{path}: cannot write there: {below_file(path) or 'a parent is not a folder'}")
+    return JnskrError(f"{path}: cannot write ({os_problem(exc)})")
+
+
+def below_file(path: Path) -> str | None:
+    """'X is a file' for the first ancestor of `path` that exists and is not a folder (else None)."""
+    for parent in reversed(Path(path).absolute().parents):
+        if parent.exists() and not parent.is_dir():
+            return f"{parent} is a file, not a folder"
+    return None
+
+
 def atomic_write(path: Path, write) -> None:
-    """Create `path` through `write(tmp_path)` then a rename: never half-written."""
+    """Create `path` through `write(tmp_path)` then a rename: never half-written.  An OS error
+    (no space, no permission, a folder in the way) is a `JnskrError` naming `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path), suffix=".tmp")
-    os.close(fd)
+    if path.is_dir():
+        raise JnskrError(f"{path}: is a folder, not a file")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path), suffix=".tmp")
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
+    except OSError as exc:
+        _discard(tmp)
+        raise _write_error(path, exc) from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
+
+
+def _discard(tmp: str | None) -> None:
+    try:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    except OSError:
+        pass
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -120,10 +162,7 @@ def write_yaml(path: Path, obj) -> None:
 def read_yaml(path: Path):
     if not Path(path).is_file():
         raise JnskrError(f"{path}: not found (is this a jnskr run folder?)")
-    try:
-        return yaml.safe_load(Path(path).read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise JnskrError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return yamlsafe.loads(yamlsafe.read_file(path), str(path))
 
 
 def git_commit() -> str | None:
@@ -174,6 +213,38 @@ def environment(device: str, seed: int, fingerprint: str, extra: dict | None = N
     return env
 
 
+#: what a run writes into its folder (removed first when `--overwrite` reuses a folder)
+RUN_FILES = ("model.safetensors", "structure.safetensors", "config.yaml", "id_maps.json", "metrics.json",
+             "log.jsonl", "environment.json", "status.json", "checkpoint", "checkpoint.new", "checkpoint.old")
+
+
+def check_out(path: str | Path, overwrite: bool = False) -> None:
+    """Refuse, before anything is loaded or trained, an `--out` that a run cannot be written to:
+    a file, a path below a file, a folder holding a finished run, a non-empty folder (unless
+    `overwrite`), or a place where no folder can be created.  Writes nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise JnskrError(f"{path}: is a file, not a folder; choose another --out")
+    if (problem := below_file(path)) is not None:
+        raise JnskrError(f"{path}: cannot create the run folder: {problem}")
+    if path.is_dir():
+        try:
+            names = sorted(p.name for p in path.iterdir())
+        except OSError as exc:
+            raise JnskrError(f"{path}: cannot read the folder ({os_problem(exc)})") from None
+        if "metrics.json" in names and not overwrite:
+            raise JnskrError(f"{path}: already holds a finished run; choose another --out (or --overwrite)")
+        if names and not overwrite:
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            raise JnskrError(f"{path}: folder is not empty ({len(names)} entries: {shown}); choose another --out "
+                             f"or pass --overwrite to replace its run files")
+    base = path if path.is_dir() else next(p for p in path.absolute().parents if p.exists())
+    try:  # a folder can be made (and removed) there: catches read-only places and /proc
+        os.rmdir(tempfile.mkdtemp(dir=base, prefix=".jnskr-probe-"))
+    except OSError as exc:
+        raise JnskrError(f"{path}: cannot create the run folder in {base} ({os_problem(exc)})") from None
+
+
 class RunFolder:
     """The files of one run (see the module docstring).  Owns the layout; every write atomic."""
 
@@ -210,14 +281,47 @@ class RunFolder:
         save_tensors(self.file("structure.safetensors"), tensors)
 
     def append_log(self, record: dict) -> None:
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        """Add one line to log.jsonl (the whole file rewritten atomically: never a torn line)."""
+        old = self.log_path.read_text() if self.log_path.is_file() else ""
+        atomic_write_text(self.log_path, old + json.dumps(record) + "\n")
 
     def truncate_log(self, epochs: int) -> None:
         """Keep the first `epochs` lines of log.jsonl (epochs after a checkpoint are replayed)."""
         if self.log_path.is_file():
             lines = self.log_path.read_text().splitlines(keepends=True)[:epochs]
             atomic_write_text(self.log_path, "".join(lines))
+
+    # creation
+    def create(self, write_first) -> None:
+        """Make the run folder with its first files (`write_first(folder)`), all at once: they
+        are written into a temporary folder beside it, which is then renamed into place.  A
+        folder that holds files already (the CLI allows that only with `--overwrite`, see
+        `check_out`) is written in place, its earlier run files removed first."""
+        if self.path.is_dir() and any(self.path.iterdir()):
+            for name in RUN_FILES:
+                p = self.file(name)
+                try:
+                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise JnskrError(f"{p}: cannot remove ({os_problem(exc)})") from None
+            write_first(self)
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps(self.path)
+            tmp = Path(tempfile.mkdtemp(dir=self.path.parent, prefix=_tmp_prefix(self.path), suffix=".tmp"))
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
+        try:
+            os.chmod(tmp, 0o777 & ~_UMASK)
+            write_first(RunFolder(tmp))
+            os.replace(tmp, self.path)  # onto a missing or empty folder
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise _write_error(self.path, exc) from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
     # reads
     def read_config(self) -> dict:

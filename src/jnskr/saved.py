@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from jnskr.errors import JnskrError
 from jnskr.ids import IdMaps
 from jnskr.models import ModelData, get
 from jnskr.runs import RunFolder, environment
+from jnskr.sizing import Sizes, check_memory
 
 
 def resolve_device(name: str) -> torch.device:
@@ -61,7 +63,10 @@ def _item_kg_from(t: dict[str, torch.Tensor], relation_names: list[str]) -> Item
 
 
 def write_run_files(folder: RunFolder, r) -> None:
-    folder.write_config(config_to_dict(r.config))
+    cfg = config_to_dict(r.config)
+    if cfg["data"].get("path"):  # by absolute path: `--resume` works from any directory
+        cfg["data"]["path"] = os.path.abspath(os.path.expanduser(cfg["data"]["path"]))
+    folder.write_config(cfg)
     folder.write_ids(r.ids.to_dict())
     folder.write_environment(environment(str(r.device), r.config.seed, r.fingerprint))
 
@@ -92,13 +97,23 @@ def load(run_dir: str | Path, device: str | None = None):
         cfg = cfg.model_copy(update={"device": device})
     dev = resolve_device(cfg.device)
     ids = IdMaps.from_dict(folder.read_ids(), str(folder.file("id_maps.json")))
+    if not (0 < ids.n_users < 2**40 and 0 < ids.n_items < 2**40):
+        raise JnskrError(f"{folder.file('id_maps.json')}: n_users {ids.n_users} / n_items {ids.n_items} "
+                         f"out of range")
     struct = folder.load_structure()
+    where = folder.file("structure.safetensors")
     try:
         train_seen = Interactions(struct["train_indptr"].numpy(), struct["train_indices"].numpy(), ids.n_items)
         item_counts = struct["item_counts"].numpy()
         item_kg = _item_kg_from(struct, ids.relation_names) if "kg_indptr" in struct else None
     except KeyError as exc:
-        raise JnskrError(f"{folder.file('structure.safetensors')}: missing {exc}") from None
+        raise JnskrError(f"{where}: missing {exc}") from None
+    except (ValueError, TypeError, IndexError) as exc:
+        raise JnskrError(f"{where}: inconsistent arrays ({str(exc).splitlines()[0][:200]})") from None
+    if len(item_counts) != ids.n_items or train_seen.n_users != ids.n_users:
+        raise JnskrError(f"{where}: sized for another run than {folder.file('id_maps.json')}")
+    kg_sizes = (item_kg.n_tails, item_kg.n_relations, item_kg.n_facts) if item_kg is not None else (0, 0, 0)
+    check_memory(cfg, Sizes(ids.n_users, ids.n_items, *kg_sizes), dev, str(folder.file("config.yaml")))
     model = get(cfg.model).build(cfg, ModelData(ids.n_users, ids.n_items, item_counts, item_kg))
     try:
         model.load_state_dict(folder.load_model())

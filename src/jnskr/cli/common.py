@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from rich.console import Console
-from rich.logging import RichHandler
+
+from jnskr.cli.records import LevelHandler, route_warnings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -20,11 +22,14 @@ def setup_logging(quiet: bool = False, debug: bool = False) -> None:
     logger = logging.getLogger("jnskr")
     logger.handlers.clear()
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
+    if os.environ.get("RANK", "0") not in ("", "0"):  # torchrun: rank 0 speaks for the run
+        level, console.quiet = logging.ERROR, True
     logger.setLevel(level)
-    handler = RichHandler(console=err_console, show_path=False, show_time=False, markup=False)
+    handler = LevelHandler(err_console)  # "LEVEL message", one line per record (jnskr.cli.records)
     handler.setLevel(level)
     logger.addHandler(handler)
     logger.propagate = False
+    route_warnings(logger)
 
 
 def show_progress() -> bool:

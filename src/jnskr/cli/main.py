@@ -1,6 +1,6 @@
 """Entry point: `jnskr ...` and `python -m jnskr ...`.
 
-User errors (`JnskrError`) print one line and exit 2; `--debug` shows the traceback.
+User errors print one line and exit 2 (`jnskr.cli.boundary`); `--debug` shows the traceback.
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ import sys
 
 import typer
 
-from rich.markup import escape
-
-from jnskr.cli.common import err_console, setup_logging, tidy_help
-from jnskr.errors import JnskrError
+from jnskr.cli.boundary import print_error, report_interrupt, usage_error, user_error
+from jnskr.cli.common import setup_logging, tidy_help
+from jnskr.stop import Interrupted, handle_signals
 
 app = typer.Typer(
     name="jnskr",
@@ -90,23 +89,26 @@ def run(argv: list[str] | None = None) -> int:
     _register()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        rc = app(args=args, standalone_mode=False, prog_name="jnskr")
-    except JnskrError as exc:
-        if "--debug" in args:
-            raise
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        return 2
+        with handle_signals():  # Ctrl-C / SIGTERM: a clean stop (jnskr.stop)
+            rc = app(args=args, standalone_mode=False, prog_name="jnskr")
+    except (KeyboardInterrupt, Interrupted) as exc:
+        return report_interrupt(exc)
     except _types(cx, "Exit") as exc:
         return int(getattr(exc, "exit_code", 0) or 0)
-    except _types(cx, "Abort"):
-        err_console.print("aborted")
+    except _types(cx, "Abort") as exc:  # click's word for a KeyboardInterrupt or an EOF at a prompt
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return report_interrupt(exc.__cause__)
+        print_error("aborted")
         return 1
     except cx.ClickException as exc:
-        exc.show()
+        print_error(usage_error(exc))
         return 2
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        return 130
+    except Exception as exc:  # the boundary (jnskr.cli.boundary): expected failures -> one line
+        message = user_error(exc)
+        if message is None or "--debug" in args:
+            raise
+        print_error(message)
+        return 2
     return int(rc) if isinstance(rc, int) else 0
 
 

@@ -75,6 +75,8 @@ def train(
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<dataset>-<model>-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Let --out name a folder that holds files "
+                                   "(its run files are replaced; other files stay)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
                                           help="torch threads (default: one for small data, else every core up to 8)."),
     tracker: Optional[str] = typer.Option(None, "--tracker", help="Also log to tensorboard (<run>/tensorboard/) or "
@@ -89,7 +91,7 @@ def train(
             from jnskr.threads import set_threads
 
             set_threads(threads)
-        if dataset or data or config or preset or set_ or model or out or tracker:
+        if dataset or data or config or preset or set_ or model or out or tracker or overwrite:
             raise JnskrError("--resume takes only the run folder: the run keeps its own config and data")
         if not resume.is_dir():
             raise JnskrError(f"{resume}: no such run folder")
@@ -102,6 +104,8 @@ def train(
         raise JnskrError("give either --dataset or --data, not both")
     if preset and config:
         raise JnskrError("give either --preset or --config, not both")
+    if out is not None:
+        _check_out(out, overwrite)  # before anything is loaded
     extra: dict = {}
     if model:
         extra["model"] = model
@@ -119,9 +123,9 @@ def train(
                        overrides=list(set_), extra=extra)
     ds = _load_data(cfg)
     name = ds.name
-    out = out or Path("runs") / f"{name}-{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if (out / "metrics.json").exists():
-        raise JnskrError(f"{out}: already holds a finished run; choose another --out")
+    if out is None:
+        out = Path("runs") / f"{name}-{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+        _check_out(out, overwrite)
     log.info("training %s on %s (%d users, %d items, %d train pairs) -> %s", cfg.model, name, ds.n_users,
              ds.n_items, ds.train.nnz, out)
     from jnskr.config import config_to_dict
@@ -142,10 +146,20 @@ def train(
                   highlight=False)
 
 
+def _check_out(out: Path, overwrite: bool) -> None:
+    """`--out` must be a place for a new run folder (`jnskr.runs.check_out`); under torchrun
+    only rank 0 writes, so only rank 0 checks (another rank would find rank 0's folder)."""
+    from jnskr.parallel import world_from_env
+    from jnskr.runs import check_out
+
+    if world_from_env()[0] == 0:
+        check_out(out, overwrite)
+
+
 def _print_result(rec, name: str) -> None:
     m, cfg = rec.metrics, rec.config
     title = (f"{cfg.model} on {name}: test (full ranking, train items masked), best epoch {m['best_epoch']}, "
-             f"protocol {m['protocol']}, {m['seconds_per_epoch']:.3f} s/epoch")
+             f"protocol {m['protocol']}, {m['epoch_mean_seconds']:.3f} s/epoch")
     console.print(metrics_table(m, plain(title), cfg.eval.ks))
 
 

@@ -5,8 +5,9 @@
     trainer.pt          optimizer state, epoch, early-stopping state (tensors and plain types;
                         read with torch.load(weights_only=True))
 
-A new checkpoint is written into `checkpoint.new/` and swapped in with renames, so a process
-killed at any moment leaves either the previous checkpoint or the new one, never a mix.
+A new checkpoint is written into `checkpoint.new/` (each file by temp-and-rename) and swapped in
+with renames, so a process killed at any moment leaves either the previous checkpoint or the new
+one, never a mix.  A checkpoint that cannot be read is a one-line `JnskrError` naming the file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 
 from jnskr.errors import JnskrError
-from jnskr.runs import load_tensors, save_tensors
+from jnskr.runs import atomic_write, load_tensors, save_tensors
 
 log = logging.getLogger("jnskr")
 
@@ -35,11 +36,15 @@ class Checkpointer:
         save_tensors(self.new / "model.safetensors", dict(trainer.model.state_dict()))
         if trainer.best_weights is not None:
             save_tensors(self.new / "best.safetensors", trainer.best_weights)
-        torch.save(trainer.state_dict(), self.new / "trainer.pt")
+        state = trainer.state_dict()
+        atomic_write(self.new / "trainer.pt", lambda tmp: torch.save(state, tmp))
         shutil.rmtree(self.old, ignore_errors=True)
-        if self.dir.exists():
-            self.dir.rename(self.old)
-        self.new.rename(self.dir)
+        try:
+            if self.dir.exists():
+                self.dir.rename(self.old)
+            self.new.rename(self.dir)
+        except OSError as exc:
+            raise JnskrError(f"{self.dir}: cannot save the checkpoint ({exc.strerror or exc})") from None
         shutil.rmtree(self.old, ignore_errors=True)
         log.debug("checkpoint after epoch %d", trainer.state.epoch)
 
@@ -55,10 +60,21 @@ class Checkpointer:
         d = self.latest()
         if d is None:
             raise JnskrError(f"{self.dir}: no checkpoint to resume from")
-        trainer.model.load_state_dict(load_tensors(d / "model.safetensors"))
-        if (d / "best.safetensors").is_file():
-            trainer.best_weights = load_tensors(d / "best.safetensors")
-        trainer.load_state_dict(torch.load(d / "trainer.pt", weights_only=True))
+        state = read_trainer_state(d / "trainer.pt")
+        best = load_tensors(d / "best.safetensors") if (d / "best.safetensors").is_file() else None
+        for name, tensors in (("best.safetensors", best), ("model.safetensors", load_tensors(d / "model.safetensors"))):
+            if tensors is None:
+                continue
+            try:  # the best weights only for their shapes; the current weights last
+                trainer.model.load_state_dict(tensors)
+            except RuntimeError as exc:
+                raise JnskrError(f"{d / name}: does not match config.yaml ({str(exc).splitlines()[0][:200]})") from None
+        trainer.best_weights = best
+        try:
+            trainer.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise JnskrError(f"{d / 'trainer.pt'}: does not match this run ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200]})") from None
         return trainer.state.epoch
 
     def remove(self) -> None:
@@ -66,8 +82,26 @@ class Checkpointer:
             shutil.rmtree(d, ignore_errors=True)
 
 
+def read_trainer_state(path: Path) -> dict:
+    """The dict of a `trainer.pt` (weights-only loading), checked to hold `state.epoch`."""
+    try:
+        d = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # pickle, zip and torch errors of a corrupt or foreign file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        if "weights only" in first.lower() or "weights_only" in first:
+            first = "corrupt, or holds more than tensors and plain types"
+        raise JnskrError(f"{path}: not a readable checkpoint ({first})") from None
+    ok = isinstance(d, dict) and isinstance(d.get("state"), dict) and isinstance(d["state"].get("epoch"), int)
+    if not ok or not {"optimizer", "history"} <= d.keys():
+        raise JnskrError(f"{path}: not a jnskr checkpoint (expected optimizer, history and state.epoch)")
+    return d
+
+
 def checkpoint_epoch(ckpt: Checkpointer | None) -> int | None:
-    """The epoch the latest complete checkpoint was taken after (None: no checkpoint)."""
+    """The epoch the latest complete checkpoint was taken after (None: no readable checkpoint)."""
     if ckpt is None or ckpt.latest() is None:
         return None
-    return int(torch.load(ckpt.latest() / "trainer.pt", weights_only=True)["state"]["epoch"])
+    try:
+        return int(read_trainer_state(ckpt.latest() / "trainer.pt")["state"]["epoch"])
+    except JnskrError:
+        return None

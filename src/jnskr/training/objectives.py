@@ -68,7 +68,7 @@ def cf_batch_loss(strategy, all_table: Tensor, all_name: str, batch: Tensor, h: 
     all_gram, all_rows = strategy.gram_rows(all_name, all_table, pos_all)
     positive = cf_positive(all_rows, batch, h, seg, ptr, c_pos, c_neg.index_select(0, seg))
     s_batch = strategy.batch_gram("cf", weighted_gram(batch, c_neg))
-    return positive + cf_allpairs_term(strategy.h_allpairs(h), all_gram, s_batch)
+    return positive + strategy.once(cf_allpairs_term(strategy.h_allpairs(h), all_gram, s_batch))
 
 
 class JNSKRObjective:
@@ -157,7 +157,7 @@ class JNSKRObjective:
                 g = torch.linalg.vecdot(fwd.e_kg.index_select(0, kg.seg) * fwd.z, fwd.x)
                 positive = positive_term(g, kg.w_pos, kg.w_neg)
             tail_gram = fwd.tail_gram if tail_table is None else gram(tail_table)
-            kg_loss = positive + kg_allpairs_term(fwd.rel_gram, s_head, tail_gram)
+            kg_loss = positive + strategy.once(kg_allpairs_term(fwd.rel_gram, s_head, tail_gram))
             total = total + self.cfg.mu * kg_loss
             parts["kg"] = kg_loss.detach()
         return total, parts

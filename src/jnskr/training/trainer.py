@@ -152,7 +152,14 @@ class Trainer:
         if self.sweeps is None:
             return self._first_order_epoch(epoch)
         t0 = time.perf_counter()
-        self.sweeps.sweep(epoch)
+        try:
+            self.sweeps.sweep(epoch)
+        except RuntimeError as exc:  # a singular or non-finite system: the weights degenerated
+            finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+            if finite and not isinstance(exc, torch.linalg.LinAlgError):
+                raise
+            raise TrainingDiverged(f"the exact solver failed in sweep {epoch + 1} "
+                                   f"({str(exc).splitlines()[0][:120]})") from None
         rec = {"epoch": epoch + 1}
         if self.sweeps.first_order:
             frozen = self.sweeps.exact_params()
@@ -193,6 +200,7 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + float(v)
             if self.progress is not None:
                 self.progress.batch(epoch, lv)
+        sums = st.sum_values(sums)  # the global loss of the step, as one process would log it
         secs = time.perf_counter() - t0
         n = sum(len(u) for u in batches)
         if hasattr(self.objective, "l2"):
@@ -219,6 +227,8 @@ class Trainer:
 
     def _fit(self) -> None:
         st = self.state
+        if st.stopped:  # resumed from the checkpoint of an early stop: nothing left to train
+            return
         for epoch in range(st.epoch, self.epochs):
             rec = self.train_epoch(epoch)
             st.epoch = epoch + 1

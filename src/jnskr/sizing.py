@@ -1,0 +1,95 @@
+"""Memory a configuration asks for, checked before anything of that size is allocated.
+
+`jnskr.embed_dim=1000000000` would make every table a billion floats wide; building the model
+would then fail deep inside torch (or the machine would start swapping).  `check_memory`
+estimates, from the data's sizes and the config, the bytes training and evaluation allocate
+(`jnskr.data.memory.estimate_bytes` for the tables: parameters, gradients and two optimiser
+moments) and refuses with one line naming the key and its value when the estimate exceeds the
+limit: `data.max_memory_gb`, else the device's memory (this machine's, or the GPU's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jnskr.data.memory import TRAIN_COPIES, estimate_bytes, gb, machine_memory
+from jnskr.errors import ConfigError
+
+FLOAT = 4
+
+
+@dataclass
+class Sizes:
+    """What the model's tables are sized by."""
+
+    n_users: int
+    n_items: int
+    n_tails: int = 0  # KG tail entities with a table row
+    n_relations: int = 0
+    n_facts: int = 0
+
+
+def contributions(cfg, sizes: Sizes) -> list[tuple[str, object, int]]:
+    """(config key, its value, bytes it accounts for) of the allocations a config sizes."""
+    s = sizes
+    out: list[tuple[str, object, int]] = []
+    for name in cfg.model_class().config_sections():
+        sec = getattr(cfg, name, None)
+        d = getattr(sec, "embed_dim", None)
+        if not isinstance(d, int):
+            continue
+        tables = estimate_bytes(s.n_users, s.n_items, s.n_items + s.n_tails, s.n_relations, embed_dim=d) \
+            - estimate_bytes(s.n_users, s.n_items, s.n_items + s.n_tails, s.n_relations)
+        layers = getattr(sec, "layers", None)  # a propagated encoder keeps every layer's output
+        if isinstance(layers, int):
+            tables += FLOAT * d * (s.n_users + s.n_items) * (layers + 1) * 2
+        out.append((f"{name}.embed_dim", d, tables))
+        a = getattr(sec, "attention_dim", None)
+        if "attention_dim" in type(sec).model_fields:
+            a = a if a is not None else max(d // 2, 1)
+            attention = TRAIN_COPIES * FLOAT * a * (3 * d + 2) + 2 * FLOAT * a * s.n_facts
+            out.append((f"{name}.attention_dim", a, attention))
+    rows = min(cfg.eval.batch_size, max(s.n_users, 1))
+    out.append(("eval.batch_size", cfg.eval.batch_size, rows * s.n_items * FLOAT * 2))
+    out.append(("eval.k_max", cfg.eval.k_max, rows * cfg.eval.k_max * 9))
+    return out
+
+
+def memory_limit(cfg, device=None) -> tuple[int, str]:
+    """(bytes, how the limit was set)."""
+    if cfg.data.max_memory_gb is not None:
+        return int(cfg.data.max_memory_gb * 1e9), "data.max_memory_gb"
+    if device is not None and getattr(device, "type", "cpu") == "cuda":
+        import torch
+
+        return int(torch.cuda.get_device_properties(device).total_memory), "the GPU's memory"
+    return machine_memory(), "this machine's memory; data.max_memory_gb sets another limit"
+
+
+def _with_default(cfg, key: str):
+    """`cfg` with `key` (section.field) back at its class default."""
+    section, _, name = key.partition(".")
+    sec = getattr(cfg, section)
+    default = type(sec).model_fields[name].default
+    return cfg.model_copy(update={section: sec.model_copy(update={name: default})})
+
+
+def culprit(cfg, sizes: Sizes) -> tuple[str, object]:
+    """The key whose value, put back to its default, lowers the estimate the most."""
+    parts = contributions(cfg, sizes)
+    best = min(parts, key=lambda p: sum(b for _, _, b in contributions(_with_default(cfg, p[0]), sizes)))
+    return best[0], best[1]
+
+
+def check_memory(cfg, sizes: Sizes, device=None, where: str | None = None) -> int:
+    """Raise `ConfigError` when training `cfg` on data of `sizes` would need more memory than
+    the limit (`memory_limit`), naming the key responsible (`culprit`).  -> the estimate in bytes."""
+    total = sum(b for _, _, b in contributions(cfg, sizes))
+    limit, why = memory_limit(cfg, device)
+    if limit and total > limit:
+        key, value = culprit(cfg, sizes)
+        raise ConfigError(
+            f"{where + ': ' if where else ''}{key}={value}: training would need about {gb(total)} for "
+            f"{sizes.n_users:,} users, {sizes.n_items:,} items and {sizes.n_tails:,} KG entities, over the "
+            f"{gb(limit)} memory limit ({why})")
+    return total
