@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -100,3 +101,13 @@ def test_any_config_file_trains_or_is_one_line(raw, capsys):
         _check(rc, capsys.readouterr().err, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.parametrize("key,value", [("jnskr.c0", "1e+308"), ("enmf.c0", "1e+308")])
+def test_overflowing_weights_in_the_exact_solver_are_one_line(key, value, capsys, tmp_path):
+    """Found by the fuzz above: c0 = 1e308 made the ALS Gram infinite and LAPACK failed with an
+    internal assert (a traceback); now the run is marked diverged with one error line."""
+    model = key.split(".")[0]
+    out = tmp_path / "run"
+    rc = run(["train", "--data", str(GOOD), "--out", str(out), *FAST, "--model", model, "--set", f"{key}={value}"])
+    _check(rc, capsys.readouterr().err, out)

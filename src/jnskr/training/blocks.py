@@ -80,6 +80,9 @@ def term_sums(term: Term, rows: Tensor, weight: Tensor | None = None) -> Tensor:
 
 def spd_solve(A: Tensor, b: Tensor) -> Tensor:
     """x with A x = b for a batch of symmetric positive (semi)definite systems.  A [n, d, d], b [n, d]."""
+    if not (bool(torch.isfinite(A).all()) and bool(torch.isfinite(b).all())):
+        # e.g. c0 = 1e308: the weighted Gram overflows; LAPACK would fail with an internal assert
+        raise torch.linalg.LinAlgError("the block system is not finite (weights too large for float64?)")
     L, info = torch.linalg.cholesky_ex(A)
     x = torch.cholesky_solve(b.unsqueeze(2), L).squeeze(2)
     bad = info != 0
