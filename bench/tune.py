@@ -76,7 +76,7 @@ def main() -> None:
         rec = Recommender(cfg).fit(ds)
         m = rec.metrics
         records.append({"params": params, "valid": m["valid"], "test": m["test"], "best_epoch": m["best_epoch"],
-                        "seconds": round(time.time() - t0, 2), "seconds_per_epoch": m["seconds_per_epoch"]})
+                        "seconds": round(time.time() - t0, 2), "epoch_mean_seconds": m.get("epoch_mean_seconds", m.get("seconds_per_epoch"))})
         print(f"[{n}/{len(trials)}] {params} valid R@20 {m['valid']['recall@20']:.4f} "
               f"(epoch {m['best_epoch']}, {time.time() - t0:.0f}s)", file=sys.stderr, flush=True)
     best = max(records, key=lambda r: r["valid"]["recall@20"])
