@@ -103,10 +103,11 @@ def test_any_config_file_trains_or_is_one_line(raw, capsys):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.mark.parametrize("key,value", [("jnskr.c0", "1e+308"), ("enmf.c0", "1e+308")])
+@pytest.mark.parametrize("key,value", [("jnskr.c0", "1e+308"), ("enmf.c0", "1e+308"), ("jnskr.embed_dim", "120566")])
 def test_overflowing_weights_in_the_exact_solver_are_one_line(key, value, capsys, tmp_path):
     """Found by the fuzz above: c0 = 1e308 made the ALS Gram infinite and LAPACK failed with an
-    internal assert (a traceback); now the run is marked diverged with one error line."""
+    internal assert (a traceback); now the run is marked diverged with one error line.  A d of 120566
+    asked the exact solver for a 116 GB d×d Gram: now refused before training by the memory check."""
     model = key.split(".")[0]
     out = tmp_path / "run"
     rc = run(["train", "--data", str(GOOD), "--out", str(out), *FAST, "--model", model, "--set", f"{key}={value}"])

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 
 from jnskr.data.memory import TRAIN_COPIES, estimate_bytes, gb, machine_memory
 from jnskr.errors import ConfigError
+from jnskr.training.blocks import solve_chunk_rows
 
 FLOAT = 4
+#: d×d float64 Gram matrices an exact sweep holds at once (generous)
+GRAMS = 8
 
 
 @dataclass
@@ -43,6 +46,8 @@ def contributions(cfg, sizes: Sizes) -> list[tuple[str, object, int]]:
         layers = getattr(sec, "layers", None)  # a propagated encoder keeps every layer's output
         if isinstance(layers, int):
             tables += FLOAT * d * (s.n_users + s.n_items) * (layers + 1) * 2
+        if cfg.solver() == "als":  # d×d float64 Grams, one chunk of A [rows, d, d] (+ its factor)
+            tables += 8 * d * d * (GRAMS + 3 * solve_chunk_rows(d))
         out.append((f"{name}.embed_dim", d, tables))
         a = getattr(sec, "attention_dim", None)
         if "attention_dim" in type(sec).model_fields:

@@ -22,8 +22,15 @@ from torch import Tensor
 
 #: elements of a padded [rows, pad, d] gather per batched matmul
 GATHER_BUDGET = 1 << 22
-#: rows of A [rows, d, d] built and solved at once
+#: rows of A [rows, d, d] built and solved at once (at most)
 SOLVE_ROWS = 4096
+#: elements of one chunk of A (float64: 128 MB); wide d gets fewer rows per chunk
+SOLVE_BUDGET = 1 << 24
+
+
+def solve_chunk_rows(d: int) -> int:
+    """Rows of A [rows, d, d] per chunk of `solve_rows`."""
+    return max(1, min(SOLVE_ROWS, SOLVE_BUDGET // (d * d)))
 
 
 @dataclass
@@ -107,8 +114,9 @@ def solve_rows(n: int, shared: list[tuple[Tensor, Tensor | None]], terms: list[T
     dev = shared[0][0].device
     out = torch.empty(n, d, dtype=out_dtype, device=dev)
     eye = torch.eye(d, dtype=torch.float64, device=dev)
-    for lo in range(0, n, SOLVE_ROWS):
-        rows = torch.arange(lo, min(n, lo + SOLVE_ROWS), device=dev)
+    step = solve_chunk_rows(d)
+    for lo in range(0, n, step):
+        rows = torch.arange(lo, min(n, lo + step), device=dev)
         A = (ridge * eye).expand(len(rows), d, d).clone()
         for G, scale in shared:
             A += G if scale is None else scale.index_select(0, rows).double()[:, None, None] * G
