@@ -32,7 +32,7 @@ def test_fit_writes_a_complete_run_folder_and_metrics_shape(synth, tmp_path):
     assert env["seed"] == 2019 and env["torch"] == torch.__version__ and env["schema_version"] == 1
     lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     selection = [r for r in lines if not r.get("refit")]
-    assert len(selection) == m["epochs_run"] and "loss" in selection[0]
+    assert len(selection) == m["epochs_run"] and all("loss" in r for r in selection if "valid" in r)
     assert m["solver"] == "als" and m["refit"]["epochs"] == m["best_epoch"]
     assert len(lines) - len(selection) == m["best_epoch"]  # the refit's epochs, marked
     assert rec.metrics == m
@@ -40,8 +40,8 @@ def test_fit_writes_a_complete_run_folder_and_metrics_shape(synth, tmp_path):
 
 def test_training_decreases_loss_and_beats_popularity(synth):
     rec = Recommender(_cfg(**{"train.epochs": 30})).fit(synth)
-    losses = [h["loss"] for h in rec.trainer.history]
-    assert losses[-1] < losses[0]
+    losses = [h["loss"] for h in rec.trainer.history if "loss" in h]  # als: on evaluation sweeps
+    assert len(losses) >= 2 and losses[-1] < losses[0]
     pop = Recommender(_cfg("popularity")).fit(synth)
     assert rec.metrics["test"]["recall@10"] > pop.metrics["test"]["recall@10"] + 0.1
 

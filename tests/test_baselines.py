@@ -36,8 +36,8 @@ def test_negative_sampling_avoids_positives_and_is_keyed():
 ])
 def test_sampled_models_learn(synth, model, sets):
     rec = Recommender(_cfg(model, **sets)).fit(synth)
-    losses = [h["loss"] for h in rec.trainer.history]
-    assert losses[-1] < losses[0]
+    losses = [h["loss"] for h in rec.trainer.history if "loss" in h]  # als: on evaluation sweeps
+    assert len(losses) >= 2 and losses[-1] < losses[0]
     pop = Recommender(_cfg("popularity")).fit(synth)
     assert rec.metrics["test"]["recall@10"] > pop.metrics["test"]["recall@10"]
 

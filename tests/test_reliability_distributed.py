@@ -87,4 +87,6 @@ def test_torchrun_cli_one_voice_one_folder(tmp_path):
                         *sets], cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert s.returncode == 0, s.stderr
     for ra, rb in zip(_log(single), _log(runs[0])):
-        assert rb["loss"] == pytest.approx(ra["loss"], rel=1e-4)
+        assert ("loss" in rb) == ("loss" in ra)
+        if "loss" in ra:
+            assert rb["loss"] == pytest.approx(ra["loss"], rel=1e-4)

@@ -86,15 +86,19 @@ def term_sums(term: Term, rows: Tensor, weight: Tensor | None = None) -> Tensor:
 
 
 def spd_solve(A: Tensor, b: Tensor) -> Tensor:
-    """x with A x = b for a batch of symmetric positive (semi)definite systems.  A [n, d, d], b [n, d]."""
-    if not (bool(torch.isfinite(A).all()) and bool(torch.isfinite(b).all())):
-        # e.g. c0 = 1e308: the weighted Gram overflows; LAPACK would fail with an internal assert
-        raise torch.linalg.LinAlgError("the block system is not finite (weights too large for float64?)")
+    """x with A x = b for a batch of symmetric positive (semi)definite systems.  A [n, d, d], b [n, d].
+
+    Raises `torch.linalg.LinAlgError` when the systems are not finite (e.g. c0 = 1e308 overflows
+    the weighted Gram): checked only where the factorisation failed or the solution is not finite."""
     L, info = torch.linalg.cholesky_ex(A)
     x = torch.cholesky_solve(b.unsqueeze(2), L).squeeze(2)
     bad = info != 0
-    if bool(bad.any()):  # singular rows (no data, no ridge): the least-squares solution
-        x[bad] = torch.linalg.lstsq(A[bad], b[bad].unsqueeze(2)).solution.squeeze(2)
+    if bool(bad.any()) or not bool(torch.isfinite(x).all()):
+        if not (bool(torch.isfinite(A).all()) and bool(torch.isfinite(b).all())):
+            # LAPACK's least squares would fail with an internal assert on these
+            raise torch.linalg.LinAlgError("the block system is not finite (weights too large for float64?)")
+        if bool(bad.any()):  # singular rows (no data, no ridge): the least-squares solution
+            x[bad] = torch.linalg.lstsq(A[bad], b[bad].unsqueeze(2)).solution.squeeze(2)
     return x
 
 
@@ -113,13 +117,14 @@ def solve_rows(n: int, shared: list[tuple[Tensor, Tensor | None]], terms: list[T
     d = shared[0][0].shape[0]
     dev = shared[0][0].device
     out = torch.empty(n, d, dtype=out_dtype, device=dev)
-    eye = torch.eye(d, dtype=torch.float64, device=dev)
     step = solve_chunk_rows(d)
     for lo in range(0, n, step):
         rows = torch.arange(lo, min(n, lo + step), device=dev)
-        A = (ridge * eye).expand(len(rows), d, d).clone()
-        for G, scale in shared:
-            A += G if scale is None else scale.index_select(0, rows).double()[:, None, None] * G
+        # Σ_g s_gi G_g as one [rows, g] @ [g, d²] product (A written once), then the ridge
+        scales = torch.stack([torch.ones(len(rows), dtype=torch.float64, device=dev) if sc is None
+                              else sc.index_select(0, rows).double() for _, sc in shared], 1)
+        A = (scales @ torch.stack([G.reshape(-1) for G, _ in shared])).view(len(rows), d, d)
+        A.diagonal(dim1=1, dim2=2).add_(ridge)
         for t in terms:
             row_grams(t, rows, A)
         if diag is not None:

@@ -137,14 +137,16 @@ class JNSKRSweeps:
         G_x = shared[0][0] / cfg.kappa
         users = pr.i_idx
         seg = torch.repeat_interleave(torch.arange(pr.n_items, device=msg.device), pr.i_ptr[1:] - pr.i_ptr[:-1])
-        dots = (x.index_select(0, users).double() * msg.index_select(0, seg)).sum(1)
+        # per-entry products in the tables' dtype (float32 halves the gather traffic); sums in float64
+        dots = (x.index_select(0, users) * msg.to(x.dtype).index_select(0, seg)).sum(1).double()
         am = pr.c_neg.unsqueeze(1) * (msg @ G_x) + term_sums(Term(pr.i_ptr, users, x, pr.w_item), torch.arange(
             pr.n_items, device=msg.device), pr.w_item * dots)
         cf_offset = cfg.kappa * am
         kg_rhs = None
         if self.has_kg:
-            z, xt = m.rel_emb[: m.n_relations].detach().double(), m.tails().detach().double()
-            a = z.index_select(0, self.kg_rel) * xt.index_select(0, self.kg_tail)  # [facts, d]
+            z, xt = m.rel_emb[: m.n_relations].detach(), m.tails().detach()
+            a = z.index_select(0, self.kg_rel) * xt.index_select(0, self.kg_tail)  # [facts, d], tables' dtype
+            z, xt = z.double(), xt.double()
             shared = shared + [(cfg.mu * (gram(z) * gram(xt)), self.w_neg)]
             facts = Term(self.kg_ptr, torch.arange(len(a), device=a.device), a, cfg.mu * self.w_fact)
             terms = terms + [facts]
