@@ -89,3 +89,13 @@ def test_names_with_brackets_are_shown_verbatim(tmp_path, capsys):
     Recommender(tiny_config("jnskr", 2)).fit(ds, run_dir=tmp_path / "run", progress=False)
     assert run(["recommend", str(tmp_path / "run"), "--user", "u1", "--k", "3"]) == 0
     assert "[b]" in capsys.readouterr().out
+
+
+def test_train_help_lists_every_registered_model(capsys, monkeypatch):
+    """The --model help came from a hand-written list that missed models; it reads the registry now."""
+    from jnskr.models import MODELS
+
+    monkeypatch.setenv("COLUMNS", "300")
+    assert run(["train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert all(name in out for name in MODELS), out

@@ -63,6 +63,12 @@ def _preset_help() -> str:
             "named like the --data folder or --dataset, else `default`.")
 
 
+def _model_help() -> str:
+    from jnskr.models import MODELS
+
+    return f"A registered model: {', '.join(MODELS)}."
+
+
 def train(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Registered dataset name (default: ml-100k)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Path to a dataset folder or file."),
@@ -70,8 +76,7 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", help="A YAML config file (else a preset)."),
     preset: Optional[str] = typer.Option(None, "--preset", help=_preset_help()),
     set_: list[str] = typer.Option([], "--set", help="Override a config key: --set jnskr.c0=500 (repeatable)."),
-    model: Optional[str] = typer.Option(None, "--model", help="A registered model: jnskr, enmf, lightgcn, bpr, "
-                                        "jnskr_sampled, popularity."),
+    model: Optional[str] = typer.Option(None, "--model", help=_model_help()),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<dataset>-<model>-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run folder."),
