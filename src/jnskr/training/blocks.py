@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -85,14 +86,27 @@ def term_sums(term: Term, rows: Tensor, weight: Tensor | None = None) -> Tensor:
         return (a @ src).double()
 
 
+def _cholesky(A: Tensor) -> tuple[Tensor, Tensor]:
+    """(L, bad rows) of a batch of SPD matrices.  On CPU through numpy's LAPACK (OpenBLAS): this
+    torch build's MKL factors small matrices ~3x slower on the AMD CPUs measured here
+    (bench/results/tta); where any matrix is not positive definite, torch's per-matrix `info`."""
+    if A.device.type == "cpu":
+        try:
+            return torch.from_numpy(np.linalg.cholesky(A.numpy())), torch.zeros(len(A), dtype=torch.bool)
+        except np.linalg.LinAlgError:
+            pass
+    L, info = torch.linalg.cholesky_ex(A)
+    return L, info != 0
+
+
 def spd_solve(A: Tensor, b: Tensor) -> Tensor:
     """x with A x = b for a batch of symmetric positive (semi)definite systems.  A [n, d, d], b [n, d].
 
     Raises `torch.linalg.LinAlgError` when the systems are not finite (e.g. c0 = 1e308 overflows
     the weighted Gram): checked only where the factorisation failed or the solution is not finite."""
-    L, info = torch.linalg.cholesky_ex(A)
-    x = torch.cholesky_solve(b.unsqueeze(2), L).squeeze(2)
-    bad = info != 0
+    L, bad = _cholesky(A)
+    y = torch.linalg.solve_triangular(L, b.unsqueeze(2), upper=False)
+    x = torch.linalg.solve_triangular(L.mT, y, upper=True).squeeze(2)
     if bool(bad.any()) or not bool(torch.isfinite(x).all()):
         if not (bool(torch.isfinite(A).all()) and bool(torch.isfinite(b).all())):
             # LAPACK's least squares would fail with an internal assert on these
