@@ -63,6 +63,22 @@ def test_cf_positive_equals_reference(seed, counts, c_pos, device):
     assert torch.autograd.gradcheck(lambda a, b, c: cf_positive(a, b, c, seg, ptr, c_pos, c_neg_f), (pu, q, h))
 
 
+@pytest.mark.parametrize("seed,counts", [(0, [3, 1, 4]), (1, [0, 2, 0, 5, 1]), (4, [7, 0, 9])])
+def test_cf_positive_with_per_pair_weights_equals_reference(seed, counts, device):
+    """c⁺_uv per pair (data.weight: confidence), some below c⁻_v, one zero."""
+    (pu, _, q, _, _, _), seg, ptr, B, c_neg_f = _problem(seed, counts, device=device)
+    g = torch.Generator().manual_seed(50 + seed)
+    h = torch.randn(pu.shape[1], dtype=torch.float64, generator=g).to(device).requires_grad_()
+    c_pos = (4.0 * torch.rand(len(seg), dtype=torch.float64, generator=g)).to(device)
+    c_pos[0] = 0.0
+    fused = cf_positive(pu, q, h, seg, ptr, c_pos, c_neg_f)
+    ref = cf_positive_reference(pu, q, h, seg, ptr, c_pos, c_neg_f)
+    assert torch.allclose(fused, ref, rtol=1e-12, atol=1e-12)
+    for gf, gr in zip(torch.autograd.grad(fused, (pu, q, h)), torch.autograd.grad(ref, (pu, q, h))):
+        assert torch.allclose(gf, gr, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda a, b, c: cf_positive(a, b, c, seg, ptr, c_pos, c_neg_f), (pu, q, h))
+
+
 def test_segment_sum_matches_index_add_and_handles_empty_segments(device):
     _, seg, ptr, B, w = _problem(2, [0, 3, 0, 2], device=device)
     x = torch.randn(len(seg), 4, dtype=torch.float64).to(device)

@@ -60,6 +60,23 @@ def test_cf_loss_equals_bruteforce(seed, M, B, d, n_pos, c_pos, device):
         assert _rel_err(ge, gr) <= TOL
 
 
+@pytest.mark.parametrize("seed,M,B,d,n_pos", [(0, 7, 3, 4, 5), (1, 37, 8, 6, 40), (3, 64, 16, 8, 1), (4, 13, 13, 5, 169)])
+def test_cf_loss_with_per_pair_positive_weights_equals_bruteforce(seed, M, B, d, n_pos, device):
+    """c⁺_uv = c_pos · value per positive (data.weight: confidence): some below c⁻, one zero."""
+    P, Q, h, pu, pi, _, c_neg = _cf_problem(seed, M, B, d, n_pos, 1.0, device)
+    g = torch.Generator().manual_seed(100 + seed)
+    c_pos = (4.0 * torch.rand(n_pos, generator=g, dtype=torch.float64)).to(device)
+    c_pos[0] = 0.0
+    eff = nonsampling_cf_loss(P, Q, h, pu, pi, c_pos, c_neg) + c_pos.sum()
+    ref = nonsampling_cf_loss_bruteforce(P, Q, h, pu, pi, c_pos, c_neg)
+    assert _rel_err(eff.detach(), ref.detach()) <= TOL
+    for ge, gr in zip(_grads(eff, [P, Q, h]), _grads(ref, [P, Q, h])):
+        assert _rel_err(ge, gr) <= TOL
+    ones = torch.ones(n_pos, dtype=torch.float64, device=device)  # all-ones weights: the scalar's loss
+    assert _rel_err(nonsampling_cf_loss(P, Q, h, pu, pi, ones, c_neg).detach(),
+                    nonsampling_cf_loss(P, Q, h, pu, pi, 1.0, c_neg).detach()) <= TOL
+
+
 def test_cf_loss_is_symmetric_in_its_sides():
     P, Q, h, pu, pi, c_pos, _ = _cf_problem(5, 20, 6, 4, 15, 1.0)
     w = 0.3

@@ -1,6 +1,7 @@
 """`train.solver: als`: every exact block is the exact minimiser of the objective F, a block step
 never increases F, and the F that training reports equals the brute-force F (float64, small
-problems; docs/solver.md)."""
+problems; docs/solver.md) -- with every pair weighing c_pos, and with per-pair confidences
+(c⁺_uv = c_pos · value, `data.weight: confidence`)."""
 
 import numpy as np
 import pytest
@@ -17,9 +18,15 @@ from jnskr.training.weights import cf_negative_weights, kg_negative_weights
 REL = 1e-8
 
 
-def _train():
+def _train(confidence: bool = False):
+    """40 random pairs (duplicates merged); with `confidence`, per-pair values in [0, 4) (one is 0)."""
     rng = np.random.default_rng(0)
-    return Interactions.from_pairs(rng.integers(0, 9, 40), rng.integers(0, 7, 40), 9, 7)
+    users, items = rng.integers(0, 9, 40), rng.integers(0, 7, 40)
+    values = None
+    if confidence:
+        values = np.random.default_rng(1).uniform(0.0, 4.0, 40)
+        values[users * 7 + items == users[0] * 7 + items[0]] = 0.0
+    return Interactions.from_pairs(users, items, 9, 7, values)
 
 
 def _kg():
@@ -42,11 +49,11 @@ def _assert_stationary(f, x):
 
 
 # ------------------------------------------------------------------- ENMF
-@pytest.fixture
-def enmf():
+@pytest.fixture(params=[False, True], ids=["c_pos", "confidence"])
+def enmf(request):
     torch.set_default_dtype(torch.float64)
     try:
-        train = _train()
+        train = _train(request.param)
         cfg = ENMFConfig(embed_dim=4, keep_prob=0.6, negative_weight=0.3, lambda_emb=0.02, init_std=0.5)
         m = ENMF(9, 7, cfg, seed=1)
         with torch.no_grad():
@@ -88,11 +95,11 @@ def test_enmf_blocks_are_exact_minimisers_and_sweeps_never_increase_F(enmf):
 
 
 # ------------------------------------------------------------------ JNSKR
-@pytest.fixture
-def jnskr():
+@pytest.fixture(params=[False, True], ids=["c_pos", "confidence"])
+def jnskr(request):
     torch.set_default_dtype(torch.float64)
     try:
-        train, kg = _train(), _kg()
+        train, kg = _train(request.param), _kg()
         cfg = JNSKRConfig(embed_dim=5, attention_dim=3, keep_prob=(0.8, 0.7), c0=3.0, c1=4.0, mu=0.3, kappa=1.2,
                           lambda_emb=0.05, lambda_att=0.1, init_std=0.5)
         m = JNSKR(9, 7, kg, cfg, seed=3)
@@ -174,3 +181,22 @@ def test_cf_problem_weights_follow_the_run():
     pr = CFProblem(train, 1.5, np.arange(7) * 0.1, "cpu")
     u, i = train.pairs()
     np.testing.assert_allclose(pr.w_user.numpy(), 1.5 - np.arange(7)[i] * 0.1)
+    assert pr.cp_user is None and pr.cp_item is None
+
+
+def test_cf_problem_confidence_weights_follow_the_pairs():
+    """c⁺_uv = c_pos · value in both CSR orders; all-ones values are the scalar c_pos exactly."""
+    train = _train(confidence=True)
+    pr = CFProblem(train, 1.5, np.arange(7) * 0.1, "cpu")
+    u, i = train.pairs()
+    np.testing.assert_allclose(pr.cp_user.numpy(), 1.5 * train.values)
+    np.testing.assert_allclose(pr.w_user.numpy(), 1.5 * train.values - np.arange(7)[i] * 0.1)
+    by_item = train.transpose()
+    np.testing.assert_allclose(pr.cp_item.numpy(), 1.5 * by_item.values)
+    np.testing.assert_allclose(pr.w_item.numpy(), 1.5 * by_item.values - np.repeat(np.arange(7) * 0.1,
+                                                                                   by_item.user_counts()))
+    plain = CFProblem(_train(), 1.5, np.arange(7) * 0.1, "cpu")
+    ones = _train()
+    ones.values = np.ones(ones.nnz)
+    same = CFProblem(ones, 1.5, np.arange(7) * 0.1, "cpu")
+    assert same.cp_user is None and torch.equal(same.w_user, plain.w_user) and torch.equal(same.w_item, plain.w_item)

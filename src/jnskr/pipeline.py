@@ -31,7 +31,7 @@ from jnskr.data.split import holdout_split
 from jnskr.errors import JnskrError
 from jnskr.evaluation import evaluate as evaluate_ranking
 from jnskr.ids import IdMaps
-from jnskr.models import ModelData, get
+from jnskr.models import MODELS, ModelData, get
 from jnskr import stop
 from jnskr.parallel import DistStrategy, LocalStrategy, init_from_env, shard_users, sum_across_ranks
 from jnskr.runs import RunFolder
@@ -63,6 +63,10 @@ def prepare(cfg: Config, ds: Dataset) -> Prepared:
         train_part, valid = ds.train, None
     else:
         train_part, valid = holdout_split(ds.train, cfg.data.valid_ratio, cfg.data.split_seed)
+    if ds.train.values is not None and not get(cfg.model).uses_confidence:
+        users = ", ".join(sorted(name for name, c in MODELS.items() if c.uses_confidence))
+        log.warning("model %s ignores the per-pair confidence of data.weight: confidence (every training pair "
+                    "counts as 1; %s use it)", cfg.model, users)
     item_kg = None
     uses_kg = get(cfg.model).uses_kg
     if not cfg.data.use_kg and ds.has_kg:

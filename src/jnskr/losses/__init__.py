@@ -3,9 +3,9 @@
 Each efficient loss has a brute-force twin (`*_bruteforce`) that enumerates every pair or
 triple.  The twins exist for tests and benchmarks only; training never calls them.
 
-Both efficient losses drop a Θ-invariant constant (c⁺·n, respectively w⁺·n), so
+Both efficient losses drop a Θ-invariant constant (Σ c⁺ over the positives, respectively w⁺·n), so
 
-    nonsampling_cf_loss(...) + c_pos * n  ==  nonsampling_cf_loss_bruteforce(...)
+    nonsampling_cf_loss(...) + c_pos * n  ==  nonsampling_cf_loss_bruteforce(...)   (c_pos.sum() when per pair)
     nonsampling_kg_loss(...) + w_pos * n  ==  nonsampling_kg_loss_bruteforce(...)
 
 in value and in gradient (the constant has none).  All functions work for any float dtype on
@@ -19,11 +19,14 @@ kernels of the positive parts with hand-written backward passes (each with a pla
 Notation (docs/spec.md §3): the CF loss over an M x B block of (user, item) pairs is
 
     L = Σ_{u,v} ω_uv (y_uv − ŷ_uv)²,   ŷ_uv = hᵀ(p_u ∘ q_v),
-    ω_uv = c_pos if (u,v) is positive else c_neg[v]
+    ω_uv = c⁺_uv if (u,v) is positive else c_neg[v]
 
 and is computed as
 
-    Σ_pos [(c_pos − c_neg[v]) ŷ² − 2 c_pos ŷ]  +  ⟨ hhᵀ ∘ PᵀP ∘ Qᵀ diag(c_neg) Q ⟩.
+    Σ_pos [(c⁺_uv − c_neg[v]) ŷ² − 2 c⁺_uv ŷ]  +  ⟨ hhᵀ ∘ PᵀP ∘ Qᵀ diag(c_neg) Q ⟩.
+
+c⁺_uv is one scalar c_pos, or a tensor [n] with one weight per positive (c_pos · value under
+``data.weight: confidence``, `jnskr.training.weights.positive_weights`).
 
 The loss is symmetric in its two sides: for user batches pass the batch users as `item_emb`
 and all items as `user_emb`.
@@ -51,14 +54,15 @@ __all__ = [
 ]
 
 
-def positive_term(y: Tensor, w_pos: float, w_neg: Tensor) -> Tensor:
-    """The observed part of a whole-data weighted squared loss (constant w_pos·n dropped).
+def positive_term(y: Tensor, w_pos: float | Tensor, w_neg: Tensor) -> Tensor:
+    """The observed part of a whole-data weighted squared loss (constant Σ w_pos dropped).
 
-    Σ_f [(w_pos − w_neg_f) y_f² − 2 w_pos y_f]: on an observed entry the loss w_pos(1 − y)²
+    Σ_f [(w_pos_f − w_neg_f) y_f² − 2 w_pos_f y_f]: on an observed entry the loss w_pos(1 − y)²
     minus the all-pairs term's w_neg·y² that counted it as unobserved.
 
     Args: y float [n] predictions of the observed pairs (or triples); w_pos weight of an
-    observed entry; w_neg float [n] weight the all-pairs term gave each of them.
+    observed entry (a scalar, or float [n] one per entry); w_neg float [n] weight the all-pairs
+    term gave each of them.
     Returns: scalar.
     """
     return ((w_pos - w_neg) * y * y - 2.0 * w_pos * y).sum()
@@ -87,10 +91,10 @@ def nonsampling_cf_loss(
     h: Tensor,
     pos_user: Tensor,
     pos_item: Tensor,
-    c_pos: float,
+    c_pos: float | Tensor,
     c_neg: Tensor,
 ) -> Tensor:
-    """Efficient whole-data weighted squared CF loss (constant c_pos·n dropped).
+    """Efficient whole-data weighted squared CF loss (constant Σ c_pos over the positives dropped).
 
     Args:
         user_emb: [M, d] the "all" side (every user; or every item for user batches).
@@ -98,7 +102,7 @@ def nonsampling_cf_loss(
         h: [d] prediction vector.
         pos_user: [n] int64 rows of `user_emb` of the positive pairs.
         pos_item: [n] int64 rows of `item_emb` (0..B-1) of the positive pairs.
-        c_pos: weight of a positive pair.
+        c_pos: weight of a positive pair: a scalar, or float [n] one per positive pair.
         c_neg: [B] weight of an unobserved pair, per batch row.
 
     Returns:
@@ -115,7 +119,7 @@ def nonsampling_cf_loss_bruteforce(
     h: Tensor,
     pos_user: Tensor,
     pos_item: Tensor,
-    c_pos: float,
+    c_pos: float | Tensor,
     c_neg: Tensor,
 ) -> Tensor:
     """Σ over all M×B pairs of ω(y − ŷ)², enumerated explicitly (tests/benchmarks only).
@@ -126,7 +130,7 @@ def nonsampling_cf_loss_bruteforce(
     y = torch.zeros_like(yhat)
     y[pos_user, pos_item] = 1.0
     w = c_neg.unsqueeze(0).expand_as(yhat).clone()
-    w[pos_user, pos_item] = c_pos
+    w[pos_user, pos_item] = torch.as_tensor(c_pos, dtype=w.dtype, device=w.device)
     return (w * (y - yhat) ** 2).sum()
 
 

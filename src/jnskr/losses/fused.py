@@ -91,25 +91,26 @@ def attention_and_kg_positive_reference(x: Tensor, z: Tensor, e: Tensor, W: Tens
 
 class _CFPositive(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, pu, q, h, seg, ptr, c_pos: float, c_neg_f):
+    def forward(ctx, pu, q, h, seg, ptr, c_pos, c_neg_f):
         qg = (q * h).index_select(0, seg)  # (q_v ∘ h) for each positive pair
         y = torch.linalg.vecdot(pu, qg)
         positive = positive_term(y, c_pos, c_neg_f)
-        ctx.save_for_backward(pu, q, h, qg, y, ptr, c_neg_f)
-        ctx.c_pos = c_pos
+        per_pair = isinstance(c_pos, Tensor)
+        ctx.save_for_backward(pu, q, h, qg, y, ptr, c_neg_f, *([c_pos] if per_pair else []))
+        ctx.c_pos = None if per_pair else c_pos
         return positive
 
     @staticmethod
     def backward(ctx, d_pos):
-        pu, q, h, qg, y, ptr, c_neg_f = ctx.saved_tensors
-        c_pos = ctx.c_pos
+        pu, q, h, qg, y, ptr, c_neg_f, *per_pair = ctx.saved_tensors
+        c_pos = per_pair[0] if per_pair else ctx.c_pos
         dy = d_pos * (2.0 * (c_pos - c_neg_f) * y - 2.0 * c_pos)  # [n]
         d_pu = qg * dy.unsqueeze(1)
         d_qh = segment_sum(ptr, dy, pu)  # Σ_pairs of v: dy p_u, [B, d]
         return d_pu, d_qh * h, (d_qh * q).sum(0), None, None, None, None
 
 
-def cf_positive(pu: Tensor, q: Tensor, h: Tensor, seg: Tensor, ptr: Tensor, c_pos: float,
+def cf_positive(pu: Tensor, q: Tensor, h: Tensor, seg: Tensor, ptr: Tensor, c_pos: float | Tensor,
                 c_neg_f: Tensor) -> Tensor:
     """The CF loss's positive part Σ_pairs[(c⁺ − c⁻_v)ŷ² − 2c⁺ŷ], ŷ = hᵀ(p_u ∘ q_v), in one op.
 
@@ -118,7 +119,7 @@ def cf_positive(pu: Tensor, q: Tensor, h: Tensor, seg: Tensor, ptr: Tensor, c_po
         q: [B, d] batch item vectors.
         h: [d] prediction vector.
         seg, ptr: [n] batch row of each pair (sorted) and its row pointer [B+1].
-        c_pos: weight of a positive pair.
+        c_pos: weight of a positive pair: a scalar, or [n] one per pair (c⁺_uv, no gradient).
         c_neg_f: [n] weight of an unobserved pair for each pair's item (c⁻_v per pair).
 
     Returns:
@@ -127,7 +128,7 @@ def cf_positive(pu: Tensor, q: Tensor, h: Tensor, seg: Tensor, ptr: Tensor, c_po
     return _CFPositive.apply(pu, q, h, seg, ptr, c_pos, c_neg_f)
 
 
-def cf_positive_reference(pu: Tensor, q: Tensor, h: Tensor, seg: Tensor, ptr: Tensor, c_pos: float,
+def cf_positive_reference(pu: Tensor, q: Tensor, h: Tensor, seg: Tensor, ptr: Tensor, c_pos: float | Tensor,
                           c_neg_f: Tensor) -> Tensor:
     """Plain-autograd twin of `cf_positive` (tests and benchmarks only)."""
     y = (pu * q[seg]) @ h  # ŷ of each positive pair

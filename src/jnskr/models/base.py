@@ -105,6 +105,7 @@ class Model(nn.Module):
     uses_kg: ClassVar[bool] = False  # needs the item-centric KG
     supports_distributed: ClassVar[bool] = False
     has_sweeps: ClassVar[bool] = False  # `block_sweeps` (train.solver: als)
+    uses_confidence: ClassVar[bool] = False  # its loss weighs each training pair by c_pos · value (data.weight: confidence)
 
     @classmethod
     def config_sections(cls) -> dict[str, type[Strict]]:

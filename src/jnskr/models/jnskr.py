@@ -74,6 +74,7 @@ class JNSKR(Model):
     uses_kg = True
     supports_distributed = True
     has_sweeps = True
+    uses_confidence = True
 
     @classmethod
     def build(cls, cfg, data: ModelData) -> "JNSKR":

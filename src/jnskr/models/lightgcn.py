@@ -86,6 +86,7 @@ class LightGCN(Model):
     name = "lightgcn"
     section = "lightgcn"
     Config = LightGCNConfig
+    uses_confidence = True  # in the loss; the propagation graph stays unweighted
 
     def __init__(self, n_users: int, n_items: int, cfg: LightGCNConfig, seed: int = 2019):
         super().__init__()

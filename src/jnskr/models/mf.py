@@ -84,6 +84,7 @@ class ENMF(MF, Model):
     Config = ENMFConfig
     supports_distributed = True
     has_sweeps = True
+    uses_confidence = True
 
     def __init__(self, n_users: int, n_items: int, cfg: ENMFConfig, seed: int = 2019):
         super().__init__(n_users, n_items, cfg.embed_dim, cfg.init_std, seed)

@@ -26,6 +26,7 @@ class JNSKRSampled(JNSKR):
     Config = SampledConfig
     supports_distributed = False
     has_sweeps = False  # its sampled loss has no closed-form blocks
+    uses_confidence = False  # sampled losses: every training pair counts once
 
     def block_sweeps(self, train, item_kg, batch_size: int):
         return Model.block_sweeps(self, train, item_kg, batch_size)

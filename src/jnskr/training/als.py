@@ -4,7 +4,8 @@ The CF part of the objective both solvers minimise, with its training dropout in
 
     F_CF = Σ_u Σ_v ω_uv [ (y_uv − ŷ_uv)² + Σ_k h_k² p_uk² σ_vk ],   ŷ_uv = hᵀ(p_u ∘ q_v)
 
-ω = c⁺ on training pairs and c⁻_v elsewhere; σ_v the variance that dropout adds to q_v (JNSKR:
+ω = c⁺_uv on training pairs (c⁺ = c_pos, or c_pos · value_uv under ``data.weight: confidence``;
+`jnskr.training.weights.positive_weights`) and c⁻_v elsewhere; σ_v the variance that dropout adds to q_v (JNSKR:
 ρ_e/(1−ρ_e)·e_v² + ρ_k/(1−ρ_k)·m_v²; ENMF and LightGCN, whose dropout is on one side of the
 product: ρ/(1−ρ)·q_v², the same term).  Inverted dropout is unbiased, so this is exactly the
 expected loss a sampled mask gives (`E (y − pᵀ(h∘q̃))² = (y − ŷ)² + Σ p²h²Var(q̃)`).
@@ -22,10 +23,15 @@ import torch
 from torch import Tensor
 
 from jnskr.training.blocks import Term, solve_rows, term_sums
+from jnskr.training.weights import positive_weights
 
 
 class CFProblem:
-    """Training pairs as CSR over users and over items, with c⁺ and c⁻_v (float64, on `device`)."""
+    """Training pairs as CSR over users and over items, with c⁺ and c⁻_v (float64, on `device`).
+
+    c⁺ is the scalar `c_pos` (`cp_user` and `cp_item` None), or, when `train.values` are
+    confidences other than all ones, c⁺_uv = c_pos · value_uv per pair: `cp_user` [nnz] in the
+    user CSR's order, `cp_item` [nnz] in the item CSR's."""
 
     def __init__(self, train, c_pos: float, c_neg: np.ndarray, device):
         by_item = train.transpose()
@@ -35,8 +41,16 @@ class CFProblem:
         self.n_users, self.n_items = train.n_users, train.n_items
         self.c_pos = float(c_pos)
         self.c_neg = torch.as_tensor(np.asarray(c_neg, dtype=np.float64), device=device)
-        self.w_user = self.c_pos - self.c_neg.index_select(0, self.u_idx)  # per entry of the user CSR
-        self.w_item = torch.repeat_interleave(self.c_pos - self.c_neg, self.i_ptr[1:] - self.i_ptr[:-1])
+        f64 = lambda a: None if a is None else torch.as_tensor(a, dtype=torch.float64, device=device)  # noqa: E731
+        self.cp_user = f64(positive_weights(train.values, self.c_pos))
+        self.cp_item = f64(positive_weights(by_item.values, self.c_pos))
+        cp_user = self.c_pos if self.cp_user is None else self.cp_user
+        i_deg = self.i_ptr[1:] - self.i_ptr[:-1]
+        self.w_user = cp_user - self.c_neg.index_select(0, self.u_idx)  # c⁺ − c⁻ per entry of the user CSR
+        if self.cp_item is None:
+            self.w_item = torch.repeat_interleave(self.c_pos - self.c_neg, i_deg)
+        else:
+            self.w_item = self.cp_item - torch.repeat_interleave(self.c_neg, i_deg)
         self.pair_users = torch.repeat_interleave(torch.arange(self.n_users, device=device),
                                                   self.u_ptr[1:] - self.u_ptr[:-1])
         self.n_pairs = len(self.u_idx)
@@ -55,8 +69,13 @@ class CFProblem:
             diag = base + term_sums(Term(self.u_ptr, self.u_idx, s, self.w_user), torch.arange(self.n_users,
                                                                                               device=z.device),
                                     self.w_user)
-        return solve_rows(self.n_users, [(G, None)], [pos], diag, ridge,
-                          lambda rows: self.c_pos * term_sums(pos, rows), q.dtype)
+        return solve_rows(self.n_users, [(G, None)], [pos], diag, ridge, self._rhs(pos, self.cp_user), q.dtype)
+
+    def _rhs(self, pos: Term, cp: Tensor | None, scale: float = 1.0):
+        """rows -> scale · Σ_{entries k of the row} c⁺_k o_k (the right-hand side of a block)."""
+        if cp is None:
+            return lambda rows: scale * self.c_pos * term_sums(pos, rows)
+        return lambda rows: scale * term_sums(pos, rows, cp)
 
     def item_system(self, p: Tensor, h: Tensor, s_user: Tensor | None, scale: float = 1.0):
         """The CF part of each item's system in its vector q_v, given P and h:
@@ -73,7 +92,7 @@ class CFProblem:
             diag = scale * (self.c_neg.unsqueeze(1) * s.sum(0) + term_sums(Term(self.i_ptr, self.i_idx, s,
                                                                                 self.w_item), rows_all, self.w_item))
         pos = Term(self.i_ptr, self.i_idx, x, self.w_item)
-        return [(G, self.c_neg)], terms, diag, (lambda rows: scale * self.c_pos * term_sums(pos, rows)), x
+        return [(G, self.c_neg)], terms, diag, self._rhs(pos, self.cp_item, scale), x
 
     def solve_items(self, p: Tensor, h: Tensor, s_user: Tensor | None, ridge: float) -> Tensor:
         shared, terms, diag, rhs, _ = self.item_system(p, h, s_user)
@@ -91,7 +110,10 @@ class CFProblem:
             pq = pu * q.index_select(0, self.u_idx[sl])
             w = self.w_user[sl].to(p.dtype).unsqueeze(1)
             A += ((pq * w).T @ pq).double()
-            b += self.c_pos * pq.sum(0).double()
+            if self.cp_user is None:
+                b += self.c_pos * pq.sum(0).double()
+            else:
+                b += (pq * self.cp_user[sl].to(p.dtype).unsqueeze(1)).sum(0).double()
             if sig is not None:
                 A.diagonal().add_((w * pu * pu * sig.index_select(0, self.u_idx[sl])).sum(0).double())
         if sigma is not None:
@@ -103,7 +125,9 @@ class CFProblem:
         """F_CF (module docstring), through Gram matrices."""
         P, Q, H = p.double(), q.double(), h.double()
         y = (P.index_select(0, self.pair_users) * Q.index_select(0, self.u_idx)) @ H
-        out = (self.w_user * y * y - 2 * self.c_pos * y).sum() + self.c_pos * self.n_pairs
+        cp = self.c_pos if self.cp_user is None else self.cp_user
+        const = self.c_pos * self.n_pairs if self.cp_user is None else self.cp_user.sum()  # Σ c⁺ over the pairs
+        out = (self.w_user * y * y - 2 * cp * y).sum() + const
         out += H @ (((P.T @ P) * ((Q * self.c_neg.unsqueeze(1)).T @ Q)) @ H)
         if sigma is not None:
             S = sigma.double()
@@ -116,13 +140,14 @@ class CFProblem:
 
 def cf_value_bruteforce(p: Tensor, q: Tensor, h: Tensor, sigma: Tensor | None, train, c_pos: float,
                         c_neg: Tensor) -> Tensor:
-    """F_CF enumerated over every (user, item) pair (tests and benchmarks only).  -> scalar."""
+    """F_CF enumerated over every (user, item) pair (tests and benchmarks only); a training pair
+    weighs c_pos · its value when `train.values` is set.  -> scalar."""
     yhat = (p * h) @ q.T  # [M, N]
     users, items = train.pairs()
     y = torch.zeros_like(yhat)
     y[users, items] = 1.0
     w = c_neg.unsqueeze(0).expand_as(yhat).clone()
-    w[users, items] = c_pos
+    w[users, items] = c_pos if train.values is None else c_pos * torch.as_tensor(train.values, dtype=w.dtype)
     loss = w * (y - yhat) ** 2
     if sigma is not None:
         loss = loss + w * ((p * p * h * h) @ sigma.T)

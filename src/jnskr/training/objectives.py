@@ -21,7 +21,7 @@ from jnskr.losses.gram import gram
 from jnskr.ops import csr_gather
 from jnskr.parallel import LocalStrategy
 from jnskr.training.dropout import EpochMasks
-from jnskr.training.weights import cf_negative_weights, kg_negative_weights
+from jnskr.training.weights import cf_negative_weights, kg_negative_weights, positive_weights
 
 LOCAL = LocalStrategy()
 
@@ -55,15 +55,23 @@ def _t(a: np.ndarray, device, dtype=torch.int64) -> Tensor:
     return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
 
 
+def pair_weights(values, c_pos: float, device, dtype) -> Tensor | None:
+    """c⁺_uv of every training pair in the CSR order of `values` (`positive_weights`) as a device
+    tensor, or None: every pair weighs the scalar c_pos."""
+    w = positive_weights(values, c_pos)
+    return None if w is None else _t(w, device, dtype)
+
+
 def cf_batch_loss(strategy, all_table: Tensor, all_name: str, batch: Tensor, h: Tensor, seg: Tensor, ptr: Tensor,
-                  pos_all: Tensor, c_pos: float, c_neg: Tensor) -> Tensor:
+                  pos_all: Tensor, c_pos: float | Tensor, c_neg: Tensor) -> Tensor:
     """The whole-data CF loss of one batch (constant dropped): the fused positive term over the
     batch's pairs plus ⟨hhᵀ ∘ S_all ∘ S_batch⟩.
 
     Args: all_table [M, d] every row of the "all" side (a parameter table or an encoder's
     output); batch [B, d] the batch side (after dropout); h [d]; seg/ptr the batch row of each
     positive pair [n] and its pointer [B+1]; pos_all [n] the pairs' rows of `all_table`;
-    c_neg [B] the batch rows' negative weights.
+    c_pos the positive weight (a scalar, or [n] c⁺_uv per pair); c_neg [B] the batch rows'
+    negative weights.
     """
     all_gram, all_rows = strategy.gram_rows(all_name, all_table, pos_all)
     positive = cf_positive(all_rows, batch, h, seg, ptr, c_pos, c_neg.index_select(0, seg))
@@ -85,6 +93,7 @@ class JNSKRObjective:
         by_item = train.transpose()
         self.iu_indptr = _t(by_item.indptr, dev)
         self.iu_users = _t(by_item.indices, dev)
+        self.iu_c_pos = pair_weights(by_item.values, cfg.c_pos, dev, model.h.dtype)  # None: c_pos for all
         counts = train.item_counts()
         self.c_neg_np = cf_negative_weights(counts, cfg.c0, cfg.beta)
         self.c_neg = _t(self.c_neg_np, dev, torch.float32)
@@ -145,8 +154,9 @@ class JNSKRObjective:
         kg, w_neg = facts if facts is not None else (None, None)
         fwd = m.batch_forward(items, epoch, self.masks, strategy, kg)
         seg, pos, ptr = csr_gather(self.iu_indptr, items, with_ptr=True)
+        c_pos = self.cfg.c_pos if self.iu_c_pos is None else self.iu_c_pos.index_select(0, pos)
         cf = cf_batch_loss(strategy, m.user_emb, "user", fwd.q, m.h, seg, ptr, self.iu_users.index_select(0, pos),
-                           self.cfg.c_pos, self.c_neg.index_select(0, items))
+                           c_pos, self.c_neg.index_select(0, items))
         total = self.cfg.kappa * cf
         parts = {"cf": cf.detach()}
         if kg is not None:
@@ -178,6 +188,7 @@ class CFObjective:
         csr = train if self.by_user else train.transpose()
         self.indptr = _t(csr.indptr, dev)
         self.indices = _t(csr.indices, dev)
+        self.c_pos = pair_weights(csr.values, 1.0, dev, model.h.dtype)  # None: every pair weighs 1
         if self.by_user:
             self.n_units = train.n_users
             self.c_neg = None
@@ -207,7 +218,8 @@ class CFObjective:
         else:
             c_neg = self.c_neg.index_select(0, units)
         seg, pos, ptr = csr_gather(self.indptr, units, with_ptr=True)
-        loss = cf_batch_loss(strategy, other, other_name, b, m.h, seg, ptr, self.indices.index_select(0, pos), 1.0,
+        c_pos = 1.0 if self.c_pos is None else self.c_pos.index_select(0, pos)
+        loss = cf_batch_loss(strategy, other, other_name, b, m.h, seg, ptr, self.indices.index_select(0, pos), c_pos,
                              c_neg)
         return loss, {"cf": loss.detach()}
 

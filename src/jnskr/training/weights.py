@@ -39,3 +39,17 @@ def kg_negative_weights(
         fb = np.where(f > 0, (f / max(f.sum(), 1.0)) ** beta, 0.0)
         return np.where(g > 0, c1 * fb / denom, 0.0)
     raise ValueError(f"kg_neg_weight must be deg or legacy, not {mode!r}")
+
+
+def positive_weights(values: np.ndarray | None, c_pos: float) -> np.ndarray | None:
+    """c⁺_uv = c_pos · value_uv per training pair (``data.weight: confidence``), aligned with the
+    `Interactions.values` it is given (float64 [nnz]).
+
+    None when there are no values or every value is 1: every pair then weighs the scalar c_pos,
+    and training takes the unweighted code path (the same numbers, bit for bit)."""
+    if values is None:
+        return None
+    v = np.asarray(values, dtype=np.float64)
+    if bool(np.all(v == 1.0)):
+        return None
+    return c_pos * v
