@@ -124,7 +124,8 @@ class CFProblem:
     def value(self, p: Tensor, q: Tensor, h: Tensor, sigma: Tensor | None) -> float:
         """F_CF (module docstring), through Gram matrices."""
         P, Q, H = p.double(), q.double(), h.double()
-        y = (P.index_select(0, self.pair_users) * Q.index_select(0, self.u_idx)) @ H
+        pu = p.index_select(0, self.pair_users)  # per-pair gathers in the tables' dtype, sums in float64
+        y = ((pu * q.index_select(0, self.u_idx)) @ h).double()
         cp = self.c_pos if self.cp_user is None else self.cp_user
         const = self.c_pos * self.n_pairs if self.cp_user is None else self.cp_user.sum()  # Σ c⁺ over the pairs
         out = (self.w_user * y * y - 2 * cp * y).sum() + const
@@ -133,8 +134,8 @@ class CFProblem:
             S = sigma.double()
             h2 = H * H
             out += (h2 * (P ** 2).sum(0) * (self.c_neg.unsqueeze(1) * S).sum(0)).sum()
-            p2s = P.index_select(0, self.pair_users) ** 2 * S.index_select(0, self.u_idx)
-            out += (self.w_user.unsqueeze(1) * p2s * h2).sum()
+            p2s = (pu ** 2 * sigma.to(p.dtype).index_select(0, self.u_idx)) @ (h * h)
+            out += (self.w_user * p2s.double()).sum()
         return float(out)
 
 

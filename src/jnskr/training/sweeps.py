@@ -178,14 +178,16 @@ class JNSKRSweeps:
 
     def _kg_value(self) -> float:
         m, cfg = self.model, self.cfg
-        e, z, x = m.item_emb.double(), m.rel_emb[: m.n_relations].double(), m.tails().double()
-        ez = e.index_select(0, self.fact_head) * z.index_select(0, self.kg_rel)
-        g = (ez * x.index_select(0, self.kg_tail)).sum(1)
+        e0, z0, x0 = m.item_emb, m.rel_emb[: m.n_relations], m.tails()
+        # per-fact products in the tables' dtype, sums in float64
+        ezx = e0.index_select(0, self.fact_head) * z0.index_select(0, self.kg_rel) * x0.index_select(0, self.kg_tail)
+        g = ezx.sum(1).double()
+        e, z, x = e0.double(), z0.double(), x0.double()
         out = (self.w_fact * g * g - 2 * cfg.w_pos * g).sum() + cfg.w_pos * len(g)
         out += ((gram(z)) * ((e * self.w_neg.unsqueeze(1)).T @ e) * gram(x)).sum()
         if self.rho_k:
             out += self.rho_k * ((self.w_neg.unsqueeze(1) * e ** 2).sum(0) * (z ** 2).sum(0) * (x ** 2).sum(0)).sum()
-            out += self.rho_k * (self.w_fact.unsqueeze(1) * (ez * x.index_select(0, self.kg_tail)) ** 2).sum()
+            out += self.rho_k * (self.w_fact * (ezx ** 2).sum(1).double()).sum()
         return float(out)
 
 
