@@ -904,6 +904,7 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
                     for name, alt in figs:
                         rel = os.path.relpath(img / name, out)
                         md += [f"![{ds}, {protocol}: {alt}]({rel})", ""]
+    md += kg_section(out, plots)
     md += speed_section(results, out)
     if warnings:
         md += ["## Input warnings", ""] + [f"- {w}" for w in warnings] + [""]
@@ -911,6 +912,14 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(text)
     return text
+
+
+def kg_section(out: Path, plots: bool) -> list[str]:
+    """The `jnskr kg` section, from bench/kg_report.py (results/kg/{tta,default-command,runs}-*.json)."""
+    sys.path.insert(0, str(BENCH))
+    import kg_report
+
+    return kg_report.section(out, plots)
 
 
 def _anchor(title: str) -> str:

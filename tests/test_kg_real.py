@@ -42,3 +42,10 @@ def test_nations_distmult_preset_beats_pykeen(shared_kg):
     fetch("nations", base_url=shared_kg)
     res = fit(build_config("nations", model="distmult"), load_triples("nations"))
     assert res.metrics["test"]["kept"]["mrr"] > 0.736  # PyKEEN's DistMult on this machine
+
+
+def test_umls_complex_preset_reaches_080_valid_mrr(shared_kg):
+    # target 2 of issue 12 (the `jnskr kg train --data .../umls --model complex` preset); ~1 min on 1 thread
+    fetch("umls", base_url=shared_kg)
+    res = fit(build_config("umls", model="complex"), load_triples("umls"))
+    assert res.metrics["valid"]["kept"]["mrr"] >= 0.80

@@ -194,3 +194,20 @@ def test_cli_refuses_a_non_empty_out_and_escapes_markup(tmp_path):
     assert _invoke(["train", "--data", TINY, "--out", run, *sum((["--set", s] for s in FAST), [])]).exit_code == 0
     res = _invoke(["predict", run, "--head", "[bold]x", "--relation", "lives_in"])
     assert res.exit_code == 2 and "[bold]x" in res.output
+
+
+def test_trace_test_records_a_test_curve_without_changing_training_or_selection():
+    cfg = build_config("default", model="complex", overrides=["dim=8", "train.epochs=12", "train.eval_every=3",
+                                                              "train.lr=0.2", "train.threads=1", "loss.neg_total=0.5",
+                                                              "train.batch_size=64"])
+    plain, traced = fit(cfg, synthetic()), fit(cfg, synthetic(), trace_test=True)
+    assert [h["objective"] for h in plain.history] == [h["objective"] for h in traced.history]
+    assert plain.metrics["best_epoch"] == traced.metrics["best_epoch"]
+    assert plain.metrics["test"] == traced.metrics["test"]
+    rows = [h for h in traced.history if "valid_mrr" in h]
+    assert rows and all("test_mrr" in h and "test_hits@10" in h for h in rows)
+    assert not any("test_mrr" in h for h in plain.history)
+    best = next(h for h in rows if h["epoch"] == traced.metrics["best_epoch"])
+    assert best["test_mrr"] == pytest.approx(traced.metrics["test"]["kept"]["mrr"])
+    assert all(h["train_seconds"] <= h["seconds"] for h in traced.history)
+    assert traced.metrics["train_seconds_to_best"] <= traced.metrics["seconds_to_best"]
