@@ -33,7 +33,8 @@ METHODS = ("jnskr-als", "jnskr-adagrad", "enmf-als", "enmf-adagrad", "implicit-a
 PRESETS = {"ml100k-kgat": "ml100k-kgat", "kgcn-music": "kgcn-music", "amazon-book": "amazon-book"}
 
 
-def jnskr_curve(ds, dataset: str, model: str, solver: str, max_epochs: int, threads: int | None) -> dict:
+def jnskr_curve(ds, dataset: str, model: str, solver: str, max_epochs: int, threads: int | None,
+                eval_every: int = 1) -> dict:
     """Train `model` with `solver` on all of train, test metrics after every epoch/sweep."""
     import torch
 
@@ -55,10 +56,15 @@ def jnskr_curve(ds, dataset: str, model: str, solver: str, max_epochs: int, thre
         item_kg = build_item_kg(ds.kg, ds.n_items, ds.train.item_counts(), cfg.data.kg_heads, cfg.data.inverse_relations)
     prep = Prepared(ds, ds.train, None, item_kg, IdMaps.from_dataset(ds, item_kg))
     m = build(cfg, prep, resolve_device("cpu"))
-    points = []
+    points, skipped = [], []
     setup = time.perf_counter() - t0
 
     def on_epoch(tr, record):
+        if record["epoch"] % eval_every and record["epoch"] != max_epochs:
+            skipped.append(record["seconds"])  # trained, not evaluated: its time counts at the next point
+            return
+        record = {**record, "seconds": record["seconds"] + sum(skipped)}
+        skipped.clear()
         t = time.perf_counter()
         metrics = evaluate(m, cfg, ds.test, [ds.train])
         points.append({"iteration": record["epoch"], "train_seconds": None, "epoch_seconds": record["seconds"],
@@ -77,14 +83,15 @@ def jnskr_curve(ds, dataset: str, model: str, solver: str, max_epochs: int, thre
             "setup_seconds": setup, "wall_seconds": time.perf_counter() - wall0 + setup, "points": points}
 
 
-def implicit_curve(ds, dataset: str, model: str, max_iterations: int, threads: int) -> dict:
+def implicit_curve(ds, dataset: str, model: str, max_iterations: int, threads: int, eval_every: int = 1) -> dict:
     from peer import fit_curve, make_eval_fn
 
     tune = json.loads((HERE / "results" / "tta" / "peers" / f"tune-{dataset}-{model}.json").read_text())
     hp = dict(tune["chosen"]["hparams"] if "chosen" in tune else tune["best"]["hparams"])
     iters = min(max_iterations, int(hp.get("iterations", max_iterations)) * 2)
     hp["iterations"] = iters
-    curve = fit_curve(model, hp, ds.train, make_eval_fn(ds.test, [ds.train]), range(1, iters + 1), threads=threads)
+    curve = fit_curve(model, hp, ds.train, make_eval_fn(ds.test, [ds.train]),
+                      sorted(set(range(eval_every, iters + 1, eval_every)) | {iters}), threads=threads)
     d = curve.to_dict()
     return {"method": f"implicit-{model}", "hparams": hp, "threads": threads, "setup_seconds": curve.prep_seconds,
             "points": [{"iteration": p["iteration"], "train_seconds": p["train_seconds"] + curve.prep_seconds,
@@ -127,6 +134,8 @@ def main() -> None:
     ap.add_argument("--max-iterations", type=int, default=60, help="cap on implicit's iterations / epochs")
     ap.add_argument("--threads", type=int, default=None, help="jnskr threads (default: its own choice)")
     ap.add_argument("--peer-threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--eval-every", type=int, default=1, help="test evaluation every N epochs / iterations "
+                    "(large data: an Amazon-book evaluation costs seconds; the last one is always evaluated)")
     args = ap.parse_args()
 
     from jnskr.data import load_dataset
@@ -138,9 +147,11 @@ def main() -> None:
         name, _, solver = method.partition("-")
         print(f"{args.dataset}: {method} ...", file=sys.stderr, flush=True)
         if name == "implicit":
-            curves.append(implicit_curve(ds, args.dataset, solver, args.max_iterations, args.peer_threads))
+            curves.append(implicit_curve(ds, args.dataset, solver, args.max_iterations, args.peer_threads,
+                                         args.eval_every))
         else:
-            curves.append(jnskr_curve(ds, args.dataset, name, solver, args.max_epochs, args.threads))
+            curves.append(jnskr_curve(ds, args.dataset, name, solver, args.max_epochs, args.threads,
+                                      args.eval_every))
     table = [{"method": c["method"], **{f"T={t}s": reachable(c["points"], t) for t in BUDGETS},
               "best": max(p["metrics"]["recall@20"] for p in c["points"]),
               "seconds_to_best": min(p["train_seconds"] for p in c["points"]
