@@ -15,7 +15,8 @@ appears, the next command waits until the http://HOST:PORT that line names accep
 and it is stopped when the file is done.
 
 Commands run with bash, one after the other, in one working folder (`--cwd`, default a fresh
-temporary one), with COLUMNS set to `--width` so rich tables have a fixed width.  A command may
+temporary one), with COLUMNS set to `--width` so rich tables have a fixed width and GEN_DOCS_DIR set
+to the Markdown file's folder (to copy a picture next to it).  A command may
 continue over lines ending in a backslash.
 
     python scripts/gen_docs.py docs/use.md --cwd /tmp/docs-run     # rewrite in place
@@ -191,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     changed = 0
     for path in args.files:
         old = path.read_text()
+        os.environ["GEN_DOCS_DIR"] = str(path.parent.resolve())  # commands may copy files next to the doc
         try:
             new = generate(old, cwd.resolve(), args.width, args.timeout, log=lambda s: print(s, file=sys.stderr))
         finally:
