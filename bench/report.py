@@ -904,6 +904,7 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
                     for name, alt in figs:
                         rel = os.path.relpath(img / name, out)
                         md += [f"![{ds}, {protocol}: {alt}]({rel})", ""]
+    md += tta_section(out, plots)
     md += kg_section(out, plots)
     md += speed_section(results, out)
     if warnings:
@@ -912,6 +913,14 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(text)
     return text
+
+
+def tta_section(out: Path, plots: bool) -> list[str]:
+    """Time to accuracy against implicit, from bench/tta_report.py (results/tta/*.json)."""
+    sys.path.insert(0, str(BENCH))
+    import tta_report
+
+    return tta_report.section(out, plots)
 
 
 def kg_section(out: Path, plots: bool) -> list[str]:
