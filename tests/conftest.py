@@ -7,6 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Hypothesis: the same examples on every run by default, so that CI is reproducible (a fuzz failure
+# is a bug to fix, not a coin toss); HYPOTHESIS_PROFILE=explore draws fresh random examples to hunt
+# for new failures (each one found becomes a regression test).
+try:
+    from hypothesis import settings as _hyp_settings
+
+    _hyp_settings.register_profile("ci", derandomize=True, database=None)
+    _hyp_settings.register_profile("explore", derandomize=False)
+    _hyp_settings.load_profile(__import__("os").environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # hypothesis is a test extra
+    pass
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
