@@ -66,6 +66,11 @@ def tta_tables(out: Path) -> list[str]:
     return lines
 
 
+def _short(cmd: str) -> str:
+    """The command with the machine's data folder written as ../shared/data (as in the docs)."""
+    return " ".join("../shared/data/" + Path(w).name if "/shared/data/" in w else w for w in cmd.split())
+
+
 def whole_tables(out: Path) -> list[str]:
     lines: list[str] = []
     for p in sorted(RESULTS.glob("whole-*.json")):
@@ -77,7 +82,7 @@ def whole_tables(out: Path) -> list[str]:
                   f"({d.get('dataset', '?')}; {_machine(d)}; [{p.name}]({os.path.relpath(p, out)})); jnskr's metrics "
                   "scored from `jnskr recommend RUN --all --k 100`:", "",
                   "| command | wall seconds | training seconds | test Recall@20 | test NDCG@20 |", "|---|---|---|---|---|",
-                  f"| `{d['commands']['jnskr'].split(';')[0]}` | {_f(r['jnskr_train_wall_s'], 2)} | "
+                  f"| `{_short(d['commands']['jnskr'].split(';')[0])}` | {_f(r['jnskr_train_wall_s'], 2)} | "
                   f"{_f(r['jnskr_train_seconds'], 2)} | {_f(r['jnskr_recall@20'])} | {_f(r['jnskr_ndcg@20'])} |",
                   f"| `{d['commands']['als']}` | {_f(r['implicit_als_wall_s'], 2)} | {_f(r.get('als_fit_s'), 2)} | "
                   f"{_f(r.get('als_recall@20'))} | {_f(r.get('als_ndcg@20'))} |", "",
