@@ -37,6 +37,27 @@ def metrics_table(metrics: dict, title: str, ks: list[int]) -> Table:
     return t
 
 
+def _flag_settings(model: str | None, device: str | None, threads: int | None, data: Path | None,
+                   dataset: str | None, format: str | None, absolute: bool = False) -> dict:  # noqa: A002
+    """The config keys that command-line flags set (`extra` of `build_config`): model, device,
+    threads and the data (a path, `absolute` or as typed, with its format; or a dataset name)."""
+    extra: dict = {}
+    if model:
+        extra["model"] = model
+    if device:
+        extra["device"] = device
+    if threads:
+        extra["threads"] = threads
+    if data is not None:
+        if not data.exists():
+            raise JnskrError(f"{data}: no such file or folder")
+        path = str(data.resolve()) if absolute else str(data)
+        extra["data"] = {"path": path, "dataset": None, **({"format": format} if format else {})}
+    elif dataset:
+        extra["data"] = {"dataset": dataset}
+    return extra
+
+
 def _pick_preset(dataset: str | None, data: Path | None) -> str:
     from jnskr.config import preset_names
 
@@ -111,19 +132,7 @@ def train(
         raise JnskrError("give either --preset or --config, not both")
     if out is not None:
         _check_out(out, overwrite)  # before anything is loaded
-    extra: dict = {}
-    if model:
-        extra["model"] = model
-    if device:
-        extra["device"] = device
-    if threads:
-        extra["threads"] = threads
-    if data is not None:
-        if not data.exists():
-            raise JnskrError(f"{data}: no such file or folder")
-        extra["data"] = {"path": str(data), "dataset": None, **({"format": format} if format else {})}
-    elif dataset:
-        extra["data"] = {"dataset": dataset}
+    extra = _flag_settings(model, device, threads, data, dataset, format)
     cfg = build_config(preset=None if config else (preset or _pick_preset(dataset, data)), file=config,
                        overrides=list(set_), extra=extra)
     ds = _load_data(cfg)

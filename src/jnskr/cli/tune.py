@@ -65,7 +65,7 @@ def tune(
 ) -> None:
     """Search hyper-parameters with Optuna on the VALIDATION split (test never read); write the best as a preset."""
     from jnskr import tune as T
-    from jnskr.cli.train import _load_data, _pick_preset
+    from jnskr.cli.train import _flag_settings, _load_data, _pick_preset
     from jnskr.config import validate_config
 
     T._optuna()  # the install hint before any work
@@ -74,19 +74,7 @@ def tune(
     if preset and config:
         raise JnskrError("give either --preset or --config, not both")
     space = T.load_space(space_file)
-    extra: dict = {}
-    if model:
-        extra["model"] = model
-    if device:
-        extra["device"] = device
-    if threads:
-        extra["threads"] = threads
-    if data is not None:
-        if not data.exists():
-            raise JnskrError(f"{data}: no such file or folder")
-        extra["data"] = {"path": str(data.resolve()), "dataset": None, **({"format": format} if format else {})}
-    elif dataset:
-        extra["data"] = {"dataset": dataset}
+    extra = _flag_settings(model, device, threads, data, dataset, format, absolute=True)
     base = T.base_dict(None if config else (preset or _pick_preset(dataset, data)), config, extra,
                        [*space.sets, *set_])
     T.check_space(base, space)
