@@ -19,6 +19,7 @@ from torch import nn
 
 from jnskr.errors import JnskrError
 from jnskr.parallel import LocalStrategy
+from jnskr.training.optim import Adagrad
 
 log = logging.getLogger("jnskr")
 
@@ -43,17 +44,13 @@ class TrainState:
                     bad_evals=self.bad_evals, best_valid=self.best_valid, stopped=self.stopped)
 
 
-def make_optimizer(params, name: str, lr: float, initial_accumulator: float) -> torch.optim.Optimizer:
-    """Adagrad with TF1 semantics (accumulator starts at `initial_accumulator`, no epsilon), or
-    Adam.  Param groups may carry `weight_decay` (= the L2 gradient λ·θ).  Fused kernels when
-    available."""
+def make_optimizer(params, name: str, lr: float, initial_accumulator: float):
+    """Adagrad with TF1 semantics (accumulator starts at `initial_accumulator`, no epsilon;
+    `jnskr.training.optim`, which avoids torch.optim's start-up cost), or torch's Adam.  Param
+    groups may carry `weight_decay` (= the L2 gradient λ·θ)."""
     params = list(params)
     if name == "adagrad":
-        kw = dict(lr=lr, initial_accumulator_value=initial_accumulator, eps=0.0)
-        try:
-            return torch.optim.Adagrad(params, fused=True, **kw)
-        except (RuntimeError, TypeError, ValueError):
-            return torch.optim.Adagrad(params, foreach=True, **kw)
+        return Adagrad(params, lr, initial_accumulator)
     if name == "adam":
         try:
             return torch.optim.Adam(params, lr=lr, fused=True)
