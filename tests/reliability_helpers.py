@@ -38,14 +38,18 @@ def log_records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
 
 
-def assert_same_run(ref: Path, run: Path) -> None:
+def assert_same_run(ref: Path, run: Path, refit_beside: bool | None = None) -> None:
     """Bit-equal weights, identical metrics and log (timings aside), a finished status and a
-    checkpoint readable without pickle."""
+    checkpoint readable without pickle.  `refit_beside`: `run`'s refit ran beside selection
+    (True) or after it (False), whatever `ref`'s did (the weights are the same either way)."""
     a, b = load_file(str(ref / "model.safetensors")), load_file(str(run / "model.safetensors"))
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
     ma, mb = (json.loads((r / "metrics.json").read_text()) for r in (ref, run))
+    if refit_beside is not None:
+        assert mb["refit"].pop("beside_selection") is refit_beside
+        ma["refit"].pop("beside_selection")
     assert untimed(ma) == untimed(mb)
     assert untimed(log_records(ref)) == untimed(log_records(run))
     status = json.loads((run / "status.json").read_text())

@@ -49,23 +49,31 @@ def _stderr_lines_are_records(err: str) -> list[str]:
     return lines
 
 
-CASES = {  # name: (signals, phase, 0-based epoch, exit code, epoch the checkpoint holds)
-    "ctrl_c_finishes_the_epoch": ([signal.SIGINT], "selection", 1, 130, 2),
-    "sigterm_finishes_the_epoch": ([signal.SIGTERM], "selection", 2, 143, 3),
-    "second_ctrl_c_stops_at_once": ([signal.SIGINT, signal.SIGINT], "selection", 3, 130, 3),
-    "ctrl_c_during_refit": ([signal.SIGINT], "refit", 1, 130, None),  # None: the selection's last epoch
+SEQUENTIAL = ["--set", "train.refit_parallel=false"]  # the refit after selection instead of beside it
+CASES = {  # name: (signals, phase, 0-based epoch, exit code, epoch the checkpoint holds, extra args)
+    "ctrl_c_finishes_the_epoch": ([signal.SIGINT], "selection", 1, 130, 2, []),
+    "sigterm_finishes_the_epoch": ([signal.SIGTERM], "selection", 2, 143, 3, []),
+    "second_ctrl_c_stops_at_once": ([signal.SIGINT, signal.SIGINT], "selection", 3, 130, 3, []),
+    # None: the selection's last epoch
+    "ctrl_c_during_sequential_refit": ([signal.SIGINT], "refit", 1, 130, None, SEQUENTIAL),
+    # the refit's epoch 2 runs beside selection's epoch 3 or later: selection stops after the epoch it is in
+    "ctrl_c_during_refit_beside_selection": ([signal.SIGINT], "refit", 1, 130, "any", ["--set", "train.refit_parallel=true"]),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_interrupt_checkpoints_says_how_to_resume_and_resumes_exactly(world, case, monkeypatch, tmp_path, capsys):
-    signals, phase, epoch, code, kept = CASES[case]
+    signals, phase, epoch, code, kept, extra = CASES[case]
+    epochs_run = json.loads((world / "ref" / "metrics.json").read_text())["epochs_run"]
     if kept is None:
-        kept = json.loads((world / "ref" / "metrics.json").read_text())["epochs_run"]
+        kept = epochs_run
     out = tmp_path / "run"
     with monkeypatch.context() as m:
         _signal_at(m, list(signals), phase, epoch)
-        assert run(["train", "--data", str(world / "data"), "--out", str(out), *CLI_SETS]) == code
+        assert run(["train", "--data", str(world / "data"), "--out", str(out), *CLI_SETS, *extra]) == code
+    if kept == "any":
+        kept = json.loads((out / "status.json").read_text())["resumable_from_epoch"]
+        assert 2 <= kept <= epochs_run
     lines = _stderr_lines_are_records(capsys.readouterr().err)
     hint = [ln for ln in lines if "resume with: jnskr train --resume" in ln]
     assert len(hint) == 1 and hint[0].startswith("WARNING ") and str(out) in hint[0], lines
@@ -75,7 +83,7 @@ def test_interrupt_checkpoints_says_how_to_resume_and_resumes_exactly(world, cas
     assert torch.load(out / "checkpoint" / "trainer.pt", weights_only=True)["state"]["epoch"] == kept
     assert not (out / "metrics.json").exists()
     assert run(["-q", "train", "--resume", str(out)]) == 0
-    assert_same_run(world / "ref", out)
+    assert_same_run(world / "ref", out, refit_beside=("train.refit_parallel=true" in extra) if extra else None)
 
 
 def test_interrupt_before_training_writes_nothing(world, monkeypatch, tmp_path, capsys):

@@ -71,7 +71,8 @@ def _kill_after_early_stop(monkeypatch):
     def refit(*a, **k):
         raise Killed
 
-    monkeypatch.setattr(pl, "refit", refit)
+    monkeypatch.setattr(pl, "refit", refit)  # the refit after selection
+    monkeypatch.setattr(pl, "finish_lockstep", refit)  # the end of the refit that ran beside selection
 
 
 def _kill_in_final_save(monkeypatch):
@@ -97,18 +98,21 @@ def _kill_in_refit(monkeypatch):
     monkeypatch.setattr(tr.Trainer, "train_epoch", train_epoch)
 
 
-KILL_POINTS = {  # name: (patch, the epoch status.json names; None: the early stop's epoch)
-    "before_first_checkpoint": (_kill_first_epoch, 0),
-    "inside_checkpoint_swap": (_kill_in_checkpoint_swap, 2),
-    "between_early_stop_and_finish": (_kill_after_early_stop, None),
-    "inside_final_save": (_kill_in_final_save, None),
-    "during_refit": (_kill_in_refit, None),
+SEQUENTIAL = ["--set", "train.refit_parallel=false"]  # the refit after selection instead of beside it
+KILL_POINTS = {  # name: (patch, the epoch status.json names (None: the early stop's epoch), extra args)
+    "before_first_checkpoint": (_kill_first_epoch, 0, []),
+    "inside_checkpoint_swap": (_kill_in_checkpoint_swap, 2, []),
+    "between_early_stop_and_finish": (_kill_after_early_stop, None, []),
+    "between_early_stop_and_sequential_refit": (_kill_after_early_stop, None, SEQUENTIAL),
+    "inside_final_save": (_kill_in_final_save, None, []),
+    "during_refit": (_kill_in_refit, None, []),
+    "during_sequential_refit": (_kill_in_refit, None, SEQUENTIAL),
 }
 
 
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_killed_anywhere_resumes_from_another_directory_to_the_same_run(world, point, monkeypatch, tmp_path):
-    patch, resumable = KILL_POINTS[point]
+    patch, resumable, extra = KILL_POINTS[point]
     if resumable is None:
         resumable = json.loads((world / "ref" / "metrics.json").read_text())["epochs_run"]
     monkeypatch.chdir(world)
@@ -116,7 +120,7 @@ def test_killed_anywhere_resumes_from_another_directory_to_the_same_run(world, p
     with monkeypatch.context() as m:
         patch(m)
         with pytest.raises(Killed):
-            run(["-q", "train", "--data", "data", "--out", str(out), *CLI_SETS])
+            run(["-q", "train", "--data", "data", "--out", str(out), *CLI_SETS, *extra])
     status = json.loads((out / "status.json").read_text())
     assert status == {"status": "running", "resumable_from_epoch": resumable}
     assert not (out / "metrics.json").exists() or point == "inside_final_save"
@@ -124,7 +128,7 @@ def test_killed_anywhere_resumes_from_another_directory_to_the_same_run(world, p
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # the run recorded its data by absolute path
     assert run(["-q", "train", "--resume", str(out)]) == 0
-    assert_same_run(world / "ref", out)
+    assert_same_run(world / "ref", out, refit_beside=False if extra else None)
 
 
 def test_run_records_data_by_absolute_path_and_fingerprint(world):

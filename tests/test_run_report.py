@@ -100,3 +100,20 @@ def test_tracker_missing_package_is_one_line(tmp_path, capsys, monkeypatch):
         assert hint in capsys.readouterr().err
     assert run(["train", "--data", str(data), "--out", str(tmp_path / "x"), *FAST, "--tracker", "wandb"]) == 2
     assert "expected one of tensorboard, mlflow" in capsys.readouterr().err
+
+
+def test_summary_gives_the_refit_seconds(tmp_path):
+    """The refit line read a key metrics.json never had and always said 0.0 s."""
+    import json
+
+    from jnskr.report import summary
+
+    run = tmp_path / "run"
+    run.mkdir()
+    metrics = {"protocol": "standard", "best_epoch": 4, "epochs_run": 6, "valid": {"recall@20": 0.3},
+               "select_metric": "recall@20", "test": {"recall@20": 0.31}, "train_seconds": 9.5,
+               "refit": {"epochs": 4, "trained_on": "all of train", "beside_selection": True},
+               "refit_seconds": 1.25, "selection_seconds": 8.25}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    line = [ln for ln in summary(run).splitlines() if ln.startswith("refit")][0]
+    assert line == "refit      4 epochs on all of train, beside selection (1.2 s after selection)"

@@ -35,6 +35,7 @@ class TrainConfig(_Strict):
     protocol: Literal["standard", "paper"] = "standard"
     solver: Literal["adagrad", "als"] | None = None  # null: als where the model has exact blocks (standard), else adagrad
     refit: bool | None = None  # null: true under standard (retrain on all of train for the selected epochs)
+    refit_parallel: bool | None = None  # null: on CPU with one torch thread and a free core, the refit runs beside selection
     batch_size: int = Field(256, ge=1)
     drop_last: bool | None = None  # default: False (standard), True (paper)
     optimizer: Literal["adagrad", "adam"] = "adagrad"

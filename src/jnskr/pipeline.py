@@ -39,6 +39,7 @@ from jnskr.saved import RunResult, resolve_device, save, write_run_files
 from jnskr.threads import set_threads
 from jnskr.sizing import Sizes, check_memory
 from jnskr.training.checkpoint import Checkpointer, checkpoint_epoch
+from jnskr.training.lockstep import Lockstep, use_lockstep
 from jnskr.training.trainer import Trainer, TrainingDiverged
 
 log = logging.getLogger("jnskr")
@@ -126,13 +127,14 @@ def make_trainer(cfg: Config, model, train_part: Interactions, item_kg, epochs: 
 
 
 def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None, resume: bool, progress,
-          result: RunResult | None = None) -> Trainer | None:
+          result: RunResult | None = None, lockstep: Lockstep | None = None) -> Trainer | None:
     """Train `model` with selection on validation (on test under protocol paper); keep the best.
 
     With a run folder: a fresh run creates it here, whole, with a checkpoint of the untrained
     state (`start_folder`); a checkpoint follows the first epoch, every evaluation (or every
     `train.checkpoint_every` epochs), the early stop, the last epoch and a requested stop, so a
-    run killed at any moment resumes to the same weights."""
+    run killed at any moment resumes to the same weights.  `lockstep` (the refit beside
+    selection) hears of every completed epoch."""
     ds = prep.dataset
     if cfg.train.protocol == "paper":
         validate = lambda: evaluate(model, cfg, ds.test, [ds.train], strategy)  # noqa: E731
@@ -149,9 +151,14 @@ def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None
         start_folder(folder, result, trainer)
     if trainer is None:
         return None
+    if lockstep is not None:
+        lockstep.selection_epoch(trainer.state.epoch, trainer.state.best_epoch)
+        lockstep.start()
     every = cfg.train.checkpoint_every
 
     def after_epoch(tr: Trainer, record: dict) -> None:
+        if lockstep is not None:
+            lockstep.selection_epoch(tr.state.epoch, tr.state.best_epoch)
         asked = strategy.any_rank(stop.requested() is not None)  # every rank stops after the same epoch
         if folder is not None:
             folder.append_log(record)
@@ -192,24 +199,47 @@ def start_folder(folder: RunFolder, result: RunResult, trainer: Trainer | None) 
     folder.create(first_files)
 
 
-def refit(cfg: Config, prep: Prepared, epochs: int, device, strategy, folder: RunFolder | None, progress):
-    """A fresh model trained on all of train for the selected number of epochs (or sweeps).
-    -> (model, item KG, seconds)."""
+def refit_trainer(cfg: Config, prep: Prepared, epochs: int, device, strategy):
+    """A fresh model and its trainer on all of train.  -> (model, item KG, trainer or None)."""
     ds = prep.dataset
     item_kg = None
     if prep.item_kg is not None:
         item_kg = build_item_kg(ds.kg, ds.n_items, ds.train.item_counts(), cfg.data.kg_heads,
                                 cfg.data.inverse_relations)
     full = Prepared(ds, ds.train, None, item_kg, prep.ids)
-    log.info("refit: %d %s on all of train (%d pairs)", epochs, "sweeps" if cfg.solver() == "als" else "epochs",
-             ds.train.nnz)
-    t0 = time.perf_counter()
     model = build(cfg, full, device)
-    trainer = make_trainer(cfg, model, ds.train, item_kg, epochs, None, strategy, progress)
+    return model, item_kg, make_trainer(cfg, model, ds.train, item_kg, epochs, None, strategy, None)
+
+
+def refit(cfg: Config, prep: Prepared, epochs: int, device, strategy, folder: RunFolder | None, progress):
+    """A fresh model trained on all of train for the selected number of epochs (or sweeps).
+    -> (model, item KG, seconds)."""
+    log.info("refit: %d %s on all of train (%d pairs)", epochs, "sweeps" if cfg.solver() == "als" else "epochs",
+             prep.dataset.train.nnz)
+    t0 = time.perf_counter()
+    model, item_kg, trainer = refit_trainer(cfg, prep, epochs, device, strategy)
+    trainer.progress = progress
     if folder is not None:  # not checkpointed: a resumed run refits again from the selection result
         trainer.on_epoch_end = lambda tr, record: folder.append_log({**record, "refit": True})
     trainer.fit()
     return model, item_kg, time.perf_counter() - t0
+
+
+def finish_lockstep(cfg: Config, lockstep: Lockstep, epochs: int, folder: RunFolder | None) -> float:
+    """The refit that ran beside selection ends at `epochs`; its log records follow selection's
+    (the last with the objective, as a sequential refit logs it).  -> seconds waited for it."""
+    t0 = time.perf_counter()
+    records = lockstep.finish(epochs)
+    tr = lockstep.trainer
+    if tr.sweeps is not None and records and "loss" not in records[-1]:
+        with torch.no_grad():
+            records[-1] = {**records[-1], "loss": tr.sweeps.value()}
+    if folder is not None:
+        for record in records:
+            folder.append_log({**record, "refit": True})
+    log.info("refit: %d %s on all of train, run beside selection", epochs, "sweeps" if cfg.solver() == "als"
+             else "epochs")
+    return time.perf_counter() - t0
 
 
 def metrics_record(cfg: Config, prep: Prepared, trainer: Trainer | None, test: dict, seconds: float) -> dict:
@@ -291,14 +321,27 @@ def finish(cfg: Config, prep: Prepared, result: RunResult, strategy, folder: Run
     """Train, refit, evaluate on test and save: the steps after the model is built."""
     ds, model, device = prep.dataset, result.model, result.device
     t0 = time.perf_counter()
-    trainer = train(cfg, model, prep, strategy, folder, resume, progress, result)
-    seconds = time.perf_counter() - t0
-    refit_info, refit_s = None, 0.0
-    if trainer is not None and cfg.refit() and trainer.state.best_epoch > 0:
-        model, result.item_kg, refit_s = refit(cfg, prep, trainer.state.best_epoch, device, strategy, folder,
-                                               progress)
-        result.model = model
-        refit_info = {"epochs": trainer.state.best_epoch, "trained_on": "all of train"}
+    lockstep = None
+    if cfg.refit() and use_lockstep(cfg.train.refit_parallel, device, strategy.world):
+        refit_model, refit_kg, refit_tr = refit_trainer(cfg, prep, cfg.train.epochs, device, strategy)
+        lockstep = Lockstep(refit_tr) if refit_tr is not None else None
+    try:
+        trainer = train(cfg, model, prep, strategy, folder, resume, progress, result, lockstep)
+        seconds = time.perf_counter() - t0
+        refit_info, refit_s = None, 0.0
+        if trainer is not None and cfg.refit() and trainer.state.best_epoch > 0:
+            if lockstep is not None:
+                refit_s = finish_lockstep(cfg, lockstep, trainer.state.best_epoch, folder)
+                model, result.item_kg = refit_model, refit_kg
+            else:
+                model, result.item_kg, refit_s = refit(cfg, prep, trainer.state.best_epoch, device, strategy,
+                                                       folder, progress)
+            result.model = model
+            refit_info = {"epochs": trainer.state.best_epoch, "trained_on": "all of train",
+                          "beside_selection": lockstep is not None}
+    finally:
+        if lockstep is not None and lockstep.thread.is_alive():
+            lockstep.cancel()
     model.use_interactions(ds.train)
     if cfg.train.protocol == "paper" and trainer is not None:
         test = trainer.state.best_valid

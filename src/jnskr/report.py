@@ -89,8 +89,10 @@ def summary(run_dir: str | Path) -> str:
                      f"{metrics.get('epochs_run')}" + (f", validation {metric} {valid:.4f}" if valid is not None else ""))
         if metrics.get("refit"):
             r = metrics["refit"]
-            lines.append(f"refit      {r.get('epochs')} epochs on {r.get('trained_on', 'all of train')} "
-                         f"({r.get('seconds', 0):.1f} s)")
+            secs = metrics.get("refit_seconds", r.get("seconds", 0.0))  # seconds after selection ended
+            how = ", beside selection" if r.get("beside_selection") else ""
+            lines.append(f"refit      {r.get('epochs')} epochs on {r.get('trained_on', 'all of train')}{how} "
+                         f"({secs:.1f} s after selection)")
         test = metrics.get("test") or {}
         ks = sorted({int(k.split("@")[1]) for k in test if "@" in k})
         for k in ks:
