@@ -9,6 +9,10 @@ if "torch" not in sys.modules:  # before torch starts its OpenMP pool (see jnskr
     from jnskr.threads import passive_waiting
 
     passive_waiting()
+if "numpy" not in sys.modules:  # before numpy loads OpenBLAS
+    from jnskr.threads import quiet_blas
+
+    quiet_blas()
 
 logging.getLogger("jnskr").addHandler(logging.NullHandler())
 

@@ -15,13 +15,54 @@ belongs to, sorted.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import warnings
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["csr_gather", "segment_softmax", "segment_sum", "topk_masked"]
+__all__ = ["cpu_gemm", "csr_gather", "matmul_nt", "segment_softmax", "segment_sum", "topk_masked"]
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_gemm() -> str:
+    """Which BLAS multiplies large CPU matrices: ``numpy`` (its bundled OpenBLAS) on AMD CPUs, where
+    the MKL of torch's CPU wheels runs float32 GEMM at half OpenBLAS's speed (48 vs 104 GFLOP/s on the
+    2-core AMD EPYC of bench/results/eval-cpu.json), else ``torch``; ``torch`` too when numpy was
+    loaded before jnskr could quiet OpenBLAS's spinning threads (`jnskr.threads.quiet_blas`).
+    ``JNSKR_CPU_GEMM=torch|numpy`` overrides.  Fixed per process, so results do not depend on timing."""
+    from jnskr import threads
+
+    env = os.environ.get("JNSKR_CPU_GEMM", "").strip().lower()
+    if env in ("torch", "numpy"):
+        return env
+    if not threads.BLAS_QUIET:
+        return "torch"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            amd = any(line.startswith("vendor_id") and "AuthenticAMD" in line for line in f)
+    except OSError:
+        amd = False
+    return "numpy" if amd else "torch"
+
+
+def matmul_nt(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
+    """a @ bᵀ for a [n, d], b [m, d] -> [n, m] (into `out` when given; no autograd).
+
+    >>> matmul_nt(torch.ones(2, 3), torch.arange(6.).view(2, 3)).tolist()
+    [[3.0, 12.0], [3.0, 12.0]]
+    """
+    if (a.device.type == "cpu" and b.device.type == "cpu" and a.dtype == b.dtype
+            and a.dtype in (torch.float32, torch.float64) and cpu_gemm() == "numpy"
+            and (out is None or (out.dtype == a.dtype and out.is_contiguous()))):
+        if out is None:
+            out = torch.empty(a.shape[0], b.shape[0], dtype=a.dtype)
+        np.matmul(a.detach().numpy(), b.detach().numpy().T, out=out.numpy())
+        return out
+    return torch.matmul(a, b.T, out=out) if out is not None else a @ b.T
 
 
 def csr_gather(indptr: Tensor, rows: Tensor, with_ptr: bool = False):

@@ -19,6 +19,19 @@ log = logging.getLogger("jnskr")
 SMALL_WORK = 150_000
 
 
+#: OpenBLAS (numpy's BLAS) was told to park idle threads quickly (`quiet_blas`) before it loaded
+BLAS_QUIET = False
+
+
+def quiet_blas() -> None:
+    """Ask OpenBLAS's idle threads to sleep after a short spin (``OPENBLAS_THREAD_TIMEOUT=4``:
+    2^4 cycles instead of its default ~2^28).  Only effective before numpy is imported; by default
+    they spin long enough to slow the torch work that follows each numpy BLAS call."""
+    global BLAS_QUIET
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    BLAS_QUIET = True
+
+
 def passive_waiting() -> None:
     """Ask OpenMP's idle threads to sleep, not spin (only effective before torch is imported)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

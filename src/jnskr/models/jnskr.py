@@ -25,7 +25,7 @@ from jnskr.data.kg import cap_neighbors
 from jnskr.interactions import attention_logits
 from jnskr.losses.fused import attention_and_kg_positive
 from jnskr.models.base import FoldInTerms, Model, ModelData, register, trunc_normal_
-from jnskr.ops import csr_gather, segment_softmax
+from jnskr.ops import csr_gather, matmul_nt, segment_softmax
 from jnskr.training.objectives import BatchForward, JNSKRObjective, KGFacts
 from jnskr.training.sweeps import JNSKRSweeps
 from jnskr.training.weights import cf_negative_weights
@@ -310,7 +310,7 @@ class JNSKR(Model):
     @torch.no_grad()
     def score_into(self, users: Tensor, out: Tensor) -> Tensor:
         q = self._q_cache if self._q_cache is not None else self.item_vectors()
-        return torch.matmul(self.user_emb[users] * self.h, q.T, out=out)
+        return matmul_nt(self.user_emb[users] * self.h, q, out)
 
     # ------------------------------------------------------------ capabilities
     def explainer(self, extra=None):

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from jnskr.data.config import Strict
 from jnskr.models.base import FoldInTerms, Model, ModelData, register, trunc_normal_
+from jnskr.ops import matmul_nt
 from jnskr.training.objectives import BPRObjective, CFObjective
 from jnskr.training.sweeps import MFSweeps
 from jnskr.training.weights import cf_negative_weights
@@ -60,7 +61,7 @@ class MF(nn.Module):
 
     @torch.no_grad()
     def score_into(self, users: Tensor, out: Tensor) -> Tensor:
-        return torch.matmul(self.user_emb[users] * self.h, self.item_emb.T, out=out)
+        return matmul_nt(self.user_emb[users] * self.h, self.item_emb, out)
 
     def embedding_tables(self) -> list[Tensor]:
         return [self.user_emb, self.item_emb]
