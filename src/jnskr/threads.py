@@ -10,8 +10,10 @@ imported first), and chooses the thread count from the size of the work unless t
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import sys
 
 log = logging.getLogger("jnskr")
 
@@ -45,9 +47,47 @@ def auto_threads(nnz: int, n_rows: int) -> int:
     return max(1, min(cores, 8))
 
 
+#: mallopt parameters of glibc (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+#: None: not tried yet; then whether glibc took the settings
+MALLOC_TUNED: bool | None = None
+
+
+def reuse_freed_memory() -> bool:
+    """Keep freed memory for the next allocation instead of returning it to the system (glibc).
+
+    By default glibc maps every block over 128 KB-32 MB fresh from the kernel and unmaps it when
+    freed; a training sweep allocates and frees such temporaries hundreds of times, and each new
+    mapping costs a page fault per 4 KB touched.  On the VMs measured here that doubled a sweep
+    (ml100k-kgat: 0.60 -> 0.34 s).  Blocks up to 32 MB now come from the heap
+    (``M_MMAP_THRESHOLD``) and the heap is trimmed only when 1 GB lies free at its top
+    (``M_TRIM_THRESHOLD``): resident memory stays near the peak instead of falling back between
+    steps.  Skipped when ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` are set (the user
+    chose) or the C library is not glibc.  -> whether the settings are in effect."""
+    global MALLOC_TUNED
+    if MALLOC_TUNED is not None:
+        return MALLOC_TUNED
+    MALLOC_TUNED = False
+    if not sys.platform.startswith("linux") or any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_",
+                                                                           "MALLOC_TRIM_THRESHOLD_")):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # glibc only (musl has a different mallopt)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    MALLOC_TUNED = bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30)) and bool(mallopt(_M_MMAP_THRESHOLD, 1 << 25))
+    log.debug("malloc: freed memory kept for reuse (%s)", MALLOC_TUNED)
+    return MALLOC_TUNED
+
+
 def set_threads(n: int | None, nnz: int = 0, n_rows: int = 0) -> int:
-    """Set torch's intra-op threads to `n` (None: `auto_threads`).  -> the count set."""
+    """Set torch's intra-op threads to `n` (None: `auto_threads`), and keep freed memory for
+    reuse (`reuse_freed_memory`).  -> the count set."""
     import torch
+
+    reuse_freed_memory()
 
     if n is None:
         n = auto_threads(nnz, n_rows)
