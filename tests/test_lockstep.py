@@ -138,3 +138,18 @@ def test_when_it_is_used(monkeypatch):
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     monkeypatch.setattr(ls, "usable_cores", lambda: 1)
     assert not use_lockstep(None, cpu, 1)
+
+
+def test_no_catch_warnings_where_the_refit_thread_runs():
+    """`warnings.catch_warnings` swaps process-wide state: entered by the refit thread (term sums,
+    LightGCN's propagation) it swallowed the selection thread's "validation is falling" warning.
+    Code that training runs must not enter it (jnskr.ops silences torch's one-time sparse
+    warnings once, at import)."""
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "jnskr"
+    files = [*(src / "training").rglob("*.py"), *(src / "models").rglob("*.py"), *(src / "losses").rglob("*.py"),
+             *(src / "evaluation").rglob("*.py"), src / "interactions.py", src / "parallel.py"]
+    assert [f.name for f in files if "catch_warnings" in f.read_text()] == []
+    ops = (src / "ops.py").read_text()
+    assert ops.count("catch_warnings()") == 1 and "_silence_sparse_warnings()\n" in ops

@@ -27,6 +27,20 @@ from torch import Tensor
 __all__ = ["cpu_gemm", "csr_gather", "matmul_nt", "segment_softmax", "segment_sum", "topk_masked"]
 
 
+
+def _silence_sparse_warnings() -> None:
+    """Torch warns once per process, at the first sparse CSR tensor, that CSR support is in beta and
+    that invariant checks are off; jnskr's CSR products are stable.  Both fire here, silenced, when
+    this module is imported.  Hot paths then never enter `warnings.catch_warnings`, which swaps
+    process-wide state: entered in the refit thread (`jnskr.training.lockstep`) it would swallow a
+    warning the selection thread emits at the same moment."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.sparse_csr_tensor(torch.tensor([0, 1]), torch.tensor([0]), torch.tensor([1.0]), size=(1, 1))
+
+
+_silence_sparse_warnings()
+
 @functools.lru_cache(maxsize=None)
 def cpu_gemm() -> str:
     """Which BLAS multiplies large CPU matrices: ``numpy`` (its bundled OpenBLAS) on AMD CPUs, where
@@ -122,10 +136,8 @@ def segment_sum(ptr: Tensor, w: Tensor, x: Tensor) -> Tensor:
     [[3.0, 3.0], [0.0, 0.0], [3.0, 3.0]]
     """
     n = x.shape[0]
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used is stable
-        warnings.simplefilter("ignore")
-        a = torch.sparse_csr_tensor(ptr, torch.arange(n, device=x.device), w.to(x.dtype), size=(len(ptr) - 1, n))
-        return a @ x
+    a = torch.sparse_csr_tensor(ptr, torch.arange(n, device=x.device), w.to(x.dtype), size=(len(ptr) - 1, n))
+    return a @ x
 
 
 def topk_masked(scores: Tensor, k: int, exclude: tuple[Tensor, Tensor] | None = None,

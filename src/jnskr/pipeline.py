@@ -16,6 +16,7 @@ Each step is a function; `Recommender.fit` is `run` plus the query methods.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import time
 from dataclasses import dataclass
@@ -225,15 +226,22 @@ def refit(cfg: Config, prep: Prepared, epochs: int, device, strategy, folder: Ru
     return model, item_kg, time.perf_counter() - t0
 
 
-def finish_lockstep(cfg: Config, lockstep: Lockstep, epochs: int, folder: RunFolder | None) -> float:
+def finish_lockstep(cfg: Config, lockstep: Lockstep, epochs: int, folder: RunFolder | None, progress) -> float:
     """The refit that ran beside selection ends at `epochs`; its log records follow selection's
-    (the last with the objective, as a sequential refit logs it).  -> seconds waited for it."""
+    (the last with the objective, as a sequential refit logs it) and `progress` is shown them as
+    its refit phase.  -> seconds waited for it."""
     t0 = time.perf_counter()
     records = lockstep.finish(epochs)
     tr = lockstep.trainer
     if tr.sweeps is not None and records and "loss" not in records[-1]:
         with torch.no_grad():
             records[-1] = {**records[-1], "loss": tr.sweeps.value()}
+    if progress is not None:
+        progress.start(0, epochs, 1)
+        for record in records:
+            progress.batch(record["epoch"] - 1, float(record.get("loss", record.get("batch_loss", math.nan))))
+            progress.epoch_end(record)
+        progress.close()
     if folder is not None:
         for record in records:
             folder.append_log({**record, "refit": True})
@@ -331,7 +339,7 @@ def finish(cfg: Config, prep: Prepared, result: RunResult, strategy, folder: Run
         refit_info, refit_s = None, 0.0
         if trainer is not None and cfg.refit() and trainer.state.best_epoch > 0:
             if lockstep is not None:
-                refit_s = finish_lockstep(cfg, lockstep, trainer.state.best_epoch, folder)
+                refit_s = finish_lockstep(cfg, lockstep, trainer.state.best_epoch, folder, progress)
                 model, result.item_kg = refit_model, refit_kg
             else:
                 model, result.item_kg, refit_s = refit(cfg, prep, trainer.state.best_epoch, device, strategy,

@@ -15,7 +15,6 @@ stored, so the backward of Â X is Âᵀ G).
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal
 
 import numpy as np
@@ -24,6 +23,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from jnskr.data.config import Strict
+import jnskr.ops  # noqa: F401  (silences torch's one-time sparse warnings before any thread runs)
 from jnskr.models.base import FoldInTerms, Model, ModelData, register, trunc_normal_
 from jnskr.training.objectives import CFObjective
 from jnskr.training.weights import cf_negative_weights
@@ -48,11 +48,10 @@ def normalized_adjacency(train, dtype=torch.float32) -> tuple[Tensor, Tensor]:
     du = np.maximum(train.user_counts(), 1).astype(np.float64)
     di = np.maximum(train.item_counts(), 1).astype(np.float64)
     w = 1.0 / np.sqrt(du[users] * di[items])
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": the products used are stable
-        warnings.simplefilter("ignore")
-        a = torch.sparse_coo_tensor(torch.from_numpy(np.stack([users, items])), torch.from_numpy(w),
-                                    (train.n_users, train.n_items)).coalesce()
-        return a.to(dtype).to_sparse_csr(), a.t().coalesce().to(dtype).to_sparse_csr()
+    # torch's one-time "sparse CSR is beta" warning is silenced at import (`jnskr.ops`)
+    a = torch.sparse_coo_tensor(torch.from_numpy(np.stack([users, items])), torch.from_numpy(w),
+                                (train.n_users, train.n_items)).coalesce()
+    return a.to(dtype).to_sparse_csr(), a.t().coalesce().to(dtype).to_sparse_csr()
 
 
 class _Propagate(torch.autograd.Function):
@@ -61,15 +60,11 @@ class _Propagate(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: Tensor, a_t: Tensor, x: Tensor) -> Tensor:
         ctx.a_t = a_t
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return a @ x
+        return a @ x
 
     @staticmethod
     def backward(ctx, g: Tensor):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return None, None, ctx.a_t @ g
+        return None, None, ctx.a_t @ g
 
 
 def propagate(a: Tensor, a_t: Tensor, users: Tensor, items: Tensor, layers: int) -> tuple[Tensor, Tensor]:

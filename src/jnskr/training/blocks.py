@@ -13,12 +13,13 @@ degree buckets (zero-padded batched matmuls, no [nnz, d, d] temporary), then a b
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
+
+import jnskr.ops  # noqa: F401  (silences torch's one-time sparse warnings before any thread runs)
 
 
 #: elements of a padded [rows, pad, d] gather per batched matmul
@@ -80,10 +81,9 @@ def term_sums(term: Term, rows: Tensor, weight: Tensor | None = None) -> Tensor:
     src = term.src
     c = weight.index_select(0, pos).to(src.dtype) if weight is not None else torch.ones(len(pos), dtype=src.dtype,
                                                                                          device=rows.device)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used is stable
-        warnings.simplefilter("ignore")
-        a = torch.sparse_csr_tensor(ptr, term.idx.index_select(0, pos), c, size=(len(rows), src.shape[0]))
-        return (a @ src).double()
+    # torch's one-time "sparse CSR is beta" warning is silenced at import (`jnskr.ops`)
+    a = torch.sparse_csr_tensor(ptr, term.idx.index_select(0, pos), c, size=(len(rows), src.shape[0]))
+    return (a @ src).double()
 
 
 def _cholesky(A: Tensor) -> tuple[Tensor, Tensor]:
