@@ -46,33 +46,29 @@ def test_refit_beside_selection_is_bit_equal_to_the_refit_after(data, name, tmp_
     assert not [t for t in threading.enumerate() if t.name == "jnskr-refit"]
 
 
-def test_a_failure_in_the_refit_thread_reaches_the_caller(data, tmp_path, monkeypatch):
+def _fail(monkeypatch, in_refit: bool, epoch: int, exc: Exception) -> None:
+    """Make epoch `epoch` of the refit (or of selection) raise `exc`."""
     import jnskr.training.trainer as tr
 
     orig = tr.Trainer.train_epoch
 
-    def train_epoch(self, epoch):
-        if self.validate is None and epoch == 1:
-            raise ValueError("refit broke")
-        return orig(self, epoch)
+    def train_epoch(self, e):
+        if (self.validate is None) == in_refit and e == epoch:
+            raise exc
+        return orig(self, e)
 
     monkeypatch.setattr(tr.Trainer, "train_epoch", train_epoch)
+
+
+def test_a_failure_in_the_refit_thread_reaches_the_caller(data, tmp_path, monkeypatch):
+    _fail(monkeypatch, in_refit=True, epoch=1, exc=ValueError("refit broke"))
     with pytest.raises(ValueError, match="refit broke"):
         _fit(data, tmp_path / "run", [], parallel=True)
     assert not [t for t in threading.enumerate() if t.name == "jnskr-refit"]
 
 
 def test_a_failure_in_selection_stops_the_refit_thread(data, tmp_path, monkeypatch):
-    import jnskr.training.trainer as tr
-
-    orig = tr.Trainer.train_epoch
-
-    def train_epoch(self, epoch):
-        if self.validate is not None and epoch == 2:
-            raise RuntimeError("selection broke")
-        return orig(self, epoch)
-
-    monkeypatch.setattr(tr.Trainer, "train_epoch", train_epoch)
+    _fail(monkeypatch, in_refit=False, epoch=2, exc=RuntimeError("selection broke"))
     with pytest.raises(RuntimeError, match="selection broke"):
         _fit(data, tmp_path / "run", [], parallel=True)
     assert not [t for t in threading.enumerate() if t.name == "jnskr-refit"]
