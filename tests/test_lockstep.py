@@ -125,6 +125,8 @@ def test_when_it_is_used(monkeypatch):
     monkeypatch.setattr(ls, "usable_cores", lambda: 2)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     assert use_lockstep(None, cpu, 1)
+    assert not use_lockstep(None, cpu, 1, room=False)  # two models would not fit the memory limit
+    assert use_lockstep(True, cpu, 1, room=False)  # asked for
     assert not use_lockstep(None, cuda, 1)
     assert not use_lockstep(None, cpu, 2)  # torchrun
     assert not use_lockstep(False, cpu, 1)
@@ -149,3 +151,16 @@ def test_no_catch_warnings_where_the_refit_thread_runs():
     assert [f.name for f in files if "catch_warnings" in f.read_text()] == []
     ops = (src / "ops.py").read_text()
     assert ops.count("catch_warnings()") == 1 and "_silence_sparse_warnings()\n" in ops
+
+
+def test_no_refit_beside_selection_without_memory_for_two(data, tmp_path):
+    """data.max_memory_gb between one and two models' estimate: the refit runs after selection."""
+    from jnskr.pipeline import prepare
+    from jnskr.sizing import Sizes, check_memory
+
+    cfg = build_config(overrides=[*SETS])
+    kg = prepare(cfg, data).item_kg
+    need = check_memory(cfg, Sizes(data.n_users, data.n_items, kg.n_tails, kg.n_relations, kg.n_facts))
+    limit_gb = 1.5 * need / 1e9
+    rec = Recommender(build_config(overrides=[*SETS, f"data.max_memory_gb={limit_gb:.9f}"])).fit(data, progress=False)
+    assert rec.metrics["refit"]["beside_selection"] is False

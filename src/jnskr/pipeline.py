@@ -38,7 +38,7 @@ from jnskr.parallel import DistStrategy, LocalStrategy, init_from_env, shard_use
 from jnskr.runs import RunFolder
 from jnskr.saved import RunResult, resolve_device, save, write_run_files
 from jnskr.threads import set_threads
-from jnskr.sizing import Sizes, check_memory
+from jnskr.sizing import Sizes, check_memory, memory_limit
 from jnskr.training.checkpoint import Checkpointer, checkpoint_epoch
 from jnskr.training.lockstep import Lockstep, use_lockstep
 from jnskr.training.trainer import Trainer, TrainingDiverged
@@ -287,8 +287,10 @@ def run(cfg: Config, ds: Dataset, run_dir: str | Path | None = None, resume: boo
     device = resolve_device(cfg.device)
     prep = prepare(cfg, ds)
     kg = prep.item_kg
-    check_memory(cfg, Sizes(ds.n_users, ds.n_items, kg.n_tails if kg else 0, kg.n_relations if kg else 0,
-                            kg.n_facts if kg else 0), device)
+    need = check_memory(cfg, Sizes(ds.n_users, ds.n_items, kg.n_tails if kg else 0, kg.n_relations if kg else 0,
+                                   kg.n_facts if kg else 0), device)
+    limit, _ = memory_limit(cfg, device)
+    room_for_two = not limit or 2 * need <= limit  # the refit beside selection holds a second model
     model = build(cfg, prep, device)
     strategy = make_strategy(device)
     if strategy.world > 1:
@@ -304,7 +306,7 @@ def run(cfg: Config, ds: Dataset, run_dir: str | Path | None = None, resume: boo
                        device=device)
     folder = RunFolder(run_dir) if run_dir is not None else None
     try:
-        finish(cfg, prep, result, strategy, folder, resume, progress)
+        finish(cfg, prep, result, strategy, folder, resume, progress, room_for_two)
     except (KeyboardInterrupt, stop.Interrupted) as exc:  # Ctrl-C, SIGTERM: mark the folder, then stop
         _mark_interrupted(exc, folder)
         raise
@@ -325,12 +327,13 @@ def _mark_interrupted(exc: BaseException, folder: RunFolder | None) -> None:
 
 
 def finish(cfg: Config, prep: Prepared, result: RunResult, strategy, folder: RunFolder | None, resume: bool,
-           progress) -> None:
-    """Train, refit, evaluate on test and save: the steps after the model is built."""
+           progress, room_for_two: bool = True) -> None:
+    """Train, refit, evaluate on test and save: the steps after the model is built
+    (`room_for_two`: memory allows the refit's model beside selection's)."""
     ds, model, device = prep.dataset, result.model, result.device
     t0 = time.perf_counter()
     lockstep = None
-    if cfg.refit() and use_lockstep(cfg.train.refit_parallel, device, strategy.world):
+    if cfg.refit() and use_lockstep(cfg.train.refit_parallel, device, strategy.world, room_for_two):
         refit_model, refit_kg, refit_tr = refit_trainer(cfg, prep, cfg.train.epochs, device, strategy)
         lockstep = Lockstep(refit_tr) if refit_tr is not None else None
     try:

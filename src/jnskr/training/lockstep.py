@@ -31,12 +31,13 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def use_lockstep(setting: bool | None, device: torch.device, world: int) -> bool:
-    """`train.refit_parallel` (None: on CPU, in one process, with torch on one thread and a second
-    core to use)."""
+def use_lockstep(setting: bool | None, device: torch.device, world: int, room: bool = True) -> bool:
+    """`train.refit_parallel` (None: on CPU, in one process, with torch on one thread, a second
+    core to use and `room` in memory for a second model)."""
     if setting is not None:
         return bool(setting) and world == 1
-    return device.type == "cpu" and world == 1 and torch.get_num_threads() == 1 and usable_cores() >= 2
+    return (device.type == "cpu" and world == 1 and room and torch.get_num_threads() == 1
+            and usable_cores() >= 2)
 
 
 class Lockstep:
