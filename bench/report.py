@@ -905,6 +905,7 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
                         rel = os.path.relpath(img / name, out)
                         md += [f"![{ds}, {protocol}: {alt}]({rel})", ""]
     md += tta_section(out, plots)
+    md += relations_section(results)
     md += kg_section(out, plots)
     md += speed_section(results, out)
     if warnings:
@@ -921,6 +922,14 @@ def tta_section(out: Path, plots: bool) -> list[str]:
     import tta_report
 
     return tta_report.section(out, plots)
+
+
+def relations_section(results: Path) -> list[str]:
+    """The relation-type ablation, from bench/relations.py (results/relations-ablation.json)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import relations
+
+    return relations.section(results)
 
 
 def kg_section(out: Path, plots: bool) -> list[str]:
