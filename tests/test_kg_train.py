@@ -211,3 +211,14 @@ def test_trace_test_records_a_test_curve_without_changing_training_or_selection(
     assert best["test_mrr"] == pytest.approx(traced.metrics["test"]["kept"]["mrr"])
     assert all(h["train_seconds"] <= h["seconds"] for h in traced.history)
     assert traced.metrics["train_seconds_to_best"] <= traced.metrics["seconds_to_best"]
+
+
+def test_kg_training_keeps_freed_memory_for_reuse(monkeypatch):
+    """`jnskr kg` as every other computing command: glibc's re-mapping of freed temporaries cost
+    ~22% of a UMLS ComplEx run (11.4 -> 8.9 s training, same metrics)."""
+    import jnskr.kg.trainer as kt
+
+    calls = []
+    monkeypatch.setattr(kt, "reuse_freed_memory", lambda: calls.append(1) or True)
+    fit(build_config("default", model="distmult", overrides=FAST), synthetic())
+    assert calls == [1]
