@@ -22,6 +22,32 @@ except ImportError:  # hypothesis is a test extra
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+#: fixture files whose format name is that of a dataset file are stored under another name
+#: (tests/data/README.md): stored name -> the name the readers look for
+STORED_AS = {"facts.fixture": "kg_final.txt", "facts-gz.fixture": "kg_final.txt.gz",
+             "links-npz.fixture": "kg_feat.npz"}
+
+
+def _materialise_fixtures() -> Path:
+    """tests/data copied to a private folder with every stored fixture under its format name;
+    removed at exit.  -> the copy (the same tree the tests name, e.g. DATA / "kgat_tiny")."""
+    import atexit
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="jnskr-test-data-"))
+    atexit.register(shutil.rmtree, root, True)
+    data = root / "data"
+    shutil.copytree(Path(__file__).resolve().parent / "data", data, symlinks=True)
+    for stored, name in STORED_AS.items():
+        for f in data.rglob(stored):
+            f.rename(f.with_name(name))
+    return data
+
+
+#: the fixture tree, ready to read (use this, not tests/data, for data-format fixtures)
+DATA = _materialise_fixtures()
+
 
 def shared_dataset(name: str) -> Path:
     """Path of a dataset in ../shared/data, or skip the test when it is absent."""

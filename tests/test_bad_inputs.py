@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from jnskr.cli.main import run
+from conftest import DATA
 
-BAD = Path(__file__).parent / "data" / "bad"
-GOOD = Path(__file__).parent / "data" / "kgat_tiny"
+BAD = DATA / "bad"
+GOOD = DATA / "kgat_tiny"
 FAST = ["--set", "train.epochs=1", "--set", "jnskr.embed_dim=4", "--set", "eval.ks=[1]", "--device", "cpu"]
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from jnskr.cli.main import run
 from jnskr.data import registry as reg
+from conftest import DATA
 
-FIX = Path(__file__).parent / "data"
+FIX = DATA
 SHARED = Path(__file__).parents[1].parent / "shared" / "data"
 
 

@@ -23,8 +23,9 @@ from pydantic import BaseModel
 
 from jnskr.cli.main import run
 from jnskr.config import Config
+from conftest import DATA
 
-GOOD = Path(__file__).parent / "data" / "kgat_tiny"
+GOOD = DATA / "kgat_tiny"
 FAST = ["--set", "train.epochs=1", "--set", "jnskr.embed_dim=4", "--set", "eval.ks=[1]", "--device", "cpu",
         "--set", "data.max_memory_gb=1"]
 SLOW_ONLY = {"train.epochs", "threads"}

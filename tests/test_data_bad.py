@@ -18,9 +18,10 @@ from jnskr.data.memory import estimate_bytes
 from jnskr.data.readers.kgat import read_list_file
 from jnskr.data.readers.kgfeat import read_kg_feat
 from jnskr.errors import DataError
+from conftest import DATA
 
 pytestmark = pytest.mark.filterwarnings("error")  # a numpy warning anywhere fails the test
-BAD = Path(__file__).parent / "data" / "bad"
+BAD = DATA / "bad"
 
 
 @pytest.fixture(autouse=True)
@@ -266,7 +267,7 @@ def test_fifo_through_the_cli(tmp_path, capsys):
 
 
 def test_import_name_too_long_and_os_errors(tmp_path, capsys, monkeypatch):
-    good = Path(__file__).parent / "data" / "kgat_tiny"
+    good = DATA / "kgat_tiny"
     assert run(["data", "import", str(good), "--name", "n" * 300]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert "invalid dataset name" in line and "at most 100" in line and len(line) < 300

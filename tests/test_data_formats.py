@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import shared_dataset
+from conftest import DATA, shared_dataset
 from jnskr.data import load_dataset, read_recbole, read_tsv
 from jnskr.data.arrays import Interactions
 from jnskr.data.cache import load_saved, save_dataset
@@ -260,7 +260,7 @@ def test_split_options_through_the_reader(tmp_path):
 def test_kgat_and_given_test_record_the_split(tmp_path):
     from jnskr.data import read_kgat
 
-    ds = read_kgat(Path(__file__).parent / "data" / "kgat_tiny")
+    ds = read_kgat(DATA / "kgat_tiny")
     assert ds.provenance["split"] == {"method": "given"} and ds.provenance["kg_ids"] == "kgat"
 
 
@@ -287,7 +287,7 @@ def test_data_config_keys_are_strict_and_reach_the_reader(tmp_path):
     ds = load_dataset(d, **opts)
     assert ds.provenance["split"]["method"] == "leave_one_out" and ds.train.values is not None
     with pytest.raises(DataError, match="option columns does not apply to the kgat format"):
-        load_dataset(Path(__file__).parent / "data" / "kgat_tiny", columns={"user": 1})
+        load_dataset(DATA / "kgat_tiny", columns={"user": 1})
 
 
 # ----------------------------------------------------------------------------- the real originals

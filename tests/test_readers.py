@@ -14,9 +14,9 @@ from jnskr.data.readers.common import dense_ids, parse_int_lines
 from jnskr.data.readers.kgat import read_list_file
 from jnskr.data.readers.kgfeat import read_kg_feat
 from jnskr.errors import DataError
+from conftest import DATA
 
-HERE = Path(__file__).parent
-FIX = HERE / "data"
+FIX = DATA
 SHARED = Path(__file__).parents[1].parent / "shared" / "data"
 
 

@@ -18,8 +18,9 @@ from jnskr.data import load_dataset, read_kgat, readers
 from jnskr.data import registry as reg
 from jnskr.data.cache import load_saved, save_dataset
 from jnskr.errors import DataError, JnskrError
+from conftest import DATA
 
-FIX = Path(__file__).parent / "data"
+FIX = DATA
 SHARED = Path(__file__).parents[1].parent / "shared" / "data"
 
 

@@ -15,8 +15,9 @@ import torch
 from jnskr.cli.main import run
 from jnskr.errors import JnskrError
 from jnskr.runs import RunFolder, atomic_write_text
+from conftest import DATA
 
-GOOD = Path(__file__).parent / "data" / "kgat_tiny"
+GOOD = DATA / "kgat_tiny"
 FAST = ["--set", "train.epochs=2", "--set", "jnskr.embed_dim=4", "--set", "eval.ks=[1]", "--device", "cpu"]
 LEVELS = ("error:", "DEBUG ", "INFO ", "WARNING ", "ERROR ", "CRITICAL ")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,9 @@ from jnskr.data import Dataset, Interactions, KnowledgeGraph, read_kgat
 from jnskr.data.split import holdout_split, n_test_items, ratio_split
 from jnskr.data.validate import TABLE, finish, validate_dataset
 from jnskr.errors import DataError
+from conftest import DATA
 
-FIX = Path(__file__).parent / "data"
+FIX = DATA
 
 
 def make(train_rows, test_rows, n_items, kg=None, name="t") -> Dataset:
