@@ -118,6 +118,8 @@ def test_cancel_stops_a_waiting_thread():
     lk = Lockstep(_Counting()).start()
     lk.cancel()
     assert not lk.thread.is_alive()
+    lk.cancel()  # again, once ended: nothing to do
+    Lockstep(_Counting()).cancel()  # never started (selection failed before it): nothing to do
 
 
 def test_when_it_is_used(monkeypatch):

@@ -27,7 +27,6 @@ from torch import Tensor
 __all__ = ["cpu_gemm", "csr_gather", "matmul_nt", "segment_softmax", "segment_sum", "topk_masked"]
 
 
-
 def _silence_sparse_warnings() -> None:
     """Torch warns once per process, at the first sparse CSR tensor, that CSR support is in beta and
     that invariant checks are off; jnskr's CSR products are stable.  Both fire here, silenced, when
@@ -40,6 +39,7 @@ def _silence_sparse_warnings() -> None:
 
 
 _silence_sparse_warnings()
+
 
 @functools.lru_cache(maxsize=None)
 def cpu_gemm() -> str:

@@ -200,6 +200,10 @@ def start_folder(folder: RunFolder, result: RunResult, trainer: Trainer | None) 
     folder.create(first_files)
 
 
+def _epoch_unit(cfg: Config) -> str:
+    return "sweeps" if cfg.solver() == "als" else "epochs"
+
+
 def refit_trainer(cfg: Config, prep: Prepared, epochs: int, device, strategy):
     """A fresh model and its trainer on all of train.  -> (model, item KG, trainer or None)."""
     ds = prep.dataset
@@ -215,8 +219,7 @@ def refit_trainer(cfg: Config, prep: Prepared, epochs: int, device, strategy):
 def refit(cfg: Config, prep: Prepared, epochs: int, device, strategy, folder: RunFolder | None, progress):
     """A fresh model trained on all of train for the selected number of epochs (or sweeps).
     -> (model, item KG, seconds)."""
-    log.info("refit: %d %s on all of train (%d pairs)", epochs, "sweeps" if cfg.solver() == "als" else "epochs",
-             prep.dataset.train.nnz)
+    log.info("refit: %d %s on all of train (%d pairs)", epochs, _epoch_unit(cfg), prep.dataset.train.nnz)
     t0 = time.perf_counter()
     model, item_kg, trainer = refit_trainer(cfg, prep, epochs, device, strategy)
     trainer.progress = progress
@@ -245,8 +248,7 @@ def finish_lockstep(cfg: Config, lockstep: Lockstep, epochs: int, folder: RunFol
     if folder is not None:
         for record in records:
             folder.append_log({**record, "refit": True})
-    log.info("refit: %d %s on all of train, run beside selection", epochs, "sweeps" if cfg.solver() == "als"
-             else "epochs")
+    log.info("refit: %d %s on all of train, run beside selection", epochs, _epoch_unit(cfg))
     return time.perf_counter() - t0
 
 
@@ -351,7 +353,7 @@ def finish(cfg: Config, prep: Prepared, result: RunResult, strategy, folder: Run
             refit_info = {"epochs": trainer.state.best_epoch, "trained_on": "all of train",
                           "beside_selection": lockstep is not None}
     finally:
-        if lockstep is not None and lockstep.thread.is_alive():
+        if lockstep is not None:  # stops the refit thread if selection failed (a finished one: no-op)
             lockstep.cancel()
     model.use_interactions(ds.train)
     if cfg.train.protocol == "paper" and trainer is not None:

@@ -39,12 +39,16 @@ def passive_waiting() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def auto_threads(nnz: int, n_rows: int) -> int:
     """A thread count suited to the data: one for small problems, else every core (at most 8)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if nnz + n_rows < SMALL_WORK:
         return 1
-    return max(1, min(cores, 8))
+    return max(1, min(usable_cores(), 8))
 
 
 #: mallopt parameters of glibc (malloc.h)
@@ -58,8 +62,8 @@ def reuse_freed_memory() -> bool:
 
     By default glibc maps every block over 128 KB-32 MB fresh from the kernel and unmaps it when
     freed; a training sweep allocates and frees such temporaries hundreds of times, and each new
-    mapping costs a page fault per 4 KB touched.  On the VMs measured here that doubled a sweep
-    (ml100k-kgat: 0.60 -> 0.34 s).  Blocks up to 32 MB now come from the heap
+    mapping costs a page fault per 4 KB touched.  On the VMs measured here that made an exact
+    sweep 1.4-1.8x slower (ml100k-kgat: 0.45-0.57 s against 0.32 s).  Blocks up to 32 MB now come from the heap
     (``M_MMAP_THRESHOLD``) and the heap is trimmed only when 1 GB lies free at its top
     (``M_TRIM_THRESHOLD``): resident memory stays near the peak instead of falling back between
     steps.  Skipped when ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` are set (the user

@@ -15,20 +15,11 @@ single-threaded torch work (kernels release the GIL).  `use_lockstep` decides wh
 
 from __future__ import annotations
 
-import logging
-import os
 import threading
 
 import torch
 
-log = logging.getLogger("jnskr")
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+from jnskr.threads import usable_cores
 
 
 def use_lockstep(setting: bool | None, device: torch.device, world: int, room: bool = True) -> bool:
@@ -52,7 +43,6 @@ class Lockstep:
         self.allowed, self.best = allowed, best
         self.target: int | None = None
         self.cancelled = False
-        self.done = 0
         self.kept: tuple[int, dict] | None = None
         self.records: list[dict] = []
         self.error: BaseException | None = None
@@ -68,26 +58,27 @@ class Lockstep:
             self.allowed, self.best = epoch, best
             self.cv.notify_all()
 
+    def _over(self, k: int) -> bool:
+        """Nothing more to run after `k` epochs: cancelled, or selection's best epoch reached."""
+        return self.cancelled or (self.target is not None and k >= self.target)
+
     def _may_run(self, k: int) -> bool:
-        if self.target is not None:
-            return k < self.target
-        return k < self.allowed
+        """Epoch k + 1 may run: selection has completed it (or it is before the final target)."""
+        return k < (self.target if self.target is not None else self.allowed)
 
     def _run(self) -> None:
         try:
             k = 0
             while True:
                 with self.cv:
-                    while not self.cancelled and not self._may_run(k) and not (self.target is not None
-                                                                               and k >= self.target):
+                    while not (self._over(k) or self._may_run(k)):
                         self.cv.wait()
-                    if self.cancelled or (self.target is not None and k >= self.target):
+                    if self._over(k):
                         return
                 rec = self.trainer.train_epoch(k)
                 k += 1
                 with self.cv:
                     self.records.append(rec)
-                    self.done = k
                     if k == self.best or (self.target is not None and k == self.target):
                         self.kept = (k, {n: v.detach().clone() for n, v in self.trainer.model.state_dict().items()})
                     self.cv.notify_all()
@@ -111,10 +102,12 @@ class Lockstep:
         return self.records[:n]
 
     def cancel(self) -> None:
+        """Stop the thread after its current epoch (nothing to do when it never started or ended)."""
         with self.cv:
             self.cancelled = True
             self.cv.notify_all()
-        self.thread.join()
+        if self.thread.ident is not None:  # started
+            self.thread.join()
 
 
-__all__ = ["Lockstep", "use_lockstep", "usable_cores"]
+__all__ = ["Lockstep", "use_lockstep"]
