@@ -1,6 +1,7 @@
 """Training goldens (tests/golden/): per-epoch losses and final metrics of every model must not move.
 
-Regenerate only for a change that moves numbers on purpose: `python tests/golden/make_golden.py --write`.
+Each CPU capability (AVX2, AVX-512) has its own numbers where float32 rounding differs
+(`make_golden.load`).  Regenerate only for a change that moves numbers on purpose: `python tests/golden/make_golden.py --write`.
 """
 
 import json
@@ -18,7 +19,7 @@ from compare import compare_runs  # noqa: E402
 
 
 def _check(which: str, name: str) -> None:
-    want = json.loads(make_golden.path(which).read_text())
+    want = make_golden.load(which)
     threads = torch.get_num_threads()
     try:
         got = make_golden.run_one(want[name]["config"], _dataset(which))
@@ -57,3 +58,12 @@ def test_compare_detects_a_moved_number():
     got["jnskr"]["epochs"][2]["loss"] *= 1 + 5e-6
     assert compare_runs(want, got) == [f"jnskr.epochs[2].loss: {want['jnskr']['epochs'][2]['loss']!r} != "
                                        f"{got['jnskr']['epochs'][2]['loss']!r}"]
+
+
+def test_a_capability_overlay_replaces_only_its_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(make_golden, "HERE", tmp_path)
+    (tmp_path / "x.json").write_text(json.dumps({"a": {"v": 1.0}, "b": {"v": 2.0}}))
+    (tmp_path / "x.avx512.json").write_text(json.dumps({"b": {"v": 2.5}}))
+    assert make_golden.load("x", "avx512") == {"a": {"v": 1.0}, "b": {"v": 2.5}}
+    assert make_golden.load("x", "avx2") == {"a": {"v": 1.0}, "b": {"v": 2.0}}
+    assert make_golden.load("x", "default") == {"a": {"v": 1.0}, "b": {"v": 2.0}}
