@@ -44,6 +44,7 @@ from torch import Tensor
 
 from jnskr.data.parse import decode_lines, read_bytes
 from jnskr.errors import DataError, JnskrError
+from jnskr.training.weights import row_ridge
 
 #: relative ridge ρ / mean(diag Gram) of the fold-in solve
 DEFAULT_RIDGE = 1e-2
@@ -117,9 +118,12 @@ class FoldIn:
     """Solve p = A⁻¹b for users given by item histories (float64, on q's device)."""
 
     def __init__(self, q: Tensor, h: Tensor, c_pos: float, c_neg: np.ndarray, lam: float,
-                 ridge: float = DEFAULT_RIDGE, var: Tensor | None = None):
+                 ridge: float = DEFAULT_RIDGE, var: Tensor | None = None, reg: float = 0.0,
+                 reg_exponent: float = 0.0):
         """q: [N', d] item vectors; h: [d]; c_neg: [N] (cold-start items beyond N get 0);
-        var: optional [N', d] dropout variance of each item vector (see the module docstring)."""
+        var: optional [N', d] dropout variance of each item vector (see the module docstring);
+        reg, reg_exponent: the run's ridge λ(n_u + Σ_v c⁻_v)^ν·‖p‖² (n_u the history's length;
+        `jnskr.training.weights.row_ridge`), as training solved the users with it."""
         if ridge < 0:
             raise JnskrError(f"ridge must be >= 0, not {ridge}")
         dev = q.device
@@ -128,6 +132,7 @@ class FoldIn:
         cn[: len(c_neg)] = c_neg  # cold-start items: c⁻ = 0
         self.c_neg = torch.as_tensor(cn, dtype=torch.float64, device=dev)
         self.c_pos = float(c_pos)
+        self.reg, self.reg_exponent, self.neg_mass = float(reg), float(reg_exponent), float(cn.sum())
         self.gram = (self.a * self.c_neg.unsqueeze(1)).T @ self.a  # (hhᵀ)∘(Qᵀ C Q) = Aᵀ C A
         d = self.gram.shape[0]
         self.shift = lam / 2 + ridge * float(torch.diagonal(self.gram).mean())
@@ -148,6 +153,10 @@ class FoldIn:
         av = self.a[items]  # [nnz, d]
         w = self.c_pos - self.c_neg[items]
         A = (self.gram + self.shift * self.eye).expand(n, -1, -1).clone()
+        if self.reg:
+            lengths = (indptr[1:] - indptr[:-1]).cpu().numpy()
+            ridge = row_ridge(self.reg, self.reg_exponent, lengths, self.neg_mass)
+            A.diagonal(dim1=1, dim2=2).add_(torch.as_tensor(ridge, dtype=torch.float64, device=dev).unsqueeze(1))
         A.index_add_(0, seg, w[:, None, None] * av[:, :, None] * av[:, None, :])
         if self.hvar is not None:
             dpos = torch.zeros(n, av.shape[1], dtype=torch.float64, device=dev)

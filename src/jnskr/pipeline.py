@@ -115,7 +115,8 @@ def make_trainer(cfg: Config, model, train_part: Interactions, item_kg, epochs: 
     objective = model.objective(train_part, item_kg, cfg.seed)
     if objective is None:
         return None
-    sweeps = model.block_sweeps(train_part, item_kg, cfg.train.batch_size) if cfg.solver() == "als" else None
+    sweeps = (model.block_sweeps(train_part, item_kg, cfg.train.batch_size, cfg.train.block_solver,
+                                 cfg.train.cg_steps) if cfg.solver() == "als" else None)
     if hasattr(objective, "weight_summary"):
         log.info("weights: %s", {k: round(v, 5) for k, v in objective.weight_summary().items()})
     return Trainer(

@@ -123,7 +123,8 @@ class Catalog:
                 base = getattr(self.model, "base_vectors", None)
                 e[: self.n_items] = base().detach() if base is not None else self.q[: self.n_items]
                 var = self.model.dropout_variance(self.q, e)
-            self._fold = FoldIn(self.q, self.h, terms.c_pos, terms.c_neg, terms.lam, self.ridge, var)
+            self._fold = FoldIn(self.q, self.h, terms.c_pos, terms.c_neg, terms.lam, self.ridge, var,
+                                terms.reg, terms.reg_exponent)
         return self._fold
 
     @torch.no_grad()

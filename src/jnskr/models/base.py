@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from pydantic import Field
+
 from jnskr.data.config import Strict
 from jnskr.errors import JnskrError
 
@@ -75,6 +77,15 @@ def trunc_normal_(t: Tensor, std: float, generator: torch.Generator) -> Tensor:
     return t
 
 
+class WholeDataCF(Strict):
+    """Keys every model on the whole-data CF loss (`jnskr.training.objectives.CFObjective`) shares:
+    the confidence slope and the per-row ridge of docs/solver.md ("The iALS point")."""
+
+    alpha: float | None = Field(None, ge=0.0, le=1e6)  # confidence c⁺ = 1 + α·value (null: c⁺ = value)
+    reg: float = Field(0.0, ge=0.0, le=1e9)  # ridge λ Σ_i s_i‖θ_i‖² on every block (users, items, a learned h)
+    reg_exponent: float = Field(0.0, ge=0.0, le=2.0)  # ν: s_i = (n_i + c⁻ mass_i)^ν (0: s_i = 1)
+
+
 @dataclass
 class ModelData:
     """What a model is built from: sizes, training item counts and the item-centric KG (for
@@ -94,6 +105,8 @@ class FoldInTerms:
     c_neg: np.ndarray  # float64 [n_items]
     lam: float  # L2 weight λ (½λ‖p‖²)
     keep: tuple[float, ...] = ()  # keep probabilities of the item-side dropout (see `dropout_variance`)
+    reg: float = 0.0  # ridge λ(n_u + Σ_v c⁻_v)^ν·‖p‖² of the user block (`jnskr.training.weights.row_ridge`)
+    reg_exponent: float = 0.0  # its ν
 
 
 class Model(nn.Module):
@@ -130,7 +143,7 @@ class Model(nn.Module):
         """None when `train.solver: als` can train this configuration, else the reason."""
         return None if cls.has_sweeps else f"model {cls.name} has no exact blocks (use adagrad)"
 
-    def block_sweeps(self, train, item_kg, batch_size: int):
+    def block_sweeps(self, train, item_kg, batch_size: int, block_solver: str = "cholesky", cg_steps: int = 3):
         """The exact block solver of `train.solver: als` (`jnskr.training.sweeps`)."""
         raise NotSupported(f"{self.name} has no exact blocks: train it with train.solver: adagrad")
 

@@ -141,8 +141,8 @@ class JNSKR(Model):
                     "(the item bases are then an exact block)")
         return super().sweeps_supported(cfg)
 
-    def block_sweeps(self, train, item_kg, batch_size: int):
-        return JNSKRSweeps(self, train, item_kg, self.cfg, batch_size)
+    def block_sweeps(self, train, item_kg, batch_size: int, block_solver: str = "cholesky", cg_steps: int = 3):
+        return JNSKRSweeps(self, train, item_kg, self.cfg, batch_size, block_solver, cg_steps)
 
     # ----------------------------------------------------------------- tables
     @property

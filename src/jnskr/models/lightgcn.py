@@ -22,14 +22,13 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from jnskr.data.config import Strict
 import jnskr.ops  # noqa: F401  (silences torch's one-time sparse warnings before any thread runs)
-from jnskr.models.base import FoldInTerms, Model, ModelData, register, trunc_normal_
+from jnskr.models.base import FoldInTerms, Model, ModelData, WholeDataCF, register, trunc_normal_
 from jnskr.training.objectives import CFObjective
-from jnskr.training.weights import cf_negative_weights
+from jnskr.training.weights import cf_negative_weights, scalar_positive_weight
 
 
-class LightGCNConfig(Strict):
+class LightGCNConfig(WholeDataCF):
     embed_dim: int = Field(64, ge=1)
     layers: int = Field(2, ge=0, le=8)  # K propagation layers (0: plain MF)
     negative_weight: float = Field(0.1, ge=0.0)  # uniform weight of an unobserved pair (weighting: uniform)
@@ -137,7 +136,8 @@ class LightGCN(Model):
         counts = np.asarray(item_counts)
         c_neg = (np.full(len(counts), float(c.negative_weight)) if c.weighting == "uniform"
                  else cf_negative_weights(counts, c.c0, c.beta))
-        return FoldInTerms(1.0, c_neg, float(c.lambda_emb), (c.keep_prob,))
+        return FoldInTerms(scalar_positive_weight(1.0, c.alpha), c_neg, float(c.lambda_emb), (c.keep_prob,),
+                           reg=float(c.reg), reg_exponent=float(c.reg_exponent))
 
     def dropout_variance(self, q: Tensor, e: Tensor | None) -> Tensor:
         keep = self.cfg.keep_prob

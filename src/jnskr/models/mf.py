@@ -12,15 +12,19 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from jnskr.data.config import Strict
-from jnskr.models.base import FoldInTerms, Model, ModelData, register, trunc_normal_
+from jnskr.models.base import FoldInTerms, Model, ModelData, WholeDataCF, register, trunc_normal_
 from jnskr.ops import matmul_nt
 from jnskr.training.objectives import BPRObjective, CFObjective
 from jnskr.training.sweeps import MFSweeps
-from jnskr.training.weights import cf_negative_weights
+from jnskr.training.weights import cf_negative_weights, scalar_positive_weight
 
 
-class ENMFConfig(Strict):
-    embed_dim: int = Field(64, ge=1)
+class ENMFConfig(WholeDataCF):
+    """ENMF's whole-data loss; with ``h: fixed``, ``keep_prob: 1``, ``lambda_emb: 0``, uniform
+    weighting, ``alpha`` and ``reg`` it is implicit's ALS / Hu et al.'s WRMF / Rendle et al.'s
+    iALS (docs/solver.md, "The iALS point")."""
+
+    embed_dim: int = Field(64, ge=1, le=4096)
     negative_weight: float = Field(0.1, ge=0.0)
     weighting: Literal["uniform", "popularity"] = "uniform"
     c0: float = Field(300.0, ge=0.0)  # total negative weight under `popularity`
@@ -29,6 +33,7 @@ class ENMFConfig(Strict):
     lambda_emb: float = Field(0.0, ge=0.0)
     init_std: float = Field(0.01, ge=1e-6, le=100.0)
     lr: float | None = Field(None, gt=0.0)  # ENMF's own learning rate (null: train.lr)
+    h: Literal["learned", "fixed"] = "learned"  # fixed: h = 1, never moved (ŷ = pᵀq, as ALS)
 
 
 class BPRConfig(Strict):
@@ -42,14 +47,17 @@ class BPRConfig(Strict):
 class MF(nn.Module):
     """User and item tables and h; the scoring and capabilities shared by ENMF and BPR."""
 
-    def __init__(self, n_users: int, n_items: int, embed_dim: int, init_std: float, seed: int = 2019):
+    def __init__(self, n_users: int, n_items: int, embed_dim: int, init_std: float, seed: int = 2019,
+                 h_fixed: bool = False):
         super().__init__()
         self.n_users = n_users
         self.n_items = n_items
         g = torch.Generator().manual_seed(seed)
         self.user_emb = nn.Parameter(trunc_normal_(torch.empty(n_users, embed_dim), init_std, g))
         self.item_emb = nn.Parameter(trunc_normal_(torch.empty(n_items, embed_dim), init_std, g))
-        self.h = nn.Parameter(torch.full((embed_dim,), 0.01))
+        # h fixed (ones, no gradient): ŷ = pᵀq, the parametrisation of ALS
+        self.h = nn.Parameter(torch.ones(embed_dim) if h_fixed else torch.full((embed_dim,), 0.01),
+                              requires_grad=not h_fixed)
 
     def encode(self) -> tuple[Tensor, Tensor]:
         return self.user_emb, self.item_emb
@@ -70,7 +78,7 @@ class MF(nn.Module):
         return {"user": self.user_emb, "item": self.item_emb}
 
     def replicated_params(self) -> list[Tensor]:
-        return [self.h]
+        return [self.h] if self.h.requires_grad else []
 
     def embeddings(self) -> list[tuple[str, Tensor, str, str | None]]:
         return [("users", self.user_emb, "user vectors p_u", "users"),
@@ -88,7 +96,7 @@ class ENMF(MF, Model):
     uses_confidence = True
 
     def __init__(self, n_users: int, n_items: int, cfg: ENMFConfig, seed: int = 2019):
-        super().__init__(n_users, n_items, cfg.embed_dim, cfg.init_std, seed)
+        super().__init__(n_users, n_items, cfg.embed_dim, cfg.init_std, seed, h_fixed=cfg.h == "fixed")
         self.cfg = cfg
 
     @classmethod
@@ -102,8 +110,8 @@ class ENMF(MF, Model):
     def objective(self, train, item_kg, seed: int):
         return CFObjective(self, train, self.cfg, seed)
 
-    def block_sweeps(self, train, item_kg, batch_size: int):
-        return MFSweeps(self, train, self.cfg, batch_size)
+    def block_sweeps(self, train, item_kg, batch_size: int, block_solver: str = "cholesky", cg_steps: int = 3):
+        return MFSweeps(self, train, self.cfg, batch_size, block_solver, cg_steps)
 
     def fold_in_terms(self, item_counts: np.ndarray) -> FoldInTerms:
         c = self.cfg
@@ -112,7 +120,8 @@ class ENMF(MF, Model):
             c_neg = np.full(len(counts), float(c.negative_weight))
         else:
             c_neg = cf_negative_weights(counts, c.c0, c.beta)
-        return FoldInTerms(1.0, c_neg, float(c.lambda_emb), (c.keep_prob,))
+        return FoldInTerms(scalar_positive_weight(1.0, c.alpha), c_neg, float(c.lambda_emb), (c.keep_prob,),
+                           reg=float(c.reg), reg_exponent=float(c.reg_exponent))
 
     def dropout_variance(self, q: Tensor, e: Tensor | None) -> Tensor:
         """ρ/(1−ρ)·q_v² (ENMF's dropout is on the batch side, which enters the product the same way)."""

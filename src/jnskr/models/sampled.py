@@ -28,8 +28,8 @@ class JNSKRSampled(JNSKR):
     has_sweeps = False  # its sampled loss has no closed-form blocks
     uses_confidence = False  # sampled losses: every training pair counts once
 
-    def block_sweeps(self, train, item_kg, batch_size: int):
-        return Model.block_sweeps(self, train, item_kg, batch_size)
+    def block_sweeps(self, train, item_kg, batch_size: int, block_solver: str = "cholesky", cg_steps: int = 3):
+        return Model.block_sweeps(self, train, item_kg, batch_size, block_solver, cg_steps)
 
     @classmethod
     def config_sections(cls):

@@ -22,28 +22,33 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jnskr.training.blocks import Term, solve_rows, term_sums
-from jnskr.training.weights import positive_weights
+from jnskr.training.blocks import Term, solve_block, term_sums
+from jnskr.training.weights import positive_weights, row_ridge, scalar_positive_weight
 
 
 class CFProblem:
     """Training pairs as CSR over users and over items, with c⁺ and c⁻_v (float64, on `device`).
 
-    c⁺ is the scalar `c_pos` (`cp_user` and `cp_item` None), or, when `train.values` are
-    confidences other than all ones, c⁺_uv = c_pos · value_uv per pair: `cp_user` [nnz] in the
-    user CSR's order, `cp_item` [nnz] in the item CSR's."""
+    c⁺ is one scalar (`cp_user` and `cp_item` None): `c_pos`, or c_pos·(1 + α) with a confidence
+    slope `alpha`; or, when `train.values` are confidences other than all ones, one per pair
+    (`jnskr.training.weights.positive_weights`): `cp_user` [nnz] in the user CSR's order,
+    `cp_item` [nnz] in the item CSR's.  `method`/`steps`: how the row blocks are solved
+    (`jnskr.training.blocks.solve_block`: cholesky, or cg warm-started from the current rows)."""
 
-    def __init__(self, train, c_pos: float, c_neg: np.ndarray, device):
+    def __init__(self, train, c_pos: float, c_neg: np.ndarray, device, alpha: float | None = None,
+                 method: str = "cholesky", steps: int = 3):
         by_item = train.transpose()
         t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long, device=device)  # noqa: E731
         self.u_ptr, self.u_idx = t(train.indptr), t(train.indices)  # users -> items
         self.i_ptr, self.i_idx = t(by_item.indptr), t(by_item.indices)  # items -> users
         self.n_users, self.n_items = train.n_users, train.n_items
-        self.c_pos = float(c_pos)
+        self.c_pos = scalar_positive_weight(c_pos, alpha)
         self.c_neg = torch.as_tensor(np.asarray(c_neg, dtype=np.float64), device=device)
         f64 = lambda a: None if a is None else torch.as_tensor(a, dtype=torch.float64, device=device)  # noqa: E731
-        self.cp_user = f64(positive_weights(train.values, self.c_pos))
-        self.cp_item = f64(positive_weights(by_item.values, self.c_pos))
+        self.cp_user = f64(positive_weights(train.values, c_pos, alpha))
+        self.cp_item = f64(positive_weights(by_item.values, c_pos, alpha))
+        self.method, self.steps = method, steps
+        self._counts = (np.diff(np.asarray(train.indptr)), np.diff(np.asarray(by_item.indptr)))
         cp_user = self.c_pos if self.cp_user is None else self.cp_user
         i_deg = self.i_ptr[1:] - self.i_ptr[:-1]
         self.w_user = cp_user - self.c_neg.index_select(0, self.u_idx)  # c⁺ − c⁻ per entry of the user CSR
@@ -55,9 +60,22 @@ class CFProblem:
                                                   self.u_ptr[1:] - self.u_ptr[:-1])
         self.n_pairs = len(self.u_idx)
 
+    def ridges(self, reg: float, exponent: float) -> tuple[Tensor, Tensor]:
+        """The per-row ridges λ(n_i + c⁻ mass_i)^ν of the user and the item block (`row_ridge`):
+        a user's unobserved mass is Σ_v c⁻_v, an item's c⁻_v · M.  -> float64 ([M], [N])."""
+        c_neg = self.c_neg.cpu().numpy()
+        users = row_ridge(reg, exponent, self._counts[0], c_neg.sum())
+        items = row_ridge(reg, exponent, self._counts[1], c_neg * self.n_users)
+        f64 = lambda a: torch.as_tensor(a, dtype=torch.float64, device=self.c_neg.device)  # noqa: E731
+        return f64(users), f64(items)
+
+    def _solve(self, n, shared, terms, diag, ridge, rhs, dtype, x0):
+        return solve_block(n, shared, terms, diag, ridge, rhs, dtype, x0, self.method, self.steps)
+
     # ------------------------------------------------------------------ blocks
-    def solve_users(self, q: Tensor, h: Tensor, sigma: Tensor | None, ridge: float) -> Tensor:
-        """argmin over every p_u of F_CF (+ ridge·‖p_u‖²) given q [N, d], h, σ [N, d] (or None)."""
+    def solve_users(self, q: Tensor, h: Tensor, sigma: Tensor | None, ridge, x0: Tensor | None = None) -> Tensor:
+        """argmin over every p_u of F_CF (+ ridge_u·‖p_u‖²) given q [N, d], h, σ [N, d] (or None);
+        `ridge` a float or float64 [M]; x0 [M, d] the current rows (the start of cg)."""
         z = q * h  # [N, d] in the tables' dtype (gathered per row); the systems are float64
         z64 = z.double()
         G = (z64 * self.c_neg.unsqueeze(1)).T @ z64
@@ -69,7 +87,7 @@ class CFProblem:
             diag = base + term_sums(Term(self.u_ptr, self.u_idx, s, self.w_user), torch.arange(self.n_users,
                                                                                               device=z.device),
                                     self.w_user)
-        return solve_rows(self.n_users, [(G, None)], [pos], diag, ridge, self._rhs(pos, self.cp_user), q.dtype)
+        return self._solve(self.n_users, [(G, None)], [pos], diag, ridge, self._rhs(pos, self.cp_user), q.dtype, x0)
 
     def _rhs(self, pos: Term, cp: Tensor | None, scale: float = 1.0):
         """rows -> scale · Σ_{entries k of the row} c⁺_k o_k (the right-hand side of a block)."""
@@ -94,12 +112,12 @@ class CFProblem:
         pos = Term(self.i_ptr, self.i_idx, x, self.w_item)
         return [(G, self.c_neg)], terms, diag, self._rhs(pos, self.cp_item, scale), x
 
-    def solve_items(self, p: Tensor, h: Tensor, s_user: Tensor | None, ridge: float) -> Tensor:
+    def solve_items(self, p: Tensor, h: Tensor, s_user: Tensor | None, ridge, x0: Tensor | None = None) -> Tensor:
         shared, terms, diag, rhs, _ = self.item_system(p, h, s_user)
-        return solve_rows(self.n_items, shared, terms, diag, ridge, rhs, p.dtype)
+        return self._solve(self.n_items, shared, terms, diag, ridge, rhs, p.dtype, x0)
 
-    def solve_h(self, p: Tensor, q: Tensor, sigma: Tensor | None) -> Tensor:
-        """argmin over h of F_CF (h is not regularised).  -> [d]."""
+    def solve_h(self, p: Tensor, q: Tensor, sigma: Tensor | None, ridge: float = 0.0) -> Tensor:
+        """argmin over h of F_CF + ridge·‖h‖².  -> [d]."""
         P, Q = p.double(), q.double()
         A = (P.T @ P) * ((Q * self.c_neg.unsqueeze(1)).T @ Q)
         b = torch.zeros(P.shape[1], dtype=torch.float64, device=P.device)
@@ -118,6 +136,7 @@ class CFProblem:
                 A.diagonal().add_((w * pu * pu * sig.index_select(0, self.u_idx[sl])).sum(0).double())
         if sigma is not None:
             A.diagonal().add_((P ** 2).sum(0) * (self.c_neg.unsqueeze(1) * sigma.double()).sum(0))
+        A.diagonal().add_(ridge)
         return torch.linalg.solve(A, b).to(p.dtype)
 
     # ------------------------------------------------------------------- value
@@ -140,15 +159,17 @@ class CFProblem:
 
 
 def cf_value_bruteforce(p: Tensor, q: Tensor, h: Tensor, sigma: Tensor | None, train, c_pos: float,
-                        c_neg: Tensor) -> Tensor:
+                        c_neg: Tensor, alpha: float | None = None) -> Tensor:
     """F_CF enumerated over every (user, item) pair (tests and benchmarks only); a training pair
-    weighs c_pos · its value when `train.values` is set.  -> scalar."""
+    weighs c_pos · its value when `train.values` is set, c_pos · (1 + α · value) with `alpha`.
+    -> scalar."""
     yhat = (p * h) @ q.T  # [M, N]
     users, items = train.pairs()
     y = torch.zeros_like(yhat)
     y[users, items] = 1.0
     w = c_neg.unsqueeze(0).expand_as(yhat).clone()
-    w[users, items] = c_pos if train.values is None else c_pos * torch.as_tensor(train.values, dtype=w.dtype)
+    r = torch.ones(len(users), dtype=w.dtype) if train.values is None else torch.as_tensor(train.values, dtype=w.dtype)
+    w[users, items] = c_pos * r if alpha is None else c_pos * (1 + alpha * r)
     loss = w * (y - yhat) ** 2
     if sigma is not None:
         loss = loss + w * ((p * p * h * h) @ sigma.T)

@@ -7,8 +7,16 @@ same shape: for each row i of the block,
 
 G_g d×d matrices shared by all rows (the all-pairs Grams), s_gi their weights for row i, the sums over
 each row's observed entries (a CSR `Term`), D_i the expected-dropout diagonal, ρ the ridge (the
-L2 weight).  `solve_rows` builds and solves them chunk by chunk in float64: per-row Grams by
-degree buckets (zero-padded batched matmuls, no [nnz, d, d] temporary), then a batched Cholesky.
+L2 weight; a scalar or one per row).  Two ways to solve them (`solve_block`):
+
+* `solve_rows` (exact): builds and solves them chunk by chunk in float64: per-row Grams by degree
+  buckets (zero-padded batched matmuls, no [nnz, d, d] temporary), then a batched Cholesky.
+  O(nnz·d² + n·d³) a block: cheap for small d.
+* `cg_rows` (conjugate gradient, warm-started from the current rows, implicit's ALS default):
+  never forms A_i; a product A v for all rows at once is one GEMM per shared Gram plus, per term,
+  one sampled dense-dense product (the entries' o_jᵀ v_i) and one sparse-dense product.
+  O(steps · (nnz·d + n·d²)) a block; each step lowers every row's quadratic (it minimises it over
+  a Krylov space that contains the start), and enough steps reach the exact solution.
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ GATHER_BUDGET = 1 << 22
 SOLVE_ROWS = 4096
 #: elements of one chunk of A (float64: 128 MB); wide d gets fewer rows per chunk
 SOLVE_BUDGET = 1 << 24
+#: `train.block_solver: auto` uses conjugate gradient above this d (the exact solve's d³ per row
+#: then dominates; bench/blocks.py measures both)
+CG_ABOVE_DIM = 128
 
 
 def solve_chunk_rows(d: int) -> int:
@@ -124,7 +135,7 @@ def solve_rows(n: int, shared: list[tuple[Tensor, Tensor | None]], terms: list[T
     Args:
         shared: [(G [d, d] float64, s [n] its weight per row, or None for 1)].
         terms: observed-entry sums added per row.
-        diag: [n, d] extra diagonal per row (None: none); ridge: ρ.
+        diag: [n, d] extra diagonal per row (None: none); ridge: ρ (float, or float64 [n] per row).
         rhs: callable(rows) -> [len(rows), d] float64 right-hand sides.
     Returns: x [n, d] in `out_dtype`.
     """
@@ -138,10 +149,92 @@ def solve_rows(n: int, shared: list[tuple[Tensor, Tensor | None]], terms: list[T
         scales = torch.stack([torch.ones(len(rows), dtype=torch.float64, device=dev) if sc is None
                               else sc.index_select(0, rows).double() for _, sc in shared], 1)
         A = (scales @ torch.stack([G.reshape(-1) for G, _ in shared])).view(len(rows), d, d)
-        A.diagonal(dim1=1, dim2=2).add_(ridge)
+        A.diagonal(dim1=1, dim2=2).add_(_ridge_rows(ridge, rows))
         for t in terms:
             row_grams(t, rows, A)
         if diag is not None:
             A.diagonal(dim1=1, dim2=2).add_(diag.index_select(0, rows).double())
         out[lo:lo + len(rows)] = spd_solve(A, rhs(rows)).to(out_dtype)
     return out
+
+
+def _ridge_rows(ridge, rows: Tensor):
+    """The ridge of `rows` as something to add to their diagonals ([r, 1] per row, or a float)."""
+    if isinstance(ridge, Tensor):
+        return ridge.index_select(0, rows).double().unsqueeze(1)
+    return ridge
+
+
+class BlockOperator:
+    """v ↦ A v for every row of a block at once (module docstring), in the dtype of `dtype`;
+    A is never formed."""
+
+    def __init__(self, n: int, shared, terms: list[Term], diag: Tensor | None, ridge, dtype):
+        self.dtype = dtype
+        self.shared = [(G.to(dtype), None if sc is None else sc.to(dtype).unsqueeze(1)) for G, sc in shared]
+        self.diag = None if diag is None else diag.to(dtype)
+        self.ridge = ridge.to(dtype).unsqueeze(1) if isinstance(ridge, Tensor) else float(ridge)
+        # per term: its pattern (rows x sources, CSR), weights and sources in the working dtype
+        self.terms = []
+        for t in terms:
+            if int(t.indptr[-1]) == 0:
+                continue
+            ones = torch.ones(len(t.idx), dtype=dtype, device=t.idx.device)
+            pattern = torch.sparse_csr_tensor(t.indptr, t.idx, ones, size=(n, t.src.shape[0]))
+            self.terms.append((pattern, t.w.to(dtype), t.src.to(dtype)))
+
+    def __call__(self, v: Tensor) -> Tensor:
+        out = v * self.ridge
+        for G, sc in self.shared:
+            out = out + (v @ G if sc is None else (v @ G) * sc)
+        if self.diag is not None:
+            out = out + self.diag * v
+        for pattern, w, src in self.terms:
+            # o_jᵀ v_i at every entry (sampled dense-dense product), weighted, then Σ_j (…) o_j
+            dots = torch.sparse.sampled_addmm(pattern, v, src.T, beta=0.0)
+            weighted = torch.sparse_csr_tensor(pattern.crow_indices(), pattern.col_indices(),
+                                               dots.values() * w, size=pattern.shape)
+            out = out + weighted @ src
+        return out
+
+
+def cg_rows(n: int, shared, terms: list[Term], diag: Tensor | None, ridge, rhs, x0: Tensor,
+            steps: int) -> Tensor:
+    """`steps` conjugate-gradient steps on every row's system A_i x_i = b_i (`solve_rows`'s
+    arguments), started from x0 [n, d] (the block's current rows).  Works in x0's dtype, with the
+    per-row step sizes in float64.  -> x [n, d] in x0's dtype."""
+    dtype = x0.dtype
+    op = BlockOperator(n, shared, terms, diag, ridge, dtype)
+    b = rhs(torch.arange(n, device=x0.device)).to(dtype)
+    x = x0.detach().clone()
+    r = b - op(x)
+    p = r.clone()
+    rs = (r.double() ** 2).sum(1)
+    for _ in range(steps):
+        Ap = op(p)
+        pap = (p.double() * Ap.double()).sum(1)
+        alpha = torch.where(pap > 0, rs / torch.where(pap > 0, pap, 1.0), 0.0)
+        x += alpha.to(dtype).unsqueeze(1) * p
+        r -= alpha.to(dtype).unsqueeze(1) * Ap
+        rs_new = (r.double() ** 2).sum(1)
+        beta = torch.where(rs > 0, rs_new / torch.where(rs > 0, rs, 1.0), 0.0)
+        p = r + beta.to(dtype).unsqueeze(1) * p
+        rs = rs_new
+    if not bool(torch.isfinite(x).all()):
+        raise torch.linalg.LinAlgError("the block system is not finite (conjugate gradient diverged)")
+    return x
+
+
+def block_method(method: str, d: int) -> str:
+    """`train.block_solver` resolved for dimension d: cholesky or cg."""
+    if method == "auto":
+        return "cg" if d > CG_ABOVE_DIM else "cholesky"
+    return method
+
+
+def solve_block(n: int, shared, terms: list[Term], diag: Tensor | None, ridge, rhs, out_dtype,
+                x0: Tensor | None = None, method: str = "cholesky", steps: int = 3) -> Tensor:
+    """The rows of a block by `method` (cholesky: exact `solve_rows`; cg: `cg_rows` from x0)."""
+    if method == "cg" and x0 is not None:
+        return cg_rows(n, shared, terms, diag, ridge, rhs, x0.to(out_dtype), steps)
+    return solve_rows(n, shared, terms, diag, ridge, rhs, out_dtype)

@@ -21,7 +21,8 @@ from jnskr.losses.gram import gram
 from jnskr.ops import csr_gather
 from jnskr.parallel import LocalStrategy
 from jnskr.training.dropout import EpochMasks
-from jnskr.training.weights import cf_negative_weights, kg_negative_weights, positive_weights
+from jnskr.training.weights import (cf_negative_weights, kg_negative_weights, positive_weights, row_ridge,
+                                    scalar_positive_weight)
 
 LOCAL = LocalStrategy()
 
@@ -55,10 +56,10 @@ def _t(a: np.ndarray, device, dtype=torch.int64) -> Tensor:
     return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
 
 
-def pair_weights(values, c_pos: float, device, dtype) -> Tensor | None:
+def pair_weights(values, c_pos: float, device, dtype, alpha: float | None = None) -> Tensor | None:
     """c⁺_uv of every training pair in the CSR order of `values` (`positive_weights`) as a device
-    tensor, or None: every pair weighs the scalar c_pos."""
-    w = positive_weights(values, c_pos)
+    tensor, or None: every pair weighs the scalar `scalar_positive_weight(c_pos, alpha)`."""
+    w = positive_weights(values, c_pos, alpha)
     return None if w is None else _t(w, device, dtype)
 
 
@@ -177,7 +178,11 @@ class CFObjective:
     """The whole-data CF loss of any model with an `encode()` (ENMF's tables, LightGCN's
     propagation): user batches against every item with a uniform negative weight (ENMF's
     original), or item batches with JNSKR's popularity weights (`weighting: popularity`).  The
-    batch side gets keyed dropout (`keep_prob`); L2 is weight decay on `model.embedding_tables()`."""
+    batch side gets keyed dropout (`keep_prob`); L2 is weight decay on `model.embedding_tables()`.
+
+    A config with a confidence slope `alpha` weighs a pair 1 + α·value; one with a ridge `reg`
+    adds λ Σ s_i‖θ_i‖² (the same F as the exact sweeps): each batch carries its own rows' ridge
+    and its share B/n_units of the other side's and of h's, so an epoch adds the ridge once."""
 
     def __init__(self, model, train, cfg, seed: int):
         self.model = model
@@ -188,13 +193,22 @@ class CFObjective:
         csr = train if self.by_user else train.transpose()
         self.indptr = _t(csr.indptr, dev)
         self.indices = _t(csr.indices, dev)
-        self.c_pos = pair_weights(csr.values, 1.0, dev, model.h.dtype)  # None: every pair weighs 1
+        self.c_pos_scalar = scalar_positive_weight(1.0, cfg.alpha)
+        self.c_pos = pair_weights(csr.values, 1.0, dev, model.h.dtype, cfg.alpha)  # None: every pair weighs c_pos_scalar
+        counts = train.item_counts()
+        c_neg = (np.full(train.n_items, float(cfg.negative_weight)) if self.by_user
+                 else cf_negative_weights(counts, cfg.c0, cfg.beta))
         if self.by_user:
             self.n_units = train.n_users
             self.c_neg = None
         else:
             self.n_units = train.n_items
-            self.c_neg = _t(cf_negative_weights(train.item_counts(), cfg.c0, cfg.beta), dev, torch.float32)
+            self.c_neg = _t(c_neg, dev, torch.float32)
+        self.ridge = None
+        if cfg.reg:
+            users = row_ridge(cfg.reg, cfg.reg_exponent, train.user_counts(), c_neg.sum())
+            items = row_ridge(cfg.reg, cfg.reg_exponent, counts, c_neg * train.n_users)
+            self.ridge = (_t(users, dev, model.h.dtype), _t(items, dev, model.h.dtype))
         self.masks = EpochMasks(seed, self.n_units, cfg.embed_dim)
 
     def l2(self) -> Tensor:
@@ -204,6 +218,19 @@ class CFObjective:
         m = self.model
         return [{"params": m.embedding_tables(), "weight_decay": self.cfg.lambda_emb},
                 {"params": [p for p in [m.h] if p.requires_grad], "weight_decay": 0.0}]
+
+    def _ridge_term(self, units: Tensor) -> Tensor:
+        """The batch's share of λ Σ s_i‖θ_i‖² (+ λ‖h‖² when h is learned)."""
+        m = self.model
+        users, items = m.embedding_tables()
+        r_user, r_item = self.ridge
+        mine, other, r_mine, r_other = (users, items, r_user, r_item) if self.by_user else (items, users, r_item, r_user)
+        share = len(units) / self.n_units
+        out = r_mine.index_select(0, units) @ (mine.index_select(0, units) ** 2).sum(1)
+        out = out + share * (r_other @ (other ** 2).sum(1))
+        if m.h.requires_grad:
+            out = out + share * self.cfg.reg * (m.h ** 2).sum()
+        return out
 
     def __call__(self, units: Tensor, epoch: int, strategy=LOCAL):
         m = self.model
@@ -218,10 +245,15 @@ class CFObjective:
         else:
             c_neg = self.c_neg.index_select(0, units)
         seg, pos, ptr = csr_gather(self.indptr, units, with_ptr=True)
-        c_pos = 1.0 if self.c_pos is None else self.c_pos.index_select(0, pos)
+        c_pos = self.c_pos_scalar if self.c_pos is None else self.c_pos.index_select(0, pos)
         loss = cf_batch_loss(strategy, other, other_name, b, m.h, seg, ptr, self.indices.index_select(0, pos), c_pos,
                              c_neg)
-        return loss, {"cf": loss.detach()}
+        parts = {"cf": loss.detach()}
+        if self.ridge is not None:
+            ridge = self._ridge_term(units)
+            loss = loss + ridge
+            parts["ridge"] = ridge.detach()
+        return loss, parts
 
 
 def _keyed_index(seed: int, epoch: int, ids: Tensor, n: int, stream: int) -> Tensor:

@@ -4,15 +4,20 @@ One sweep replaces one epoch.  It minimises the same objective F as the first-or
 the whole-data losses with their dropout in expectation (`jnskr.training.als`) plus the L2 term —
 exactly over every block where F is quadratic, and takes first-order steps elsewhere:
 
-* ENMF (`MFSweeps`): users, items and h, each in closed form (weighted ALS with per-item
-  negative weights and a dropout diagonal).
+* ENMF (`MFSweeps`): users, items and h (when learned), each in closed form (weighted ALS with
+  per-item negative weights, a dropout diagonal and the per-row ridge `reg`): at ``h: fixed``
+  without dropout this is implicit's ALS (docs/solver.md, "The iALS point").
 * JNSKR (`JNSKRSweeps`): users, h and the item base vectors e_v (CF and KG terms together, the
   message m_v held fixed) in closed form; the relation and tail vectors and the attention MLP are
   not quadratic (they feed the attention), so the trainer then runs one pass of its optimiser over
   item batches on those parameters only.
 
 Units of F: the L2 weight is λ_emb × (batches per epoch), what the per-batch weight decay of the
-first-order solver applies over one epoch, so a preset means the same objective under both.
+first-order solver applies over one epoch, so a preset means the same objective under both.  The
+ridge ``reg`` (λ Σ_i s_i‖θ_i‖², `jnskr.training.weights.row_ridge`) is in F's own units.
+
+Each row block is solved exactly (Cholesky) or by warm-started conjugate gradient
+(`train.block_solver`, `jnskr.training.blocks.solve_block`; `auto`: cg above d = 128).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from torch import Tensor
 
 from jnskr.losses.gram import gram
 from jnskr.training.als import CFProblem
-from jnskr.training.blocks import Term, solve_rows, term_sums
+from jnskr.training.blocks import Term, block_method, solve_block, term_sums
 from jnskr.training.weights import cf_negative_weights, kg_negative_weights
 
 
@@ -42,16 +47,22 @@ class MFSweeps:
 
     first_order = False
 
-    def __init__(self, model, train, cfg, batch_size: int):
+    def __init__(self, model, train, cfg, batch_size: int, block_solver: str = "cholesky", cg_steps: int = 3):
         self.model = model
         n_units = train.n_users if cfg.weighting == "uniform" else train.n_items
         self.lam = cfg.lambda_emb * batches_per_epoch(n_units, batch_size)
         c_neg = model.fold_in_terms(train.item_counts()).c_neg  # the run's c⁻_v (uniform or popularity)
-        self.problem = CFProblem(train, 1.0, c_neg, model.device)
+        self.problem = CFProblem(train, 1.0, c_neg, model.device, cfg.alpha,
+                                 block_method(block_solver, cfg.embed_dim), cg_steps)
         self.rho = _odds(cfg.keep_prob)
+        self.learn_h = cfg.h == "learned"
+        self.reg = float(cfg.reg)
+        r_user, r_item = self.problem.ridges(cfg.reg, cfg.reg_exponent)
+        self.ridge_user, self.ridge_item = r_user + self.lam / 2, r_item + self.lam / 2
 
     def exact_params(self) -> list[Tensor]:
-        return [self.model.user_emb, self.model.item_emb, self.model.h]
+        m = self.model
+        return [m.user_emb, m.item_emb] + ([m.h] if self.learn_h else [])
 
     def param_groups(self) -> list[dict]:
         return []
@@ -62,23 +73,28 @@ class MFSweeps:
     @torch.no_grad()
     def sweep(self, epoch: int) -> None:
         m, pr = self.model, self.problem
-        m.user_emb.copy_(pr.solve_users(m.item_emb, m.h, self.sigma(m.item_emb), self.lam / 2))
+        m.user_emb.copy_(pr.solve_users(m.item_emb, m.h, self.sigma(m.item_emb), self.ridge_user, m.user_emb))
         s_user = self.rho * (m.h.double() ** 2) * m.user_emb.double() ** 2 if self.rho else None
-        m.item_emb.copy_(pr.solve_items(m.user_emb, m.h, s_user, self.lam / 2))
-        m.h.copy_(pr.solve_h(m.user_emb, m.item_emb, self.sigma(m.item_emb)))
+        m.item_emb.copy_(pr.solve_items(m.user_emb, m.h, s_user, self.ridge_item, m.item_emb))
+        if self.learn_h:
+            m.h.copy_(pr.solve_h(m.user_emb, m.item_emb, self.sigma(m.item_emb), self.reg))
 
     @torch.no_grad()
     def value(self) -> float:
-        """F = F_CF + λ/2 (‖P‖² + ‖Q‖²)."""
+        """F = F_CF + Σ_u ρ_u‖p_u‖² + Σ_v ρ_v‖q_v‖² (+ reg·‖h‖² when h is learned); ρ = λ/2 + the
+        row's `reg` ridge."""
         m = self.model
-        l2 = self.lam / 2 * float((m.user_emb.double() ** 2).sum() + (m.item_emb.double() ** 2).sum())
+        l2 = float(self.ridge_user @ (m.user_emb.double() ** 2).sum(1) + self.ridge_item @ (m.item_emb.double() ** 2).sum(1))
+        if self.learn_h:
+            l2 += self.reg * float((m.h.double() ** 2).sum())
         return self.problem.value(m.user_emb, m.item_emb, m.h, self.sigma(m.item_emb)) + l2
 
 
 class JNSKRSweeps:
     """Exact blocks of JNSKR's joint objective (users, h, item bases); see the module docstring."""
 
-    def __init__(self, model, train, item_kg, cfg, batch_size: int):
+    def __init__(self, model, train, item_kg, cfg, batch_size: int, block_solver: str = "cholesky",
+                 cg_steps: int = 3):
         if cfg.tie_item_tail_embeddings or cfg.include_pad_rows_in_gram:
             from jnskr.errors import ConfigError
 
@@ -91,7 +107,8 @@ class JNSKRSweeps:
         self.lam = cfg.lambda_emb * n_b
         self.lam_att = cfg.lambda_att * n_b
         counts = train.item_counts()
-        self.problem = CFProblem(train, cfg.c_pos, cf_negative_weights(counts, cfg.c0, cfg.beta), dev)
+        self.problem = CFProblem(train, cfg.c_pos, cf_negative_weights(counts, cfg.c0, cfg.beta), dev,
+                                 method=block_method(block_solver, cfg.embed_dim), steps=cg_steps)
         self.rho_e, self.rho_k = _odds(cfg.keep_prob[0]), _odds(cfg.keep_prob[1])
         self.has_kg = item_kg is not None and item_kg.n_facts > 0 and cfg.mu > 0
         if self.has_kg:
@@ -125,7 +142,7 @@ class JNSKRSweeps:
         m, pr, cfg = self.model, self.problem, self.cfg
         q = m.item_vectors()
         msg = (q - m.item_emb).double()
-        m.user_emb.copy_(pr.solve_users(q, m.h, self._sigma(q, m.item_emb), self.lam / (2 * cfg.kappa)))
+        m.user_emb.copy_(pr.solve_users(q, m.h, self._sigma(q, m.item_emb), self.lam / (2 * cfg.kappa), m.user_emb))
         m.h.copy_(pr.solve_h(m.user_emb, q, self._sigma(q, m.item_emb)))
         m.item_emb.copy_(self._solve_bases(msg))
 
@@ -163,7 +180,8 @@ class JNSKRSweeps:
             out = rhs_cf(rows) - cf_offset.index_select(0, rows)
             return out + kg_rhs(rows) if kg_rhs is not None else out
 
-        return solve_rows(pr.n_items, shared, terms, diag, self.lam / 2, rhs, m.item_emb.dtype)
+        return solve_block(pr.n_items, shared, terms, diag, self.lam / 2, rhs, m.item_emb.dtype, m.item_emb,
+                           pr.method, pr.steps)
 
     @torch.no_grad()
     def value(self) -> float:

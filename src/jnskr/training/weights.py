@@ -41,15 +41,33 @@ def kg_negative_weights(
     raise ValueError(f"kg_neg_weight must be deg or legacy, not {mode!r}")
 
 
-def positive_weights(values: np.ndarray | None, c_pos: float) -> np.ndarray | None:
-    """c⁺_uv = c_pos · value_uv per training pair (``data.weight: confidence``), aligned with the
-    `Interactions.values` it is given (float64 [nnz]).
+def positive_weights(values: np.ndarray | None, c_pos: float, alpha: float | None = None) -> np.ndarray | None:
+    """c⁺_uv per training pair, aligned with the `Interactions.values` it is given (float64 [nnz]):
+    c_pos · value_uv (``data.weight: confidence``), or with a confidence slope α (Hu et al.'s
+    c = 1 + α·r) c_pos · (1 + α · value_uv).
 
-    None when there are no values or every value is 1: every pair then weighs the scalar c_pos,
-    and training takes the unweighted code path (the same numbers, bit for bit)."""
+    None when every pair weighs the same scalar (`scalar_positive_weight`): no values, or every
+    value 1; training then takes the unweighted code path (the same numbers, bit for bit)."""
     if values is None:
         return None
     v = np.asarray(values, dtype=np.float64)
     if bool(np.all(v == 1.0)):
         return None
-    return c_pos * v
+    return c_pos * v if alpha is None else c_pos * (1.0 + alpha * v)
+
+
+def scalar_positive_weight(c_pos: float, alpha: float | None = None) -> float:
+    """The weight of a pair whose value is 1 (every pair, when `positive_weights` is None)."""
+    return float(c_pos) if alpha is None else float(c_pos) * (1.0 + float(alpha))
+
+
+def row_ridge(reg: float, exponent: float, counts: np.ndarray, negative_mass: np.ndarray | float) -> np.ndarray:
+    """Per-row ridge λ·(n_i + ν_i)^ν of a block (Rendle et al. 2022's frequency-scaled iALS ridge
+    λ(|I_u| + α₀|I|)^ν): counts [n] observed entries of each row, negative_mass the row's total
+    weight of unobserved entries (Σ_v c⁻_v for a user, c⁻_v·M for an item).  ν = 0 is the plain
+    ridge λ.  -> float64 [n]."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if exponent == 0.0:
+        return np.full(len(counts), float(reg))
+    base = counts + np.asarray(negative_mass, dtype=np.float64)
+    return float(reg) * np.where(base > 0, base, 1.0) ** exponent
