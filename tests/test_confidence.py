@@ -122,7 +122,7 @@ def _fit(model, ds, *sets):
         f"model={model}", "device=cpu", "train.epochs=4", "train.batch_size=16", "eval.ks=[5,10]",
         "jnskr.embed_dim=16", "enmf.embed_dim=16", "jnskr.c0=20", "jnskr.c1=20", *sets])
     rec = Recommender(cfg).fit(ds, progress=None)
-    return rec.score([f"u{u}" for u in range(ds.n_users)])
+    return torch.from_numpy(rec.score([f"u{u}" for u in range(ds.n_users)]))
 
 
 @pytest.mark.parametrize("model,sets", [("jnskr", ()), ("jnskr", ("train.solver=adagrad",)), ("enmf", ()),

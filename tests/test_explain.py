@@ -59,7 +59,7 @@ def test_base_plus_all_contributions_equals_the_score_in_float64(runs):
     assert np.array_equal(ex.n_facts, deg[items.numpy()])
     assert np.array_equal(np.bincount(ex.fact_row, minlength=len(items)), ex.n_facts)
     np.testing.assert_allclose(np.bincount(ex.fact_row, weights=ex.alpha, minlength=len(items)), 1.0, atol=1e-12)
-    np.testing.assert_allclose(ex.score, rec.score(torch.tensor([0, 7, 33])).numpy().ravel(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(ex.score, rec.score(torch.tensor([0, 7, 33])).ravel(), rtol=1e-4, atol=1e-6)
 
 
 def test_top_facts_are_sorted_and_the_rest_is_accounted_for(runs):

@@ -31,7 +31,12 @@ def __getattr__(name):
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(name)
+    raise AttributeError(f"module 'jnskr' has no attribute {name!r}")
+
+
+def __dir__():
+    """The lazy names too (tab completion, `dir(jnskr)`), without importing them."""
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [*_LAZY, "__version__"]

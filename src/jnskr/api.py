@@ -30,6 +30,23 @@ from jnskr.runs import RunFolder
 
 log = logging.getLogger("jnskr")
 
+
+class CatalogIds(np.ndarray):
+    """`Recommender.item_ids`: a str array.  Calling it returns the same ids as a list: the method
+    form that `jnskr.serve.engine` still calls (``rec.item_ids()``); drop `__call__` once it reads
+    the property."""
+
+    @classmethod
+    def of(cls, ids: list[str]) -> "CatalogIds":
+        return np.asarray(ids, dtype=str).view(cls)
+
+    def __call__(self) -> list[str]:
+        return np.asarray(self).tolist()
+
+    def __repr__(self) -> str:
+        return repr(np.asarray(self))
+
+
 __all__ = ["Recommender", "Explanation"]
 
 
@@ -55,10 +72,13 @@ class Recommender:
             resume: bool = False) -> "Recommender":
         """Train and evaluate on `dataset` (protocol from the config); write `run_dir` if given.
 
-        `progress`: ``"auto"`` (a progress bar inside Jupyter, none elsewhere), ``True`` (a bar:
-        `jnskr.progress.NotebookProgress`, on tqdm when installed), ``False``/None, or an object with
-        the `jnskr.training.trainer.Progress` methods.  A warning tells when validation keeps falling
-        after the first evaluations (the preset may not suit the data)."""
+        `progress`: ``"auto"`` (the default; `jnskr.progress.default_progress`): where a person
+        watches (Jupyter, or stderr on a terminal) a bar, as the CLI shows one; elsewhere (pipes,
+        nohup, CI) a plain line on the ``jnskr`` logger every 30 s, which shows where the application
+        configured logging (``logging.basicConfig(level="INFO")``); ``True``: the bar anywhere;
+        ``False``/None: nothing; or an object with the `jnskr.training.trainer.Progress` methods.
+        A warning tells when validation keeps falling after the first evaluations (the preset may
+        not suit the data)."""
         from jnskr.progress import default_progress
 
         self._run = pipeline.run(self.config, dataset, run_dir, resume=resume, progress=default_progress(progress))
@@ -84,6 +104,12 @@ class Recommender:
 
     # ---------------------------------------------------------- persistence
     def save(self, run_dir: str | Path) -> Path:
+        """Write the trained model to the run folder `run_dir` (created if needed) -> its path.
+
+        The folder is what `jnskr train --out` writes and what `load`, the CLI (`evaluate`,
+        `recommend`, `serve`, `export`) and `jnskr.serve` read: the weights as safetensors, the
+        config as YAML, the id maps, metrics and training history as JSON (no pickle).  The
+        cold-start items of `with_queries` are not saved."""
         run = self._require()
         folder = RunFolder(run_dir)
         saved.save(folder, run)
@@ -91,6 +117,10 @@ class Recommender:
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str | None = None) -> "Recommender":
+        """A trained model from a run folder (written by `fit(run_dir=...)`, `save` or `jnskr train`),
+        ready to query.  `device`: where the model is placed (``"cpu"``, ``"cuda"``, ...; default:
+        the run's config).  Nothing is unpickled: a corrupt or foreign folder is a `JnskrError`
+        naming the file."""
         run = saved.load(run_dir, device)
         rec = cls(run.config)
         rec._run = run
@@ -156,31 +186,41 @@ class Recommender:
         other.ridge, other.dropout_aware = float(ridge), bool(dropout_aware)
         return other
 
-    def item_ids(self) -> list[str]:
-        """Raw ids of the catalogue: the run's items, then cold-start items."""
+    @property
+    def item_ids(self) -> np.ndarray:
+        """Raw ids of the catalogue (str array [n]; index k is catalogue item k, as in
+        `Dataset.item_ids`): the run's items, then cold-start items."""
+        return CatalogIds.of(self._catalog_ids())
+
+    def _catalog_ids(self) -> list[str]:
         return self.ids.items() + (self._new_items.ids if self._new_items else [])
 
     def item_index(self, raws, where: str = "") -> np.ndarray:
         """Catalogue indices of raw item ids (cold-start items included)."""
         if not self._new_items:
             return self.ids.item_index(raws, where)
-        lookup = {r: k for k, r in enumerate(self.item_ids())}
+        lookup = {r: k for k, r in enumerate(self._catalog_ids())}
         return lookup_indices(lookup, raws, UnknownItem, "item", where)
 
     def _raw_items(self, idx: np.ndarray) -> np.ndarray:
-        names = np.asarray(self.item_ids() + [None], dtype=object)  # -1 -> None
+        names = np.asarray(self._catalog_ids() + [None], dtype=object)  # -1 -> None
         return names[idx]
 
     # -------------------------------------------------------------- queries
-    def score(self, users) -> torch.Tensor:
-        """Scores of every item for `users` (raw ids, or a LongTensor of dense ids).  -> [n, n_items]."""
+    def score(self, users) -> np.ndarray:
+        """Scores of every item of the run for `users` -> float32 array [n, n_items] (one raw id:
+        [n_items]).  `users`: raw ids, or dense ids as an integer torch tensor.  Column i is the
+        run's item i (raw id ``item_ids[i]``)."""
         run = self._require()
         run.model.eval()
+        single = isinstance(users, (str, int, np.integer))
         if isinstance(users, torch.Tensor):
             idx = users.to(run.device)
         else:
-            idx = torch.as_tensor(self.ids.user_index(list(users)), device=run.device)
-        return run.model.score(idx)
+            idx = torch.as_tensor(self.ids.user_index([users] if single else list(users)), device=run.device)
+        with torch.no_grad():
+            out = run.model.score(idx).float().cpu().numpy()
+        return out[0] if single else out
 
     def predict(self, users, items) -> np.ndarray:
         """Scores of (user, item) pairs given as two equally long lists of raw ids.  -> float32 [n]."""

@@ -203,10 +203,12 @@ def _deep_merge(base: dict, extra: dict) -> dict:
 def build_config(
     preset: str | None = None,
     file: str | Path | None = None,
-    overrides: list[str] | None = None,
+    overrides: list[str] | dict | None = None,
     extra: dict | None = None,
 ) -> Config:
     """Preset (or `default`) <- config file <- `extra` dict <- `--set` overrides; validated.
+    `overrides`: ``"key=value"`` strings (``["train.epochs=50"]``, as ``--set``), or a dict of
+    dotted keys to values (``{"train.epochs": 50, "model": "enmf"}``).
     An error names where the bad value came from: the file, the preset or the `--set` item."""
     base: dict = {}
     if file is not None:
@@ -218,9 +220,15 @@ def build_config(
     if extra:
         base = _deep_merge(base, extra)
         origins.update({k: "command line" for k in _dotted_keys(extra)})
-    for item, (k, v) in zip(overrides or [], parse_overrides(overrides)):
+    if isinstance(overrides, dict):
+        pairs = [(f"overrides {k}={v!r}", (k, v)) for k, v in overrides.items()]
+        if any(not isinstance(k, str) or not k.strip() or "" in k.split(".") for k in overrides):
+            raise ConfigError(f"overrides {list(overrides)!r}: expected dotted keys like 'train.epochs'")
+    else:
+        pairs = [(f"--set {item}", kv) for item, kv in zip(overrides or [], parse_overrides(overrides))]
+    for origin, (k, v) in pairs:
         _set_dotted(base, k, v)
-        origins[k] = f"--set {item}"
+        origins[k] = origin
     return validate_config(base, str(file) if file else f"preset {preset or 'default'}", origins)
 
 

@@ -27,6 +27,12 @@ def _strings(a) -> list[str] | None:
     return None if a is None else [str(x) for x in (a.tolist() if hasattr(a, "tolist") else a)]
 
 
+def _raw_ids(a, n: int) -> list[str] | None:
+    """Raw ids as a list; None where they are "0", "1", ... (the dense id itself: nothing stored)."""
+    out = _strings(a)
+    return None if out is None or out == [str(k) for k in range(n)] else out
+
+
 @dataclass
 class IdMaps:
     dataset: str
@@ -52,8 +58,8 @@ class IdMaps:
             tails = [str(ds.kg.entity_ids[e]) if ds.kg.entity_ids is not None else str(e) for e in ent]
             if ds.kg.entity_names is not None:
                 tail_names = [str(ds.kg.entity_names[e]) for e in ent]
-        return cls(dataset=ds.name, n_users=ds.n_users, n_items=ds.n_items, user_ids=_strings(ds.user_ids),
-                   item_ids=_strings(ds.item_ids), item_names=_strings(ds.item_names),
+        return cls(dataset=ds.name, n_users=ds.n_users, n_items=ds.n_items, user_ids=_raw_ids(ds.user_ids, ds.n_users),
+                   item_ids=_raw_ids(ds.item_ids, ds.n_items), item_names=_strings(ds.item_names),
                    relation_names=list(item_kg.relation_names) if item_kg is not None else [],
                    tail_entity_ids=tails, tail_entity_names=tail_names)
 

@@ -6,6 +6,7 @@ pipeline calls `start` once for the selection run and once more for the refit on
 (when `train.refit` is on), so objects count the calls as phases: phase 0 is selection.
 
     rec = Recommender(cfg).fit(ds, progress=True)      # NotebookProgress in Jupyter, tqdm when installed
+    rec = Recommender(cfg).fit(ds)      # "auto": the bar on a terminal or in Jupyter, else LogProgress lines
 """
 
 from __future__ import annotations
@@ -206,14 +207,72 @@ class NotebookProgress:
             self.bar = None
 
 
+class LogProgress:
+    """Progress as plain lines on the ``jnskr`` logger (INFO), for runs nobody watches on a
+    terminal (pipes, nohup, CI): where the phase starts, then a line at most every `every` seconds
+    between evaluations (``training: epoch 3/50, batch 120/400, 41 s``); the evaluations themselves
+    are logged by the trainer.  The lines show wherever the application configured logging (the
+    CLI does; a script: ``logging.basicConfig(level="INFO")``); no handler is added here."""
+
+    def __init__(self, every: float = 30.0, clock=time.monotonic):
+        self.every, self.clock = every, clock
+        self.phase = -1
+
+    def start(self, done_epochs: int, total_epochs: int, batches_per_epoch: int) -> None:
+        self.phase += 1
+        self.label = PHASES[min(self.phase, 1)]
+        self.total_epochs, self.per_epoch = total_epochs, max(1, batches_per_epoch)
+        self.epoch, self.batches = done_epochs, 0
+        self.t0 = self.last = self.clock()
+        log.info("%s: up to %d epochs%s", self.label, total_epochs,
+                 f" (from epoch {done_epochs})" if done_epochs else "")
+
+    def _due(self) -> bool:
+        now = self.clock()
+        if now - self.last < self.every:
+            return False
+        self.last = now
+        return True
+
+    def batch(self, epoch: int, loss: float) -> None:
+        if epoch != self.epoch:
+            self.epoch, self.batches = epoch, 0
+        self.batches += 1
+        if self.per_epoch > 1 and self.batches < self.per_epoch and self._due():
+            log.info("%s: epoch %d/%d, batch %d/%d, %.0f s", self.label, epoch + 1, self.total_epochs,
+                     self.batches, self.per_epoch, self.clock() - self.t0)
+
+    def epoch_end(self, record: dict) -> None:
+        self.epoch = int(record["epoch"])
+        if record.get("valid"):  # the trainer logs evaluations
+            self.last = self.clock()
+        elif self._due():
+            log.info("%s: epoch %d/%d done, loss %s, %.0f s", self.label, self.epoch, self.total_epochs,
+                     _fmt_loss(record.get("loss")), self.clock() - self.t0)
+
+    def close(self) -> None:
+        pass
+
+
+def _watched() -> bool:
+    """A person watches: Jupyter, or stderr on a terminal (the CLI's rule for its bar)."""
+    try:
+        return _in_notebook() or sys.stderr.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stderr
+        return False
+
+
 def default_progress(progress):
-    """What `Recommender.fit(progress=...)` runs with: ``True`` -> `NotebookProgress`; ``"auto"``
-    (the default) -> `NotebookProgress` inside Jupyter, else none; ``False``/None -> none; an object
-    -> itself.  Whatever it is, the falling-validation rule watches the run (a Python warning where
-    no progress object reports it)."""
-    if progress is True or (progress == "auto" and _in_notebook()):
+    """What `Recommender.fit(progress=...)` runs with: ``"auto"`` (the default) -> where a person
+    watches (Jupyter, or stderr on a terminal: the CLI's rule for its bar) `NotebookProgress`, else
+    `LogProgress` (lines on the ``jnskr`` logger); ``True`` -> `NotebookProgress`; ``False``/None ->
+    none; an object -> itself.  Whatever it is, the falling-validation rule watches the run (a
+    Python warning where no progress object reports it)."""
+    if progress == "auto":
+        progress = NotebookProgress() if _watched() else LogProgress()
+    elif progress is True:
         progress = NotebookProgress()
-    elif progress in (False, None, "auto"):
+    elif progress in (False, None):
         progress = None
     if progress is not None and getattr(progress, "watches_validation", False):
         return progress
