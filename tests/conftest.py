@@ -50,10 +50,12 @@ DATA = _materialise_fixtures()
 
 
 def shared_dataset(name: str) -> Path:
-    """Path of a dataset in ../shared/data, or skip the test when it is absent."""
+    """Path of a dataset in ../shared/data (a folder beside the checkout that holds the project's
+    real datasets), or skip the test when it is absent.  The reason names the folder relative to
+    the checkout: a user without it sees where it would be, not a path of someone else's machine."""
     p = SHARED_DATA / name
     if not p.is_dir():
-        pytest.skip(f"{p} is not available")
+        pytest.skip(f"../shared/data/{name} is not available (real data; the test runs where it is)")
     return p
 
 

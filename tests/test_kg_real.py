@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def shared_kg(tmp_path, monkeypatch):
     if not SHARED_KG.is_dir():
-        pytest.skip(f"{SHARED_KG} is not available")
+        pytest.skip("../shared/data/kg is not available (real data; the test runs where it is)")
     monkeypatch.setenv("JNSKR_DATA", str(tmp_path))
     return SHARED_KG.as_uri()
 

@@ -14,22 +14,14 @@ from jnskr.data.readers.common import dense_ids, parse_int_lines
 from jnskr.data.readers.kgat import read_list_file
 from jnskr.data.readers.kgfeat import read_kg_feat
 from jnskr.errors import DataError
-from conftest import DATA
+from conftest import DATA, shared_dataset as shared
 
 FIX = DATA
-SHARED = Path(__file__).parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
 def _data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("JNSKR_DATA", str(tmp_path / "jnskr-data"))
-
-
-def shared(name: str) -> Path:
-    p = SHARED / name
-    if not p.is_dir():
-        pytest.skip(f"{p} not present")
-    return p
 
 
 def write(folder: Path, files: dict[str, str | bytes]) -> Path:
