@@ -13,7 +13,7 @@ from jnskr.models.jnskr import JNSKR, JNSKRConfig
 from jnskr.models.mf import ENMF, ENMFConfig
 from jnskr.training.als import CFProblem, cf_value_bruteforce
 from jnskr.training.sweeps import JNSKRSweeps, kg_value_bruteforce
-from jnskr.training.weights import cf_negative_weights, kg_negative_weights
+from jnskr.training.weights import cf_negative_weights, kg_negative_weights, row_ridge
 
 REL = 1e-8
 
@@ -95,16 +95,25 @@ def test_enmf_blocks_are_exact_minimisers_and_sweeps_never_increase_F(enmf):
 
 
 # ------------------------------------------------------------------ JNSKR
-@pytest.fixture(params=[False, True], ids=["c_pos", "confidence"])
+#: JNSKR at its defaults, and with the iALS keys (a confidence slope, the frequency-scaled ridge on
+#: users, item bases and h; h learned or fixed)
+JNSKR_KEYS = {"plain": {}, "ridge": dict(alpha=3.0, reg=0.4, reg_exponent=0.5),
+              "ridge-fixed-h": dict(alpha=3.0, reg=0.4, reg_exponent=0.5, h="fixed")}
+
+
+@pytest.fixture(params=[(k, c) for k in JNSKR_KEYS for c in (False, True)],
+                ids=[f"{k}-{'confidence' if c else 'c_pos'}" for k in JNSKR_KEYS for c in (False, True)])
 def jnskr(request):
+    keys, confidence = request.param
     torch.set_default_dtype(torch.float64)
     try:
-        train, kg = _train(request.param), _kg()
+        train, kg = _train(confidence), _kg()
         cfg = JNSKRConfig(embed_dim=5, attention_dim=3, keep_prob=(0.8, 0.7), c0=3.0, c1=4.0, mu=0.3, kappa=1.2,
-                          lambda_emb=0.05, lambda_att=0.1, init_std=0.5)
+                          lambda_emb=0.05, lambda_att=0.1, init_std=0.5, **JNSKR_KEYS[keys])
         m = JNSKR(9, 7, kg, cfg, seed=3)
-        with torch.no_grad():
-            m.h.copy_(torch.randn(5, generator=torch.Generator().manual_seed(4)))
+        if cfg.h == "learned":
+            with torch.no_grad():
+                m.h.copy_(torch.randn(5, generator=torch.Generator().manual_seed(4)))
         yield m, JNSKRSweeps(m, train, kg, cfg, batch_size=3), train, kg, cfg
     finally:
         torch.set_default_dtype(torch.float32)
@@ -115,9 +124,14 @@ def _jnskr_F(m, sw, train, kg, cfg):
     sigma = sw._sigma(q, e)
     cn = torch.as_tensor(cf_negative_weights(train.item_counts(), cfg.c0, cfg.beta))
     wn = torch.as_tensor(kg_negative_weights(kg.degrees(), train.item_counts(), cfg.c1, cfg.beta, cfg.kg_neg_weight))
-    F = cfg.kappa * cf_value_bruteforce(m.users(), q, m.h, sigma, train, cfg.c_pos, cn)
+    F = cfg.kappa * cf_value_bruteforce(m.users(), q, m.h, sigma, train, cfg.c_pos, cn, cfg.alpha)
     F = F + cfg.mu * kg_value_bruteforce(e, m.rel_emb[: m.n_relations], m.tails(), kg, cfg.w_pos, wn, sw.rho_k)
     F = F + sw.lam / 2 * sum((t ** 2).sum() for t in m.embedding_tables())
+    if cfg.reg:
+        r_user = row_ridge(cfg.reg, cfg.reg_exponent, train.user_counts(), cn.sum().item())
+        r_item = row_ridge(cfg.reg, cfg.reg_exponent, train.item_counts(), cn.numpy() * train.n_users)
+        F = F + torch.as_tensor(r_user) @ (m.users() ** 2).sum(1) + torch.as_tensor(r_item) @ (e ** 2).sum(1)
+        F = F + (cfg.reg * (m.h ** 2).sum() if cfg.h == "learned" else 0.0)
     return F + sw.lam_att / 2 * sum((p ** 2).sum() for p in m.attention_params())
 
 
@@ -130,14 +144,19 @@ def test_jnskr_value_equals_the_bruteforce_objective(jnskr):
 @pytest.mark.parametrize("block", ["users", "h", "bases"])
 def test_jnskr_block_solution_zeroes_its_gradient_and_lowers_F(jnskr, block):
     m, sw, train, kg, cfg = jnskr
+    if block == "h" and cfg.h == "fixed":
+        h0 = m.h.detach().clone()
+        sw.sweep(0)
+        assert torch.equal(m.h, h0) and torch.equal(h0, torch.ones(5)) and all(p is not m.h for p in sw.exact_params())
+        return
     param = {"users": m.user_emb, "h": m.h, "bases": m.item_emb}[block]
     before = sw.value()
     with torch.no_grad():
         q = m.item_vectors()
         if block == "users":
-            new = sw.problem.solve_users(q, m.h, sw._sigma(q, m.item_emb), sw.lam / (2 * cfg.kappa))
+            new = sw.problem.solve_users(q, m.h, sw._sigma(q, m.item_emb), sw.ridge_user / cfg.kappa)
         elif block == "h":
-            new = sw.problem.solve_h(m.users(), q, sw._sigma(q, m.item_emb))
+            new = sw.problem.solve_h(m.users(), q, sw._sigma(q, m.item_emb), sw.reg / cfg.kappa)
         else:
             new = sw._solve_bases((q - m.item_emb).double())
         param.copy_(new)

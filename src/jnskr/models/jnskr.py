@@ -20,19 +20,22 @@ import torch
 from pydantic import Field, field_validator
 from torch import Tensor, nn
 
-from jnskr.data.config import Strict
 from jnskr.data.kg import cap_neighbors
 from jnskr.interactions import attention_logits
 from jnskr.losses.fused import attention_and_kg_positive
-from jnskr.models.base import FoldInTerms, Model, ModelData, register, trunc_normal_
+from jnskr.models.base import FoldInTerms, Model, ModelData, WholeDataCF, register, trunc_normal_
 from jnskr.ops import csr_gather, matmul_nt, segment_softmax
 from jnskr.training.objectives import BatchForward, JNSKRObjective, KGFacts
 from jnskr.training.sweeps import JNSKRSweeps
-from jnskr.training.weights import cf_negative_weights
+from jnskr.training.weights import cf_negative_weights, scalar_positive_weight
 
 
-class JNSKRConfig(Strict):
-    embed_dim: int = Field(64, ge=1)
+class JNSKRConfig(WholeDataCF):
+    """JNSKR's model and loss.  `alpha`, `reg`, `reg_exponent` and `h: fixed` put its CF part at
+    the iALS point as for ENMF (docs/solver.md); `reg` regularises users, item bases and a learned
+    h, while tails and relations keep `lambda_emb`."""
+
+    embed_dim: int = Field(64, ge=1, le=4096)
     attention_dim: int | None = Field(None, ge=1)  # default embed_dim // 2
     attention: Literal["code", "paper", "mean"] = "code"
     keep_prob: tuple[float, float] = (0.8, 0.7)
@@ -50,6 +53,7 @@ class JNSKRConfig(Strict):
     max_neighbors: int | None = Field(None, ge=1)
     tie_item_tail_embeddings: bool = False
     init_std: float = Field(0.01, ge=1e-6, le=100.0)
+    h: Literal["learned", "fixed"] = "learned"  # fixed: h = 1, never moved (ŷ = pᵀq)
 
     @field_validator("keep_prob")
     @classmethod
@@ -96,7 +100,8 @@ class JNSKR(Model):
         std = cfg.init_std
         self.user_emb = nn.Parameter(trunc_normal_(torch.empty(n_users + pad, d), std, g))
         self.item_emb = nn.Parameter(trunc_normal_(torch.empty(n_items, d), std, g))
-        self.h = nn.Parameter(torch.full((d,), 0.01))
+        fixed = cfg.h == "fixed"
+        self.h = nn.Parameter(torch.ones(d) if fixed else torch.full((d,), 0.01), requires_grad=not fixed)
         # tail table: with tied embeddings, tails that are items read the item table instead
         tied = torch.zeros(0, dtype=torch.long)
         own = torch.arange(n_tails)
@@ -200,7 +205,7 @@ class JNSKR(Model):
 
     def replicated_params(self) -> list[Tensor]:
         """Small parameters whose gradients are summed across ranks."""
-        return [self.h, *self.attention_params()]
+        return ([self.h] if self.h.requires_grad else []) + self.attention_params()
 
     # -------------------------------------------------------------- attention
     def attention_weights(self, seg: Tensor, x: Tensor, z: Tensor, n_items: int) -> Tensor:
@@ -322,8 +327,10 @@ class JNSKR(Model):
 
     def fold_in_terms(self, item_counts: np.ndarray) -> FoldInTerms:
         c = self.cfg
-        return FoldInTerms(float(c.c_pos), cf_negative_weights(np.asarray(item_counts), c.c0, c.beta),
-                           float(c.lambda_emb), tuple(c.keep_prob))
+        return FoldInTerms(scalar_positive_weight(c.c_pos, c.alpha),
+                           cf_negative_weights(np.asarray(item_counts), c.c0, c.beta),
+                           float(c.lambda_emb), tuple(c.keep_prob), reg=float(c.reg) / c.kappa,
+                           reg_exponent=float(c.reg_exponent))  # fold-in solves the CF loss divided by κ
 
     def dropout_variance(self, q: Tensor, e: Tensor | None) -> Tensor:
         """σ_v = ρ_e/(1−ρ_e)·e_v² + ρ_k/(1−ρ_k)·m_v² (e: base vectors, zeros for cold-start items)."""

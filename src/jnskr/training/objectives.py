@@ -80,6 +80,28 @@ def cf_batch_loss(strategy, all_table: Tensor, all_name: str, batch: Tensor, h: 
     return positive + strategy.once(cf_allpairs_term(strategy.h_allpairs(h), all_gram, s_batch))
 
 
+def _row_ridges(cfg, train, item_counts, c_neg: np.ndarray, dtype, device) -> tuple[Tensor, Tensor] | None:
+    """The per-row ridges (users [M], items [N]) of a config's `reg` (`row_ridge`), or None."""
+    if not cfg.reg:
+        return None
+    users = row_ridge(cfg.reg, cfg.reg_exponent, train.user_counts(), c_neg.sum())
+    items = row_ridge(cfg.reg, cfg.reg_exponent, item_counts, c_neg * train.n_users)
+    return _t(users, device, dtype), _t(items, device, dtype)
+
+
+def ridge_share(r_mine: Tensor, mine: Tensor, r_other: Tensor, other: Tensor, h: Tensor, reg: float, units: Tensor,
+                n_units: int) -> Tensor:
+    """A batch's share of the ridge λ Σ_i s_i‖θ_i‖² (+ λ‖h‖² when h is learned): the batch rows'
+    own ridge (`units` of the table `mine`, per-row weights r_mine [n_units]) and the fraction
+    B/n_units of the other table's and of h's, so that one epoch adds the whole ridge once."""
+    share = len(units) / n_units
+    out = r_mine.index_select(0, units) @ (mine.index_select(0, units) ** 2).sum(1)
+    out = out + share * (r_other @ (other ** 2).sum(1))
+    if h.requires_grad:
+        out = out + share * reg * (h ** 2).sum()
+    return out
+
+
 class JNSKRObjective:
     """κ·L̃_CF + μ·L̃_KG over an item batch; the L2 term ½λ_emb‖tables‖² + ½λ_att‖attention‖²
     (docs/spec.md §3.4, whole tables at every batch) enters as the optimiser's weight decay, which adds
@@ -94,9 +116,11 @@ class JNSKRObjective:
         by_item = train.transpose()
         self.iu_indptr = _t(by_item.indptr, dev)
         self.iu_users = _t(by_item.indices, dev)
-        self.iu_c_pos = pair_weights(by_item.values, cfg.c_pos, dev, model.h.dtype)  # None: c_pos for all
+        self.iu_c_pos = pair_weights(by_item.values, cfg.c_pos, dev, model.h.dtype, cfg.alpha)  # None: one scalar
+        self.c_pos_scalar = scalar_positive_weight(cfg.c_pos, cfg.alpha)
         counts = train.item_counts()
         self.c_neg_np = cf_negative_weights(counts, cfg.c0, cfg.beta)
+        self.ridge = _row_ridges(cfg, train, counts, self.c_neg_np, model.h.dtype, dev)
         self.c_neg = _t(self.c_neg_np, dev, torch.float32)
         self.has_kg = item_kg is not None and item_kg.n_facts > 0
         if self.has_kg:
@@ -135,7 +159,7 @@ class JNSKRObjective:
     def param_groups(self) -> list[dict]:
         m = self.model
         groups = [{"params": m.embedding_tables(), "weight_decay": self.cfg.lambda_emb},
-                  {"params": [m.h], "weight_decay": 0.0}]
+                  {"params": [p for p in [m.h] if p.requires_grad], "weight_decay": 0.0}]
         groups.append({"params": m.attention_params(), "weight_decay": self.cfg.lambda_att if self.has_kg else 0.0})
         return groups
 
@@ -155,11 +179,16 @@ class JNSKRObjective:
         kg, w_neg = facts if facts is not None else (None, None)
         fwd = m.batch_forward(items, epoch, self.masks, strategy, kg)
         seg, pos, ptr = csr_gather(self.iu_indptr, items, with_ptr=True)
-        c_pos = self.cfg.c_pos if self.iu_c_pos is None else self.iu_c_pos.index_select(0, pos)
+        c_pos = self.c_pos_scalar if self.iu_c_pos is None else self.iu_c_pos.index_select(0, pos)
         cf = cf_batch_loss(strategy, m.user_emb, "user", fwd.q, m.h, seg, ptr, self.iu_users.index_select(0, pos),
                            c_pos, self.c_neg.index_select(0, items))
         total = self.cfg.kappa * cf
         parts = {"cf": cf.detach()}
+        if self.ridge is not None:
+            ridge = ridge_share(self.ridge[1], m.item_emb, self.ridge[0], m.users(), m.h, self.cfg.reg, items,
+                                self.n_units)
+            total = total + ridge
+            parts["ridge"] = ridge.detach()
         if kg is not None:
             tail_table = m.tail_table_for_gram() if fwd.tail_gram is None else None
             s_head = strategy.batch_gram("kg", weighted_gram(fwd.e_kg, w_neg))
@@ -204,11 +233,7 @@ class CFObjective:
         else:
             self.n_units = train.n_items
             self.c_neg = _t(c_neg, dev, torch.float32)
-        self.ridge = None
-        if cfg.reg:
-            users = row_ridge(cfg.reg, cfg.reg_exponent, train.user_counts(), c_neg.sum())
-            items = row_ridge(cfg.reg, cfg.reg_exponent, counts, c_neg * train.n_users)
-            self.ridge = (_t(users, dev, model.h.dtype), _t(items, dev, model.h.dtype))
+        self.ridge = _row_ridges(cfg, train, counts, c_neg, model.h.dtype, dev)
         self.masks = EpochMasks(seed, self.n_units, cfg.embed_dim)
 
     def l2(self) -> Tensor:
@@ -218,19 +243,6 @@ class CFObjective:
         m = self.model
         return [{"params": m.embedding_tables(), "weight_decay": self.cfg.lambda_emb},
                 {"params": [p for p in [m.h] if p.requires_grad], "weight_decay": 0.0}]
-
-    def _ridge_term(self, units: Tensor) -> Tensor:
-        """The batch's share of λ Σ s_i‖θ_i‖² (+ λ‖h‖² when h is learned)."""
-        m = self.model
-        users, items = m.embedding_tables()
-        r_user, r_item = self.ridge
-        mine, other, r_mine, r_other = (users, items, r_user, r_item) if self.by_user else (items, users, r_item, r_user)
-        share = len(units) / self.n_units
-        out = r_mine.index_select(0, units) @ (mine.index_select(0, units) ** 2).sum(1)
-        out = out + share * (r_other @ (other ** 2).sum(1))
-        if m.h.requires_grad:
-            out = out + share * self.cfg.reg * (m.h ** 2).sum()
-        return out
 
     def __call__(self, units: Tensor, epoch: int, strategy=LOCAL):
         m = self.model
@@ -250,7 +262,9 @@ class CFObjective:
                              c_neg)
         parts = {"cf": loss.detach()}
         if self.ridge is not None:
-            ridge = self._ridge_term(units)
+            (r_user, r_item), (users, items) = self.ridge, m.embedding_tables()
+            mine = (r_user, users, r_item, items) if self.by_user else (r_item, items, r_user, users)
+            ridge = ridge_share(*mine, m.h, self.cfg.reg, units, self.n_units)
             loss = loss + ridge
             parts["ridge"] = ridge.detach()
         return loss, parts

@@ -107,8 +107,13 @@ class JNSKRSweeps:
         self.lam = cfg.lambda_emb * n_b
         self.lam_att = cfg.lambda_att * n_b
         counts = train.item_counts()
-        self.problem = CFProblem(train, cfg.c_pos, cf_negative_weights(counts, cfg.c0, cfg.beta), dev,
+        self.problem = CFProblem(train, cfg.c_pos, cf_negative_weights(counts, cfg.c0, cfg.beta), dev, cfg.alpha,
                                  method=block_method(block_solver, cfg.embed_dim), steps=cg_steps)
+        self.learn_h, self.reg = cfg.h == "learned", float(cfg.reg)
+        r_user, r_item = self.problem.ridges(cfg.reg, cfg.reg_exponent)
+        # per-row ridges in F's units: λ/2 + reg·s_i (users and item bases); the user block is solved
+        # on F/κ, so its ridge is divided by κ
+        self.ridge_user, self.ridge_item = r_user + self.lam / 2, r_item + self.lam / 2
         self.rho_e, self.rho_k = _odds(cfg.keep_prob[0]), _odds(cfg.keep_prob[1])
         self.has_kg = item_kg is not None and item_kg.n_facts > 0 and cfg.mu > 0
         if self.has_kg:
@@ -121,7 +126,8 @@ class JNSKRSweeps:
             self.w_fact = cfg.w_pos - self.w_neg.index_select(0, self.fact_head)
 
     def exact_params(self) -> list[Tensor]:
-        return [self.model.user_emb, self.model.item_emb, self.model.h]
+        m = self.model
+        return [m.user_emb, m.item_emb] + ([m.h] if self.learn_h else [])
 
     def param_groups(self) -> list[dict]:
         """The first-order part: relation and tail tables (L2 as weight decay) and the attention MLP."""
@@ -142,8 +148,9 @@ class JNSKRSweeps:
         m, pr, cfg = self.model, self.problem, self.cfg
         q = m.item_vectors()
         msg = (q - m.item_emb).double()
-        m.user_emb.copy_(pr.solve_users(q, m.h, self._sigma(q, m.item_emb), self.lam / (2 * cfg.kappa), m.user_emb))
-        m.h.copy_(pr.solve_h(m.user_emb, q, self._sigma(q, m.item_emb)))
+        m.user_emb.copy_(pr.solve_users(q, m.h, self._sigma(q, m.item_emb), self.ridge_user / cfg.kappa, m.user_emb))
+        if self.learn_h:
+            m.h.copy_(pr.solve_h(m.user_emb, q, self._sigma(q, m.item_emb), self.reg / cfg.kappa))
         m.item_emb.copy_(self._solve_bases(msg))
 
     def _solve_bases(self, msg: Tensor) -> Tensor:
@@ -180,7 +187,7 @@ class JNSKRSweeps:
             out = rhs_cf(rows) - cf_offset.index_select(0, rows)
             return out + kg_rhs(rows) if kg_rhs is not None else out
 
-        return solve_block(pr.n_items, shared, terms, diag, self.lam / 2, rhs, m.item_emb.dtype, m.item_emb,
+        return solve_block(pr.n_items, shared, terms, diag, self.ridge_item, rhs, m.item_emb.dtype, m.item_emb,
                            pr.method, pr.steps)
 
     @torch.no_grad()
@@ -192,7 +199,12 @@ class JNSKRSweeps:
         if self.has_kg:
             out += cfg.mu * self._kg_value()
             out += self.lam_att / 2 * sum(float((p.double() ** 2).sum()) for p in m.attention_params())
-        return out + self.lam / 2 * sum(float((t.double() ** 2).sum()) for t in m.embedding_tables())
+        out += self.lam / 2 * sum(float((t.double() ** 2).sum()) for t in m.embedding_tables())
+        if self.reg:  # the rows' ridge beyond λ/2 (users and item bases), and h's when learned
+            out += float((self.ridge_user - self.lam / 2) @ (m.users().double() ** 2).sum(1))
+            out += float((self.ridge_item - self.lam / 2) @ (m.item_emb.double() ** 2).sum(1))
+            out += self.reg * float((m.h.double() ** 2).sum()) if self.learn_h else 0.0
+        return out
 
     def _kg_value(self) -> float:
         m, cfg = self.model, self.cfg
