@@ -205,9 +205,9 @@ def test_byte_order_mark_is_accepted_everywhere(tmp_path):
                                "kg_final.txt": bom + b"0 0 4\n", "user_list.txt": bom + b"org_id remap_id\na 0\nb 1\n"})
     ds = read_kgat(k)
     assert ds.train.nnz == 3 and ds.kg.n_triples == 1 and ds.user_ids.tolist() == ["a", "b"]
-    t = write(tmp_path / "t", {"interactions.tsv": bom + b"user\titem\nu\ti\n"})
+    t = write(tmp_path / "t", {"interactions.tsv": bom + b"user\titem\nu\ti\nu\tj\n"})  # 2 items: a test pair
     assert read_tsv(t).user_ids.tolist() == ["u"]
-    r = write(tmp_path / "r", {"r.inter": bom + b"user_id:token\titem_id:token\n1\t2\n"})
+    r = write(tmp_path / "r", {"r.inter": bom + b"user_id:token\titem_id:token\n1\t2\n1\t3\n"})
     assert read_recbole(r).n_users == 1
     u16 = write(tmp_path / "u16", {"train.txt": "0 1\n".encode("utf-16")})
     assert "UTF-16" in str(error_of(read_kgat, u16))
@@ -229,7 +229,7 @@ def test_repeated_header_line(tmp_path):
 
 
 def test_quoted_csv_fields(tmp_path):
-    d = write(tmp_path / "q", {"interactions.csv": 'user,item\n"u,1",i1\nu2,"i,2"\n'})
+    d = write(tmp_path / "q", {"interactions.csv": 'user,item\n"u,1",i1\nu2,"i,2"\n"u,1","i,2"\n'})
     ds = read_tsv(d)
     assert ds.user_ids.tolist() == ["u,1", "u2"] and ds.item_ids.tolist() == ["i,2", "i1"]
     bad = write(tmp_path / "b", {"interactions.csv": 'user,item\nu1,"i1\nu2,i2\n'})

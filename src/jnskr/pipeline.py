@@ -28,7 +28,7 @@ import torch
 from jnskr.config import Config
 from jnskr.data.dataset import Dataset, Interactions
 from jnskr.data.kg import ItemKG, build_item_kg
-from jnskr.data.split import holdout_split
+from jnskr.data.split import validation_split
 from jnskr.errors import JnskrError
 from jnskr.evaluation import evaluate as evaluate_ranking
 from jnskr.ids import IdMaps
@@ -64,7 +64,7 @@ def prepare(cfg: Config, ds: Dataset) -> Prepared:
                     "(optimistic; use protocol: standard for honest numbers)")
         train_part, valid = ds.train, None
     else:
-        train_part, valid = holdout_split(ds.train, cfg.data.valid_ratio, cfg.data.split_seed)
+        train_part, valid = validation_split(ds.train, cfg.data.valid_ratio, cfg.data.split_seed, ds.name)
     if ds.train.values is not None and not get(cfg.model).uses_confidence:
         users = ", ".join(sorted(name for name, c in MODELS.items() if c.uses_confidence))
         log.warning("model %s ignores the per-pair confidence of data.weight: confidence (every training pair "

@@ -13,7 +13,8 @@ Inputs are raw ids as strings (`Pairs`, `Triples`, `Links`, `Names`) and the rea
    neither is a `DataError`: counting overlaps cannot tell a real join from a coincidence.
 3. ``link_only``: keep only interactions of items linked to an entity that occurs in the KG.
 4. raw ids numbered densely (`jnskr.data.parse.dense_ids`), the memory estimate checked.
-5. the split: a given test set, else ``data.split`` (`jnskr.data.split.split_pairs`).
+5. the split: a given test set, else ``data.split`` (`jnskr.data.split.split_pairs`); a split
+   that leaves the test set empty (no user with 2+ items) is a `DataError`.
 6. the KG numbered (`jnskr.data.parse.build_kg`), names attached, `finish` run.
 
 What was done is recorded in ``Dataset.provenance`` (``split``, ``kg_ids``, ``weight``).
@@ -235,6 +236,10 @@ def assemble(cls, *, name: str, train: Pairs, test: Pairs | None = None, kg: Tri
             ucode, icode, n_users, n_items, method=opts.split, test_ratio=opts.test_ratio, seed=opts.seed,
             values=tr_vals, times=train.times)
         stats["duplicate_train_items"] = int(n_tr - train_x.nnz - test_x.nnz)
+        if test_x.nnz == 0:
+            raise DataError(f"the {opts.split} split leaves the test set empty: no user has 2 or more items (a "
+                            "user's only item stays in train); give a test set (--test FILE, data.files.test, "
+                            "test=...) or more interactions per user", source)
     graph = None
     if kg is not None:
         item_entity = item_entities(item_ids, links, opts.kg_ids, warnings)

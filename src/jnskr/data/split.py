@@ -11,6 +11,7 @@
   timestamp) go to test; needs a timestamp column.
 * `holdout_split`: the trainer's validation split of the train set (vectorised numpy): each user
   with n >= 2 items holds out ``max(1, floor(ratio * n))`` of them; users with 1 item keep it.
+  `validation_split` is the same for model selection, and refuses an empty validation part.
 
 Ties in time are broken at random (seeded).  A pair listed several times counts once (its
 values summed, its timestamp the latest).  Every split keeps `Interactions.values`.
@@ -25,6 +26,7 @@ import random
 import numpy as np
 
 from jnskr.data.arrays import Interactions
+from jnskr.errors import DataError
 
 METHODS = ("ratio", "leave_one_out", "time")
 
@@ -138,3 +140,15 @@ def holdout_split(train: Interactions, ratio: float = 0.1, seed: int = 0) -> tup
     rank[order] = np.arange(train.nnz) - np.repeat(train.indptr[:-1], n)
     held = rank < k[u]
     return train.select(~held), train.select(held)
+
+
+def validation_split(train: Interactions, ratio: float, seed: int, name: str = "the data"
+                     ) -> tuple[Interactions, Interactions]:
+    """`holdout_split` for model selection; an empty validation part is a `DataError` (selection on
+    nothing would keep the first evaluation and report zeros)."""
+    part, valid = holdout_split(train, ratio, seed)
+    if valid.nnz == 0 and train.nnz > 0:
+        raise DataError("the validation split is empty: no user has 2 or more training items (a user's only "
+                        "item stays in train); give users more interactions, or select on test with "
+                        "train.protocol: paper", name)
+    return part, valid

@@ -8,7 +8,9 @@
   double quote is parsed as RFC 4180 CSV: ``"a,b"`` is one field, ``""`` a quote; a quoted
   field may not run past its line.  Tab-separated fields are taken as they are.
 * **header**: the first non-blank line is a header when one of its fields (case-insensitive,
-  before any ``:type`` suffix) is a configured column name or a name the reader knows.  The
+  before any ``:type`` suffix) is a configured column name or a name the reader knows (by name),
+  or when a field of it is a word (no digit) above a column whose next rows are all numbers (by
+  type: ``customer product qty`` above ``17 4 2``); `Table.header_note` then says so.  The
   header line repeated further down (concatenated files) is an error, as is a header with no
   rows under it.
 * **columns**: each `Column` is a header name (``"userID"``), a 1-based position (``2``) or
@@ -54,6 +56,7 @@ class Table:
     names: dict[str, str]  # key -> how the column was found ("weight" or "column 3")
     header: list[str] | None = None
     unused: list[str] = field(default_factory=list)  # header names of columns not read
+    header_note: str | None = None  # set when the header was recognised by type, not by a name
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -122,6 +125,34 @@ def _bare(name: str) -> str:
     return name.strip().lower().split(":")[0]
 
 
+def _is_number(v: str) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except ValueError:
+        return False
+
+
+#: how many rows under the first line `header_by_type` looks at
+TYPE_SAMPLE = 50
+
+
+def header_by_type(head: list[str], lines: list[str], first: int, sep: str | None) -> str | None:
+    """The name of a field of the first line that is a word (a letter, no digit; not nan or inf)
+    above a column whose next `TYPE_SAMPLE` rows are all numbers, in a first line without a
+    number; None when there is none."""
+    if any(_is_number(h) for h in head):
+        return None
+    sample = [_fields(ln, sep) for ln in lines[first + 1:] if ln.strip()][:TYPE_SAMPLE]
+    for j, h in enumerate(head):
+        if (not any(ch.isalpha() for ch in h) or any(ch.isdigit() for ch in h)
+                or h.lower().lstrip("+-") in ("nan", "inf", "infinity")):
+            continue
+        below = [row[j].strip() for row in sample if len(row) > j]
+        if below and all(_is_number(v) for v in below):
+            return h
+    return None
+
+
 def read_table(path: Path | str, columns: list[Column], sep: str | None = "auto",
                header_names: tuple[str, ...] = (), *, what: str = "rows", exact: bool = False,
                lines: list[str] | None = None) -> Table:
@@ -146,6 +177,8 @@ def read_table(path: Path | str, columns: list[Column], sep: str | None = "auto"
     configured = {c.spec.strip().lower() for c in columns if isinstance(c.spec, str) and not c.spec.strip().isdigit()}
     known = configured | {n for c in columns for n in c.known} | set(header_names)
     has_header = any(b in known for b in bare)
+    typed = None if has_header else header_by_type(head, lines, first, sep)
+    has_header = has_header or typed is not None
     pos: dict[str, int] = {}
     names: dict[str, str] = {}
     pending = []
@@ -204,8 +237,10 @@ def read_table(path: Path | str, columns: list[Column], sep: str | None = "auto"
         unused = [h for j, h in enumerate(head) if j not in used]
     else:
         unused = [f"column {j + 1}" for j in range(widest) if j not in used]
+    note = None if typed is None else (f"line {first + 1} read as a header ({', '.join(head)}): {typed!r} is "
+                                       f"not a number, unlike the rows below")
     return Table(where, {k: np.asarray(v, dtype=str) for k, v in out.items()}, np.asarray(nos, dtype=np.int64),
-                 names, head if has_header else None, unused)
+                 names, head if has_header else None, unused, note)
 
 
 def columns_required(columns: list[Column], key: str) -> bool:

@@ -15,6 +15,8 @@ Separators, headers and columns: `jnskr.data.table` (``separator``; ``columns`` 
 ``link_item``, ``link_entity``, ``name_item``, ``name`` to a header name or a 1-based
 position).  Without a setting, a column is found by a known header name (`KNOWN`), else by
 position: user 1, item 2; head 1, relation 2, tail 3; link item 1, entity 2; name item 1, name 2.
+A first line of unknown names is still a header when it is one by type (a word above numbers,
+`jnskr.data.table.header_by_type`); a warning says so.
 
 The KG reaches items only through the links file, or with ``kg_ids="items"`` when the KG's
 entity ids are the item ids; a KG with neither is a `DataError` naming the KG file and the links
@@ -34,12 +36,14 @@ from jnskr.errors import DataError
 
 SUFFIXES = (".tsv", ".csv")
 ROLES = ("interactions", "test", "kg", "links", "names")
-_ITEM = ("item", "item_id", "itemid", "iid", "movie_id", "movieid", "artist_id", "artistid", "product_id", "book_id")
+_ITEM = ("item", "item_id", "itemid", "iid", "movie_id", "movieid", "artist_id", "artistid", "product_id", "book_id",
+         "product", "productid", "sku", "article", "article_id", "track_id", "song_id", "isbn", "asin")
 KNOWN: dict[str, tuple[str, ...]] = {
-    "user": ("user", "user_id", "userid", "uid"),
+    "user": ("user", "user_id", "userid", "uid", "customer", "customer_id", "customerid", "client", "client_id",
+             "member_id", "visitor_id", "visitorid"),
     "item": _ITEM,
     "weight": ("rating", "weight", "score", "count", "plays", "playcount", "play_count", "label", "value",
-               "confidence"),
+               "confidence", "qty", "quantity", "amount", "clicks", "views", "purchases"),
     "timestamp": ("timestamp", "time", "ts", "datetime", "date"),
     "head": ("head", "head_id", "subject"),
     "relation": ("relation", "relation_id", "predicate"),
@@ -69,6 +73,10 @@ def _find(folder: Path, role: str, files: dict) -> Path | None:
     return next((folder / f"{role}{s}" for s in SUFFIXES if present(folder / f"{role}{s}")), None)
 
 
+def _header_note(t) -> list[str]:
+    return [f"{Path(t.path).name}: {t.header_note}"] if t.header_note else []
+
+
 def _pairs(path: Path, spec: dict, sep: str, *, timestamps: bool, use_weight: bool) -> tuple[Pairs, list[str]]:
     keys = ("user", "item", "weight") + (("timestamp",) if timestamps else ())
     cols = _columns(keys, spec)
@@ -79,6 +87,7 @@ def _pairs(path: Path, spec: dict, sep: str, *, timestamps: bool, use_weight: bo
         w = parse_numbers(t.columns["weight"], t.lines, t.path, f"weight ({t.names['weight']})")
     ts = None if "timestamp" not in t.columns else parse_times(t.columns["timestamp"], t.lines, t.path)
     notes = [f"columns of {path.name} not read: {', '.join(t.unused)}"] if t.unused else []
+    notes += _header_note(t)
     return Pairs(t.columns["user"], t.columns["item"], w, ts, t.path, t.lines, t.names.get("weight")), notes
 
 
@@ -130,19 +139,23 @@ def read_tsv(
     train, notes = _pairs(found["interactions"], spec, separator, timestamps=wants_time, use_weight=use_weight)
     test = None
     if found["test"] is not None:
-        test, _ = _pairs(found["test"], spec, separator, timestamps=False, use_weight=use_weight)
+        test, test_notes = _pairs(found["test"], spec, separator, timestamps=False, use_weight=use_weight)
+        notes += [n for n in test_notes if n.startswith(found["test"].name + ": ")]
     kg = links = names = None
     if found["kg"] is not None:
         t = read_table(found["kg"], _columns(("head", "relation", "tail"), spec), separator, what="triples")
         kg = Triples(t.columns["head"], t.columns["relation"], t.columns["tail"], t.path)
+        notes += _header_note(t)
     if found["links"] is not None:
         if found["kg"] is None:
             raise DataError("a links file without a KG file (kg.tsv, or --kg FILE)", str(found["links"]))
         t = read_table(found["links"], _columns(("link_item", "link_entity"), spec), separator, what="links")
         links = Links(t.columns["link_item"], t.columns["link_entity"], t.path, t.lines)
+        notes += _header_note(t)
     if found["names"] is not None:
         t = read_table(found["names"], _columns(("name_item", "name"), spec), separator, what="names")
         names = Names(t.columns["name_item"], t.columns["name"], t.path)
+        notes += _header_note(t)
     warnings = list(notes)
     used = {r: p.name for r, p in found.items() if p is not None}
     if path.is_dir():
