@@ -37,6 +37,16 @@ def show_progress() -> bool:
     return (not STATE["quiet"]) and sys.stderr.isatty()
 
 
+def fixed(value: float, spec: str = ".4f") -> str:
+    """`value` in the fixed-point format `spec` (``".4f"``, ``"+.4f"``), without the minus of a
+    number that rounds to zero: ``fixed(-0.00001) == "0.0000"``, ``fixed(-1e-6, "+.4f") ==
+    "+0.0000"`` (what Python 3.11's ``z`` option does, for 3.10 too)."""
+    out = format(value, spec)
+    if out.startswith("-") and not out.strip("-0.,%"):
+        out = format(0.0, spec)
+    return out
+
+
 def tidy_help() -> None:
     """Help text as users read it (typer >= 0.2x renders flags as ``--quiet <bool>``, which reads
     like ``--quiet true``, and arguments as ``{run_dir}``): flags show no value type, arguments

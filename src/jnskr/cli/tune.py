@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
-from jnskr.cli.common import STATE, console, plain
+from jnskr.cli.common import STATE, console, fixed, plain
 from jnskr.errors import JnskrError
 
 log = logging.getLogger("jnskr")
@@ -18,7 +20,7 @@ log = logging.getLogger("jnskr")
 
 def _fmt(v) -> str:
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return "0" if v == 0 else f"{v:.4g}"
     from jnskr.tune import _flow
 
     return _flow(v)
@@ -29,13 +31,38 @@ def results_table(rows: list[dict], metric: str, keys: list[str], top: int) -> T
     for col, just in (("trial", "right"), ("state", "left"), (f"valid {metric}", "right"), ("best epoch", "right"),
                       ("seconds", "right")):
         t.add_column(col, justify=just)
-    for k in keys:
-        t.add_column(plain(k), justify="right")
+    for k in keys:  # on a narrow terminal a long key or value folds onto more lines, never ends in "…"
+        t.add_column(plain(k), justify="right", overflow="fold")
     for r in rows[:top]:
-        t.add_row(str(r["trial"]), r["state"], "-" if r["value"] is None else f"{r['value']:.4f}",
+        t.add_row(str(r["trial"]), r["state"], "-" if r["value"] is None else fixed(r["value"]),
                   str(r["best_epoch"] or "-"), "-" if r["seconds"] is None else f"{r['seconds']:.0f}",
                   *(plain(_fmt(r["params"][k])) if r["params"].get(k) is not None else "-" for k in keys))
     return t
+
+
+def print_whole(table: Table) -> None:
+    """Print `table` whole: piped (not a terminal) at its natural width, however wide, so no key
+    name is cut at 80 columns; on a terminal at the terminal's width (long cells fold)."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    Console(file=console.file, width=max(width, console.width), highlight=False).print(table)
+
+
+def cap_note(trials) -> str | None:
+    """A note when every completed trial was best at its last epoch: the epoch cap (train.epochs), not
+    the search, bounded them.  `trials`: Optuna trials with the `best_epoch` / `epochs_run` attributes
+    `jnskr.tune.run_trials` records (an early stop ends after the best epoch, so best == last means
+    the run reached its cap)."""
+    done = [t for t in trials if t.state.name == "COMPLETE" and t.user_attrs.get("epochs_run")]
+    if not done or any(t.user_attrs.get("best_epoch") != t.user_attrs["epochs_run"] for t in done):
+        return None
+    caps = sorted({int(t.user_attrs["epochs_run"]) for t in done})
+    cap = str(caps[0]) if len(caps) == 1 else f"{caps[0]}-{caps[-1]}"
+    every = "the trial was" if len(done) == 1 else f"all {len(done)} trials were"
+    return (f"note: {every} best at the last epoch ({cap} epochs): the epoch cap, not the search, bounded them; "
+            f"raise it (--set train.epochs={2 * caps[-1]}) and tune again")
 
 
 def tune(
@@ -92,11 +119,11 @@ def tune(
 
     def on_trial(study_, t) -> None:
         best = T.best_trial(study_)
-        value = "-" if t.value is None else f"{t.value:.4f}"
+        value = "-" if t.value is None else fixed(t.value)
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in
                            ((p.key, T.param_value(p, t.params.get(p.key))) for p in space.params))
         console.print(f"trial {t.number} {t.state.name.lower()}: valid {metric} {value} ({params})"
-                      + (f"  best {best.value:.4f} (trial {best.number})" if best is not None else ""),
+                      + (f"  best {fixed(best.value)} (trial {best.number})" if best is not None else ""),
                       highlight=False, soft_wrap=True)
 
     level = log.level
@@ -107,11 +134,14 @@ def tune(
     finally:
         log.setLevel(level)
     rows = T.rows(st, space)
-    console.print(results_table(rows, metric, [p.key for p in space.params], top))
+    print_whole(results_table(rows, metric, [p.key for p in space.params], top))
+    note = cap_note(T.finished(st))
+    if note is not None:
+        console.print(note, highlight=False, soft_wrap=True)
     best = T.best_trial(st)
     if best is None:
         raise JnskrError(f"{study_path}: no trial finished; nothing to write")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(T.best_preset(base, space, best, metric, name, study_path, len(rows), out))
-    console.print(f"best: trial {best.number}, validation {metric} {best.value:.4f}; wrote {plain(out)} "
+    console.print(f"best: trial {best.number}, validation {metric} {fixed(best.value)}; wrote {plain(out)} "
                   f"(train it: jnskr train --config {plain(out)})", highlight=False, soft_wrap=True)
