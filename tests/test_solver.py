@@ -132,6 +132,7 @@ def _jnskr_F(m, sw, train, kg, cfg):
         r_item = row_ridge(cfg.reg, cfg.reg_exponent, train.item_counts(), cn.numpy() * train.n_users)
         F = F + torch.as_tensor(r_user) @ (m.users() ** 2).sum(1) + torch.as_tensor(r_item) @ (e ** 2).sum(1)
         F = F + (cfg.reg * (m.h ** 2).sum() if cfg.h == "learned" else 0.0)
+        F = F + cfg.reg * ((m.tails() ** 2).sum() + (m.rel_emb[: m.n_relations] ** 2).sum())
     return F + sw.lam_att / 2 * sum((p ** 2).sum() for p in m.attention_params())
 
 

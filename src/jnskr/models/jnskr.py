@@ -32,8 +32,8 @@ from jnskr.training.weights import cf_negative_weights, scalar_positive_weight
 
 class JNSKRConfig(WholeDataCF):
     """JNSKR's model and loss.  `alpha`, `reg`, `reg_exponent` and `h: fixed` put its CF part at
-    the iALS point as for ENMF (docs/solver.md); `reg` regularises users, item bases and a learned
-    h, while tails and relations keep `lambda_emb`."""
+    the iALS point as for ENMF (docs/solver.md); `reg` regularises users and item bases (per row,
+    frequency-scaled), a learned h, and the tails and relations (plain)."""
 
     embed_dim: int = Field(64, ge=1, le=4096)
     attention_dim: int | None = Field(None, ge=1)  # default embed_dim // 2

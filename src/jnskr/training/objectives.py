@@ -187,6 +187,9 @@ class JNSKRObjective:
         if self.ridge is not None:
             ridge = ridge_share(self.ridge[1], m.item_emb, self.ridge[0], m.users(), m.h, self.cfg.reg, items,
                                 self.n_units)
+            if m.has_kg:  # tails and relations: the plain ridge reg·‖·‖², shared out over the batches
+                kg_tables = (m.tails() ** 2).sum() + (m.rel_emb[: m.n_relations] ** 2).sum()
+                ridge = ridge + len(items) / self.n_units * self.cfg.reg * kg_tables
             total = total + ridge
             parts["ridge"] = ridge.detach()
         if kg is not None:

@@ -204,6 +204,8 @@ class JNSKRSweeps:
             out += float((self.ridge_user - self.lam / 2) @ (m.users().double() ** 2).sum(1))
             out += float((self.ridge_item - self.lam / 2) @ (m.item_emb.double() ** 2).sum(1))
             out += self.reg * float((m.h.double() ** 2).sum()) if self.learn_h else 0.0
+            if m.has_kg:  # tails and relations (first-order blocks): the plain ridge
+                out += self.reg * float((m.tails().double() ** 2).sum() + (m.rel_emb[: m.n_relations].double() ** 2).sum())
         return out
 
     def _kg_value(self) -> float:
