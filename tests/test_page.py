@@ -21,6 +21,8 @@ with warnings.catch_warnings():
 from jnskr.serve.app import create_app  # noqa: E402
 from jnskr.serve.page import page_html  # noqa: E402
 
+LOCAL = "http://127.0.0.1"  # the service answers loopback Host names (jnskr.serve.security)
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome", "headless_shell")
 
 
@@ -36,7 +38,7 @@ def engines(runs):
 
 @pytest.fixture(scope="module")
 def client(engines):
-    with TestClient(create_app(engines["jnskr"]), raise_server_exceptions=False) as c:
+    with TestClient(create_app(engines["jnskr"]), raise_server_exceptions=False, base_url=LOCAL) as c:
         yield c
 
 

@@ -21,6 +21,8 @@ with warnings.catch_warnings():  # starlette >= 1.0 prefers httpx2 for its TestC
 
 from jnskr.serve.app import create_app, require_fastapi  # noqa: E402
 
+LOCAL = "http://127.0.0.1"  # the service answers loopback Host names (jnskr.serve.security)
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
@@ -34,7 +36,7 @@ def engine(runs):
 
 @pytest.fixture(scope="module")
 def client(engine):
-    with TestClient(create_app(engine), raise_server_exceptions=False) as c:
+    with TestClient(create_app(engine), raise_server_exceptions=False, base_url=LOCAL) as c:
         yield c
 
 
@@ -123,7 +125,8 @@ def test_similar(client, engine):
 
 
 def test_enmf_run_explain_is_422(runs):
-    with TestClient(create_app(Engine(Recommender.load(runs["enmf"]))), raise_server_exceptions=False) as c:
+    with TestClient(create_app(Engine(Recommender.load(runs["enmf"]))), raise_server_exceptions=False,
+                    base_url=LOCAL) as c:
         assert c.get("/recommend", params={"user": "u1"}).status_code == 200
         r = c.get("/recommend", params={"user": "u1", "explain": True})
         assert r.status_code == 422 and "KG" in r.json()["error"]

@@ -18,18 +18,21 @@ pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
 from jnskr.serve.app import create_app  # noqa: E402
+from jnskr.serve.sockets import REQUEST_TIMEOUT_S, uvicorn_config  # noqa: E402
 
 HOST = "127.0.0.1"
 
 
 @contextlib.contextmanager
-def live_server(engine, **app_kw):
-    """Serve `create_app(engine)` on a free loopback port; yields the base URL."""
+def live_server(engine, request_timeout: float = REQUEST_TIMEOUT_S, max_connections: int | None = None,
+                http: str = "auto", **app_kw):
+    """Serve `create_app(engine)` on a free loopback port, with the service's uvicorn settings
+    (`jnskr.serve.sockets.uvicorn_config`); yields the base URL."""
     with socket.socket() as s:
         s.bind((HOST, 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(engine, **app_kw), host=HOST, port=port, log_level="warning",
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn_config(create_app(engine, **app_kw), HOST, port, request_timeout=request_timeout,
+                                           max_connections=max_connections, http=http, lifespan="off"))
     t = threading.Thread(target=server.run, daemon=True)
     t.start()
     deadline = time.time() + 30

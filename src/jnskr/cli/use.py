@@ -249,14 +249,24 @@ def export_embeddings(
 
 def serve(
     run_dir: Path = typer.Argument(..., help="A run folder written by `jnskr train`."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="Interface to listen on (beyond loopback: anyone who reaches it reads every "
+                                  "user's history; set a token)."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
     new_items: Optional[Path] = typer.Option(None, "--new-items", help="Cold-start items (tab-separated triples)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
-    threads: int = typer.Option(1, "--threads", min=1, help="torch threads (1 is fastest for single queries)."),
+    threads: int = typer.Option(1, "--threads", min=1, max=1024, help="torch threads (1 is fastest for single queries)."),
     ridge: Optional[float] = typer.Option(None, "--ridge", min=0.0, help="Fold-in ridge for POST /recommend."),
+    allow_host: list[str] = typer.Option([], "--allow-host",
+                                         help="A Host name to answer for, besides loopback names, IP addresses and "
+                                              "--host (repeatable; * answers any, which undoes the DNS-rebinding guard)."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="JNSKR_TOKEN", show_envvar=True,
+                                        help="Every request but the page needs 'Authorization: Bearer TOKEN' "
+                                             "(prefer the environment variable: command lines are visible to "
+                                             "other users of the machine)."),
 ) -> None:
     """HTTP service: GET /recommend, /similar, /health, /metadata; POST /recommend (history)."""
     from jnskr.serve.app import serve_forever
 
-    serve_forever(run_dir, host=host, port=port, new_items=new_items, device=device, threads=threads, ridge=ridge)
+    serve_forever(run_dir, host=host, port=port, new_items=new_items, device=device, threads=threads, ridge=ridge,
+                  allowed_hosts=allow_host, token=token)

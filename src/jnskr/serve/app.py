@@ -1,6 +1,7 @@
 """The HTTP service (FastAPI + uvicorn; ``pip install 'jnskr[serve]'``).
 
-Endpoints (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
+Endpoints (OpenAPI schema at ``/openapi.json``; no ``/docs`` or ``/redoc``: FastAPI builds those
+from scripts on a CDN, and this service loads nothing from elsewhere):
 
 * ``GET /health`` -> ``{"status": "ok"}``
 * ``GET /metadata`` -> model, dataset, sizes, what the run supports, its test metrics, the limits
@@ -11,7 +12,9 @@ Endpoints (OpenAPI schema at ``/openapi.json``, interactive docs at ``/docs``):
   ``fallback=popular`` (then ``"fallback": "popular"``)
 * ``GET /similar?item=I&k=20`` -> nearest items by cosine similarity of q vectors
 * ``POST /recommend`` with ``{"history": [raw item ids], "k": 20, "explain": false}`` -> a new
-  user folded in from the history (`jnskr.coldstart`); unknown items are a 404
+  user folded in from the history (`jnskr.coldstart`); unknown items are a 404.  Ids may be JSON
+  strings or numbers; a number stands for the id Python's ``str()`` writes (``289`` -> ``"289"``,
+  as `jnskr.api.Recommender` reads ``289``)
 * ``GET /`` (a page), ``GET /users?prefix=``, ``GET /history?user=`` (`jnskr.serve.page`)
 
 Every 4xx is JSON ``{"error": "one line"}`` (`jnskr.serve.guard`): 404 for unknown ids and
@@ -22,6 +25,11 @@ is echoed back longer than 80 characters; user input never causes a 500.  The it
 the whole catalogue are computed once at start-up (`Engine`); a query is one matmul and one
 top-k, and large answers are built in slices that let other requests through
 (`jnskr.serve.respond`).
+
+Who may ask (`jnskr.serve.security`): requests naming a Host other than a loopback name, an IP
+address or an ``--allow-host`` name are a 400; with a token every request but the page needs
+``Authorization: Bearer <token>`` (else 401); every answer carries ``nosniff`` and a
+Content-Security-Policy.  Idle and slow connections are closed (`jnskr.serve.sockets`).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from jnskr.serve.respond import MAX_EXPLAINED, Lanes, envelope, is_heavy, items_
 from jnskr.serve.schemas import MAX_FACTS, MAX_HISTORY, MAX_K, Error, History, Recommendations, Similar
 
 log = logging.getLogger("jnskr")
+MAX_THREADS = 1024  # as every command's --threads
 SERVE_HINT = "jnskr serve needs fastapi and uvicorn: pip install 'jnskr[serve]'"
 
 
@@ -49,19 +58,26 @@ def require_fastapi() -> None:
         raise JnskrError(SERVE_HINT) from None
 
 
-def create_app(engine: Engine, max_body: int | None = None, heavy_slots: int = 1):
+def create_app(engine: Engine, max_body: int | None = None, heavy_slots: int = 1, allowed_hosts=(),
+               token: str | None = None):
     """A FastAPI app answering from `engine`.  `max_body`: request body limit in bytes (default:
-    `guard.body_limit` of the catalogue); `heavy_slots`: heavy requests computed at a time."""
+    `guard.body_limit` of the catalogue); `heavy_slots`: heavy requests computed at a time;
+    `allowed_hosts`: Host names answered besides loopback names and IP addresses (``"*"``: any);
+    `token`: the bearer token every request but the page must carry (`jnskr.serve.security`)."""
     try:
         from fastapi import Body, FastAPI, Query
         from fastapi.responses import Response
     except ImportError:
         raise JnskrError(SERVE_HINT) from None
     from jnskr.serve.page import add_page
+    from jnskr.serve.security import Gate, SafeJSONResponse, check_token, normal_hosts
     from jnskr.version import __version__
 
+    token, allowed_hosts = check_token(token), normal_hosts(allowed_hosts)  # errors now, not at the first request
+
     errors = {404: {"model": Error}, 413: {"model": Error}, 422: {"model": Error}}
-    app = FastAPI(title="jnskr", version=__version__,
+    app = FastAPI(title="jnskr", version=__version__, docs_url=None, redoc_url=None,
+                  default_response_class=SafeJSONResponse,
                   description=f"Recommendations from a {engine.kind} run on {engine.ids.dataset}.")
     if max_body is None:
         max_body = body_limit(max((len(i) for i in engine.item_ids), default=1), MAX_HISTORY)
@@ -69,6 +85,7 @@ def create_app(engine: Engine, max_body: int | None = None, heavy_slots: int = 1
     app.state.engine, app.state.lanes, app.state.max_body = engine, lanes, int(max_body)
     install_error_handlers(app, not_found=(UnknownUser, UnknownItem), unprocessable=(JnskrError,))
     app.add_middleware(Limits, max_body=max_body)
+    app.add_middleware(Gate, allowed_hosts=allowed_hosts, token=token)  # added last: the outermost
 
     async def answer(head: dict, top, p=None, explain: bool = False, facts: int = 5) -> Response:
         # the bytes are built to match the response models (documented in the OpenAPI schema),
@@ -137,19 +154,38 @@ def create_app(engine: Engine, max_body: int | None = None, heavy_slots: int = 1
 
 
 def serve_forever(run_dir, host: str = "127.0.0.1", port: int = 8000, new_items=None, device: str | None = None,
-                  threads: int = 1, ridge: float | None = None) -> None:
-    """Load `run_dir`, build the app and run uvicorn until interrupted."""
+                  threads: int = 1, ridge: float | None = None, allowed_hosts=(), token: str | None = None) -> None:
+    """Bind (`host`, `port`), load `run_dir`, build the app and run uvicorn until interrupted."""
+    from jnskr.serve.security import check_token, is_loopback, normal_hosts
+    from jnskr.serve.sockets import bind, uvicorn_config
+
     require_fastapi()
-    import torch
-    import uvicorn
+    if not 1 <= int(threads) <= MAX_THREADS:
+        raise JnskrError(f"--threads {threads}: give 1 to {MAX_THREADS}")
+    token, hosts = check_token(token), normal_hosts(allowed_hosts)
+    sock = bind(host, port)  # a port in use is an error line before anything is loaded
+    try:
+        import torch
+        import uvicorn
 
-    from jnskr.coldstart import DEFAULT_RIDGE
+        from jnskr.coldstart import DEFAULT_RIDGE
 
-    torch.set_num_threads(threads)
-    torch.set_grad_enabled(False)  # this process only serves
-    engine = Engine.load(run_dir, device=device, new_items_path=new_items,
-                         ridge=DEFAULT_RIDGE if ridge is None else ridge)
-    app = create_app(engine)
-    print(f"serving {Path(run_dir)} ({engine.kind}, {engine.n_catalog} items) on http://{host}:{port} "
-          f"(a page at /, OpenAPI docs at /docs)", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        torch.set_num_threads(threads)
+        torch.set_grad_enabled(False)  # this process only serves
+        engine = Engine.load(run_dir, device=device, new_items_path=new_items,
+                             ridge=DEFAULT_RIDGE if ridge is None else ridge)
+        app = create_app(engine, allowed_hosts=hosts | {host.strip("[]").lower().rstrip(".")}, token=token)
+        port = sock.getsockname()[1]
+        if not is_loopback(host):
+            log.warning("serving on %s:%d reaches beyond this machine: whoever can connect reads every user's "
+                        "history and recommendations%s", host, port,
+                        "; requests need the token, sent in clear over plain HTTP (put TLS in front)" if token else
+                        "; no token is set (--token or JNSKR_TOKEN makes every request carry one)")
+        where = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+        print(f"serving {Path(run_dir)} ({engine.kind}, {engine.n_catalog} items) on {where} "
+              f"(a page at /{'#token=TOKEN' if token else ''}, the OpenAPI schema at /openapi.json)",
+              file=sys.stderr, flush=True)
+        uvicorn.Server(uvicorn_config(app, host, port)).run(sockets=[sock])
+    finally:
+        sock.close()
+

@@ -9,8 +9,20 @@ one f-string.  This is what bounds the cost of the largest answers (`jnskr.serve
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8(text: str) -> bytes:
+    """`text` as UTF-8; a lone surrogate (a string decoded with ``surrogateescape``, or a JSON
+    ``"\\ud800"``) cannot be, and becomes U+FFFD instead of failing the whole answer."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode()
 
 
 def literal(value) -> str:

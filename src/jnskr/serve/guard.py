@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import logging
 
+from jnskr.serve.encode import utf8
+
 log = logging.getLogger("jnskr")
 
 MAX_BODY = 1 << 20  # bytes; `body_limit` raises it for catalogues with long item ids
@@ -39,11 +41,13 @@ def body_limit(max_item_id_chars: int, max_history: int) -> int:
     return max(MAX_BODY, max_history * (6 * max_item_id_chars + 16) + 4096)
 
 
-async def _send_error(send, status: int, message: str) -> None:
+async def send_error(send, status: int, message: str, headers: list | None = None) -> None:
+    """Answer an ASGI request with the error shape (`message` is ours, never a client's)."""
     body, _ = error_body(status, message)
     raw = json.dumps(body, separators=(",", ":")).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
+                            *(headers or [])]})
     await send({"type": "http.response.body", "body": raw})
 
 
@@ -57,16 +61,16 @@ class Limits:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if len(scope.get("query_string", b"")) > self.max_query:
-            return await _send_error(send, 414, f"the query string is over {self.max_query} bytes")
+            return await send_error(send, 414, f"the query string is over {self.max_query} bytes")
         length = None
         for k, v in scope.get("headers", ()):
             if k == b"content-length":
                 try:
                     length = int(v)
                 except ValueError:
-                    return await _send_error(send, 400, "invalid content-length header")
+                    return await send_error(send, 400, "invalid content-length header")
         if length is not None and length > self.max_body:
-            return await _send_error(send, 413, f"the request body is over {self.max_body} bytes")
+            return await send_error(send, 413, f"the request body is over {self.max_body} bytes")
         if scope.get("method") in ("GET", "HEAD") and not length:
             return await self.app(scope, receive, send)
         # read the body here (bounded), then hand it to the app in one message
@@ -78,7 +82,7 @@ class Limits:
             chunk = msg.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                return await _send_error(send, 413, f"the request body is over {self.max_body} bytes")
+                return await send_error(send, 413, f"the request body is over {self.max_body} bytes")
             parts.append(chunk)
             if not msg.get("more_body", False):
                 break
@@ -104,12 +108,13 @@ def install_error_handlers(app, not_found: tuple, unprocessable: tuple) -> None:
     422s, FastAPI's validation errors 422s, Starlette's HTTP errors keep their status (a 400
     for a body the parser gave up on becomes a 422), anything else a logged 500."""
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException
+    from starlette.responses import Response
 
-    def reply(status: int, message: str, **extra) -> JSONResponse:
-        body, status = error_body(status, message, **extra)
-        return JSONResponse(body, status_code=status)
+    def reply(status: int, message: str, **extra) -> Response:
+        body, status = error_body(status, message, **extra)  # a client's id may hold a lone surrogate
+        raw = utf8(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+        return Response(raw, status_code=status, media_type="application/json")
 
     async def _not_found(request, exc):
         return reply(404, str(exc))

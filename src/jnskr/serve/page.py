@@ -1,7 +1,12 @@
 """The service's browser page (``GET /``) and the small JSON endpoints it reads.
 
 * ``GET /`` -> ``page.html`` from this package: one HTML file, inline CSS and JS, no build step;
-  it reads ``/metadata``, ``/users``, ``/history`` and ``/recommend?explain=true``.
+  it reads ``/metadata``, ``/users``, ``/history`` and ``/recommend?explain=true``.  Its
+  Content-Security-Policy (`content_security_policy`) allows that inline script and style by
+  their SHA-256 hashes and nothing else: no other script, style, image, frame or form target,
+  fetches to this origin only.  With a token (``jnskr serve --token``) open the page as
+  ``/#token=TOKEN``: the script sends it as a bearer token (the part after ``#`` never reaches a
+  server or a log).
 * ``GET /users?prefix=&limit=20`` -> ``{"prefix", "users": [raw ids in string order], "more"}``
   (``limit`` <= 1000)
 * ``GET /history?user=U&limit=100`` -> ``{"user", "n_items", "items": [{"item", "name"?}]}``: the
@@ -10,6 +15,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from importlib import resources
 
 from jnskr.serve.respond import ROWS_PER_SLICE, envelope, list_json
@@ -26,10 +34,26 @@ def page_html() -> str | None:
         return None
 
 
+def _hashes(html: str, tag: str) -> str:
+    blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S)
+    return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in blocks)
+
+
+def content_security_policy(html: str) -> str:
+    """The page's policy: its own inline ``<script>`` and ``<style>`` blocks (by hash), fetches to
+    its own origin, nothing else."""
+    none = "'none'"
+    return (f"default-src 'none'; script-src {_hashes(html, 'script') or none}; "
+            f"style-src {_hashes(html, 'style') or none}; connect-src 'self'; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
 def add_page(app, engine, lanes) -> None:
     """Add ``/``, ``/users`` and ``/history`` to the FastAPI `app`."""
     from fastapi import Query
-    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from fastapi.responses import HTMLResponse, Response
+
+    from jnskr.serve.security import SafeJSONResponse as JSONResponse
 
     errors = {404: {"model": Error}, 422: {"model": Error}}
 
@@ -39,7 +63,7 @@ def add_page(app, engine, lanes) -> None:
         if html is None:
             return JSONResponse({"error": f"the page is not installed ({PAGE} is missing from jnskr.serve)"},
                                 status_code=404)
-        return HTMLResponse(html)
+        return HTMLResponse(html, headers={"content-security-policy": content_security_policy(html)})
 
     @app.get("/users", response_model=Users, responses=errors)
     async def users(

@@ -23,6 +23,7 @@ import contextlib
 import json
 import time
 
+from jnskr.serve.encode import utf8
 MAX_EXPLAINED = 100  # items explained per answer
 ROWS_PER_SLICE = 200  # plain rows written between two yields
 FACTS_PER_SLICE = 400  # listed facts written between two yields
@@ -136,4 +137,4 @@ def envelope(head: dict, key: str, array_json: str) -> bytes:
     """``{**head, key: <array_json>}`` as UTF-8 JSON, the array already encoded."""
     h = _dumps(head)
     sep = "," if head else ""
-    return (h[:-1] + sep + _dumps(key) + ":" + array_json + "}").encode()
+    return utf8(h[:-1] + sep + _dumps(key) + ":" + array_json + "}")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Union
+
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 MAX_K = 10_000
 MAX_HISTORY = 10_000
 MAX_FACTS = 100
 MAX_USERS = 1_000  # ids per GET /users
+
+#: a raw id in a JSON body: a string, or a number that `jnskr.api` would read as ``str(number)``
+#: (no booleans, no NaN or infinities)
+RawId = Union[StrictStr, StrictInt, Annotated[StrictFloat, AllowInfNan(False)]]
 
 
 class Fact(BaseModel):
@@ -57,12 +63,13 @@ class Error(BaseModel):
 
 class History(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    history: list[str] = Field(..., min_length=1, max_length=MAX_HISTORY, description="raw item ids the user liked")
+    history: list[RawId] = Field(..., min_length=1, max_length=MAX_HISTORY,
+                                 description="raw item ids the user liked: strings, or numbers that stand for "
+                                             "the id Python's str() writes (289 -> \"289\")")
     k: int = Field(20, ge=1, le=MAX_K)
     explain: bool = False
     facts: int = Field(5, ge=1, le=MAX_FACTS)
     exclude_history: bool = True
-
 
 
 class Users(BaseModel):
