@@ -6,7 +6,12 @@ grouped by user in the order asked.  With explanations, rows also carry ``base``
 ``kg`` (Σ fact contributions; score = base + kg) and ``facts`` (the top facts: a JSON list in
 CSV/Parquet, a nested list in JSON Lines).  The format follows the suffix:
 
-* ``.csv``: RFC 4180 via the csv module;
+* ``.csv``: RFC 4180 via the csv module.  A text cell (a user or item id, a name) that starts
+  with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (or their full-width forms) gets a
+  leading ``'``, so a spreadsheet shows it instead of running it as a formula (OWASP's advice on
+  CSV injection; `formula_safe`).  Number cells (rank, score, base, kg) are numbers, never
+  changed: a negative score stays ``-0.25``.  ``raw_csv=True`` (``--raw-csv``) writes every cell
+  as it is;
 * ``.jsonl``: one JSON object a line (``-`` writes JSON Lines to stdout);
 * ``.parquet``: needs pyarrow (``pip install 'jnskr[parquet]'``).
 
@@ -30,9 +35,9 @@ fields; tabs/newlines inside names are replaced by spaces).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -62,11 +67,39 @@ def output_format(path: str | Path) -> str:
     return suffix[1:]
 
 
-class RecommendationWriter:
-    """Collects rows (dicts with the export columns), then writes them atomically."""
+#: how a cell that a spreadsheet runs as a formula can start (OWASP, CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
-    def __init__(self, path: str | Path, with_names: bool, with_explanations: bool):
+
+def formula_safe(value):
+    """A CSV cell a spreadsheet will show, not run: a string starting with `FORMULA_START` gets a
+    leading ``'``; anything else (numbers included) is returned as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+_QUOTED = re.compile('[,"\r\n]')
+
+
+def csv_line(values) -> str:
+    """One CSV record ending in ``\\n``: RFC 4180 quoting of every field holding a comma, a
+    quote, ``\\r`` or ``\\n`` -- the csv module with ``lineterminator="\\n"`` leaves a lone
+    ``\\r`` unquoted, and readers then start a new record inside a name."""
+    out = []
+    for v in values:
+        s = "" if v is None else str(v)
+        out.append('"' + s.replace('"', '""') + '"' if _QUOTED.search(s) else s)
+    return ",".join(out) + "\n"
+
+
+class RecommendationWriter:
+    """Collects rows (dicts with the export columns), then writes them atomically.  `raw_csv`:
+    CSV text cells as they are, without `formula_safe`."""
+
+    def __init__(self, path: str | Path, with_names: bool, with_explanations: bool, raw_csv: bool = False):
         self.path = str(path)
+        self.raw_csv = bool(raw_csv)
         self.fmt = output_format(path)
         self.columns = ["user", "item", "rank", "score"] + (["item_name"] if with_names else [])
         if with_explanations:
@@ -91,12 +124,10 @@ class RecommendationWriter:
             else:
                 _write_text(Path(self.path), text)
         elif self.fmt == "csv":
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n")
-            w.writeheader()
-            for r in self.rows:
-                w.writerow(self._flat(r))
-            _write_text(Path(self.path), buf.getvalue())
+            cell = (lambda v: v) if self.raw_csv else formula_safe
+            lines = [csv_line(self.columns)]
+            lines += [csv_line([cell(v) for v in self._flat(r).values()]) for r in self.rows]
+            _write_text(Path(self.path), "".join(lines))
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq

@@ -87,3 +87,17 @@ def plain(text) -> str:
     from rich.markup import escape
 
     return escape(str(text))
+
+
+#: characters that move the cursor, erase, recolour or reorder what a terminal shows: C0/C1
+#: controls (ESC, CR, backspace, newlines, ...), Unicode line separators and bidi controls, and
+#: lone surrogates (which no terminal encoding can write)
+_HIDDEN = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_HIDDEN.update({c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F),
+                                            *range(0x2066, 0x206A), *range(0xD800, 0xE000))})
+
+
+def visible(text) -> str:
+    """User text (ids, names) for one line of a table or a listing: the characters above as
+    visible escapes (ESC -> ``\\x1b``, U+202E -> ``\\u202e``), then `plain` (rich markup)."""
+    return plain(str(text).translate(_HIDDEN))

@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jnskr.cli.common import STATE, console, err_console
+from jnskr.cli.common import STATE, console, err_console, visible
 from jnskr.errors import JnskrError
 
 log = logging.getLogger("jnskr")
@@ -146,12 +146,12 @@ def predict(
         for e in hit.tolist():
             known.setdefault(model.entity_ids[e], split)
     query = f"({head}, {relation}, ?)" if head is not None else f"(?, {relation}, {tail})"
-    table = Table(title=escape(f"{query}: top {len(rows)} of {model.n_entities:,}"), title_justify="left")
+    table = Table(title=visible(f"{query}: top {len(rows)} of {model.n_entities:,}"), title_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("tail" if head is not None else "head")
     table.add_column("score", justify="right")
     table.add_column("known in")
     for row in rows:
-        table.add_row(str(row["rank"]), escape(row["entity"]), f"{row['score']:.4f}",
+        table.add_row(str(row["rank"]), visible(row["entity"]), f"{row['score']:.4f}",
                       known.get(row["entity"], ""))
     console.print(table)

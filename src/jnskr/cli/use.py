@@ -13,7 +13,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from jnskr.cli.common import console, plain
+from jnskr.cli.common import console, plain, visible
 from jnskr.errors import JnskrError
 
 log = logging.getLogger("jnskr")
@@ -30,7 +30,7 @@ def _threads(n: int | None, engine) -> None:
 
 def _fmt_fact(f: dict) -> str:
     ent = f["entity"] + (f" ({f['entity_name']})" if f.get("entity_name") else "")
-    return plain(f"{f['relation']} -> {ent}  a={f['alpha']:.3f}  {f['contribution']:+.4f}")
+    return visible(f"{f['relation']} -> {ent}  a={f['alpha']:.3f}  {f['contribution']:+.4f}")
 
 
 def _explain_rows(engine, users_p, items: np.ndarray, top: int) -> list[dict]:
@@ -45,7 +45,7 @@ def _explain_rows(engine, users_p, items: np.ndarray, top: int) -> list[dict]:
 
 
 def _print_table(engine, rows: list[dict], title: str, explanations: list[dict] | None) -> None:
-    t = Table(title=plain(title), title_justify="left")
+    t = Table(title=visible(title), title_justify="left")
     t.add_column("rank", justify="right")
     t.add_column("item")
     has_names = engine.item_names is not None
@@ -57,7 +57,7 @@ def _print_table(engine, rows: list[dict], title: str, explanations: list[dict] 
         t.add_column("kg", justify="right")
         t.add_column("facts", justify="right")
     for k, r in enumerate(rows):
-        cells = [str(r["rank"]), plain(r["item"]), *([plain(r.get("name") or "")] if has_names else []),
+        cells = [str(r["rank"]), visible(r["item"]), *([visible(r.get("name") or "")] if has_names else []),
                  f"{r['score']:.4f}"]
         if explanations is not None:
             e = explanations[k]
@@ -69,8 +69,8 @@ def _print_table(engine, rows: list[dict], title: str, explanations: list[dict] 
     console.print("score = base + kg exactly: base = h.(p_u*e_v); kg = sum over the item's KG facts (r, t) of "
                   "a_v(r,t) * h.(p_u*x_t), listed by |contribution|", highlight=False)
     for r, e in zip(rows, explanations):
-        name = plain(f" {r['name']}") if r.get("name") else ""
-        console.print(f"#{r['rank']} {plain(r['item'])}{name}: {e['score']:.4f} = base {e['base']:+.4f} + kg {e['kg']:+.4f}",
+        name = visible(f" {r['name']}") if r.get("name") else ""
+        console.print(f"#{r['rank']} {visible(r['item'])}{name}: {e['score']:.4f} = base {e['base']:+.4f} + kg {e['kg']:+.4f}",
                       highlight=False, soft_wrap=True)
         for f in e["facts"]:
             console.print(f"    {_fmt_fact(f)}", highlight=False, soft_wrap=True)
@@ -99,6 +99,9 @@ def recommend(
     facts: int = typer.Option(5, "--facts", min=1, help="KG facts shown per item with --explain."),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
                                           help="Write .csv, .jsonl or .parquet (- : JSON Lines on stdout)."),
+    raw_csv: bool = typer.Option(False, "--raw-csv",
+                                 help="CSV cells exactly as the ids and names are (by default a text cell "
+                                      "starting with = + - @ gets a leading ' so spreadsheets do not run it)."),
     batch_size: int = typer.Option(1024, "--batch-size", min=1, help="Users scored per batch."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
     ridge: Optional[float] = typer.Option(None, "--ridge", min=0.0,
@@ -166,7 +169,8 @@ def recommend(
     if output is None:
         _print_table(engine, rows, title, exps)
         return
-    writer = RecommendationWriter(output, with_names=engine.item_names is not None, with_explanations=exps is not None)
+    writer = RecommendationWriter(output, with_names=engine.item_names is not None, with_explanations=exps is not None,
+                                  raw_csv=raw_csv)
     for k_, r in enumerate(rows):
         r = dict(r)
         if "name" in r:
@@ -186,6 +190,9 @@ def similar(
     k: int = typer.Option(20, "--k", min=1, help="How many items."),
     new_items: Optional[Path] = typer.Option(None, "--new-items", help="Cold-start items (tab-separated triples)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write .csv, .jsonl or .parquet."),
+    raw_csv: bool = typer.Option(False, "--raw-csv",
+                                 help="CSV cells exactly as the ids and names are (by default a text cell "
+                                      "starting with = + - @ gets a leading ' so spreadsheets do not run it)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
                                           help="torch threads (default: one for small data, else every core up to 8)."),
@@ -202,13 +209,14 @@ def similar(
     top = engine.similar(idx, k)
     rows = engine.rows(top)
     if output is not None:
-        w = RecommendationWriter(output, with_names=engine.item_names is not None, with_explanations=False)
+        w = RecommendationWriter(output, with_names=engine.item_names is not None, with_explanations=False,
+                                 raw_csv=raw_csv)
         w.columns = ["item", "rank", "score"] + (["item_name"] if engine.item_names is not None else [])
         w.add([{**{kk: v for kk, v in r.items() if kk != "name"}, "item_name": r.get("name")} for r in rows])
         console.print(f"wrote {w.close():,} rows to {plain(output)}", highlight=False)
         return
     name = engine.item_name(idx)
-    t = Table(title=plain(f"top {k} items similar to {item}" + (f" ({name})" if name else "")
+    t = Table(title=visible(f"top {k} items similar to {item}" + (f" ({name})" if name else "")
                           + " -- cosine similarity of q vectors"), title_justify="left")
     t.add_column("rank", justify="right")
     t.add_column("item")
@@ -216,7 +224,7 @@ def similar(
         t.add_column("name")
     t.add_column("cosine", justify="right")
     for r in rows:
-        t.add_row(str(r["rank"]), plain(r["item"]), *([plain(r.get("name") or "")] if engine.item_names is not None
+        t.add_row(str(r["rank"]), visible(r["item"]), *([visible(r.get("name") or "")] if engine.item_names is not None
                                                         else []),
                   f"{r['score']:.4f}")
     console.print(t)
