@@ -220,3 +220,18 @@ def test_cf_problem_confidence_weights_follow_the_pairs():
     ones.values = np.ones(ones.nnz)
     same = CFProblem(ones, 1.5, np.arange(7) * 0.1, "cpu")
     assert same.cp_user is None and torch.equal(same.w_user, plain.w_user) and torch.equal(same.w_item, plain.w_item)
+
+
+def test_jnskr_cg_bases_reach_the_exact_block(jnskr):
+    """train.block_solver cg on JNSKR's item bases (CF + KG terms, dropout diagonals, per-row
+    ridge): enough steps give the Cholesky solution; 2 steps already lower F."""
+    m, sw, train, kg, cfg = jnskr
+    with torch.no_grad():
+        msg = (m.item_vectors() - m.item_emb).double()
+        exact = sw._solve_bases(msg)
+        before = sw.value()
+        sw.problem.method, sw.problem.steps = "cg", 2
+        m.item_emb.copy_(sw._solve_bases(msg))
+        assert sw.value() <= before * (1 + 1e-12)
+        sw.problem.steps = 60
+        torch.testing.assert_close(sw._solve_bases(msg), exact, rtol=1e-8, atol=1e-10)

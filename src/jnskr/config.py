@@ -36,8 +36,8 @@ class TrainConfig(_Strict):
     solver: Literal["adagrad", "als"] | None = None  # null: als where the model has exact blocks (standard), else adagrad
     refit: bool | None = None  # null: true under standard (retrain on all of train for the selected epochs)
     refit_parallel: bool | None = None  # null: on CPU with one torch thread and a free core, the refit runs beside selection
-    block_solver: Literal["auto", "cholesky", "cg"] = "auto"  # als row blocks: exact, or warm-started CG (auto: cg above d = 128)
-    cg_steps: int = Field(3, ge=1, le=1000)  # conjugate-gradient steps per block and sweep (block_solver cg)
+    block_solver: Literal["auto", "cholesky", "cg"] = "auto"  # als row blocks: exact, or warm-started CG (auto: cg above d = 32)
+    cg_steps: int = Field(6, ge=1, le=1000)  # conjugate-gradient steps per block and sweep (block_solver cg)
     batch_size: int = Field(256, ge=1)
     drop_last: bool | None = None  # default: False (standard), True (paper)
     optimizer: Literal["adagrad", "adam"] = "adagrad"

@@ -17,7 +17,7 @@ first-order solver applies over one epoch, so a preset means the same objective 
 ridge ``reg`` (λ Σ_i s_i‖θ_i‖², `jnskr.training.weights.row_ridge`) is in F's own units.
 
 Each row block is solved exactly (Cholesky) or by warm-started conjugate gradient
-(`train.block_solver`, `jnskr.training.blocks.solve_block`; `auto`: cg above d = 128).
+(`train.block_solver`, `jnskr.training.blocks.solve_block`; `auto`: cg above d = 32).
 """
 
 from __future__ import annotations
