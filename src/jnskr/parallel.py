@@ -26,7 +26,6 @@ single-process run with the same global batches.
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections import defaultdict
 
@@ -34,11 +33,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from jnskr.launch import world_from_env  # noqa: F401 - the launch environment, re-exported
 from jnskr.losses.gram import gram, gram_with_rows
-
-
-def world_from_env() -> tuple[int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
 def init_from_env(device: torch.device) -> bool:

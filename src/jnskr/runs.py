@@ -109,6 +109,12 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
 def _discard(tmp: str | None) -> None:
     try:
         if tmp is not None and os.path.exists(tmp):
@@ -281,9 +287,20 @@ class RunFolder:
         save_tensors(self.file("structure.safetensors"), tensors)
 
     def append_log(self, record: dict) -> None:
-        """Add one line to log.jsonl (the whole file rewritten atomically: never a torn line)."""
-        old = self.log_path.read_text() if self.log_path.is_file() else ""
-        atomic_write_text(self.log_path, old + json.dumps(record) + "\n")
+        """Add one line to log.jsonl: appended by one write(2) of the whole line (O_APPEND), so
+        the cost does not grow with the file and no earlier line is rewritten.  A line a killed
+        writer left without its newline is ended first, so the new record starts a line."""
+        line = (json.dumps(record) + "\n").encode()
+        try:
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                if os.fstat(fd).st_size and not _ends_with_newline(self.log_path):
+                    line = b"\n" + line
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise _write_error(self.log_path, exc) from None
 
     def truncate_log(self, epochs: int) -> None:
         """Keep the first `epochs` lines of log.jsonl (epochs after a checkpoint are replayed)."""

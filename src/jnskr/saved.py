@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,11 +88,31 @@ def save(folder: RunFolder, r) -> None:
         folder.write_metrics(r.metrics)
 
 
+def refuse_unfinished(folder: RunFolder) -> None:
+    """A run folder whose training has not finished (status running / interrupted / diverged,
+    no metrics.json) is refused with what to do, not as "not a run folder"."""
+    if folder.file("metrics.json").is_file() or not folder.file("status.json").is_file():
+        return
+    status = folder.read_status()
+    state = status.get("status")
+    if state == "diverged":
+        raise JnskrError(f"{folder.path}: this run diverged ({one_line(status.get('message') or 'no details')}); "
+                         "nothing was saved to load; train again with a lower train.lr")
+    if state != "finished":
+        raise JnskrError(f"{folder.path}: unfinished run (status {state}): resume it with: "
+                         f"jnskr train --resume {shlex.quote(str(folder.path))}")
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())[:300]
+
+
 def load(run_dir: str | Path, device: str | None = None):
     """A saved run, ready to score: a `jnskr.pipeline.RunResult`."""
     folder = RunFolder(run_dir)
     if not folder.path.is_dir():
         raise JnskrError(f"{folder.path}: no such run folder")
+    refuse_unfinished(folder)
     cfg = validate_config(folder.read_config(), str(folder.file("config.yaml")))
     if device is not None:
         cfg = cfg.model_copy(update={"device": device})

@@ -14,7 +14,6 @@ too.  Under torchrun only rank 0 prints the error line (every rank exits with th
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import signal
 
@@ -69,7 +68,9 @@ def usage_error(exc) -> str:
 
 
 def is_main_rank() -> bool:
-    return os.environ.get("RANK", "0") in ("", "0")
+    from jnskr.launch import is_main_process
+
+    return is_main_process()
 
 
 def print_error(message: str) -> None:

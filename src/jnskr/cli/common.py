@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 from rich.console import Console
@@ -22,7 +21,9 @@ def setup_logging(quiet: bool = False, debug: bool = False) -> None:
     logger = logging.getLogger("jnskr")
     logger.handlers.clear()
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
-    if os.environ.get("RANK", "0") not in ("", "0"):  # torchrun: rank 0 speaks for the run
+    from jnskr.launch import is_main_process
+
+    if not is_main_process():  # torchrun: rank 0 speaks for the run (a left-over RANK alone does not count)
         level, console.quiet = logging.ERROR, True
     logger.setLevel(level)
     handler = LevelHandler(err_console)  # "LEVEL message", one line per record (jnskr.cli.records)

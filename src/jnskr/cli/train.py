@@ -121,7 +121,12 @@ def train(
             raise JnskrError("--resume takes only the run folder: the run keeps its own config and data")
         if not resume.is_dir():
             raise JnskrError(f"{resume}: no such run folder")
-        rec = Recommender.resume(resume, progress=_progress())
+        lock = _claim(resume, None, doing="resuming")  # one process resumes a run at a time
+        try:
+            rec = Recommender.resume(resume, progress=_progress())
+        finally:
+            if lock is not None:
+                lock.release()
         _print_result(rec, rec.ids.dataset)
         console.print(f"run saved to {plain(resume)}", highlight=False)
         return
@@ -130,16 +135,22 @@ def train(
         raise JnskrError("give either --dataset or --data, not both")
     if preset and config:
         raise JnskrError("give either --preset or --config, not both")
-    if out is not None:
-        _check_out(out, overwrite)  # before anything is loaded
-    extra = _flag_settings(model, device, threads, data, dataset, format)
-    cfg = build_config(preset=None if config else (preset or _pick_preset(dataset, data)), file=config,
-                       overrides=list(set_), extra=extra)
-    ds = _load_data(cfg)
-    name = ds.name
-    if out is None:
-        out = Path("runs") / f"{name}-{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-        _check_out(out, overwrite)
+    lock = _claim(out, overwrite) if out is not None else None  # before anything is loaded
+    try:
+        extra = _flag_settings(model, device, threads, data, dataset, format)
+        cfg = build_config(preset=None if config else (preset or _pick_preset(dataset, data)), file=config,
+                           overrides=list(set_), extra=extra)
+        ds = _load_data(cfg)
+        if out is None:
+            out, lock = _claim_default(Path("runs") / f"{ds.name}-{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                       overwrite)
+        _fit(Recommender, cfg, ds, ds.name, out, tracker)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _fit(Recommender, cfg, ds, name: str, out: Path, tracker) -> None:  # noqa: N803
     log.info("training %s on %s (%d users, %d items, %d train pairs) -> %s", cfg.model, name, ds.n_users,
              ds.n_items, ds.train.nnz, out)
     from jnskr.config import config_to_dict
@@ -160,14 +171,29 @@ def train(
                   highlight=False)
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    """`--out` must be a place for a new run folder (`jnskr.runs.check_out`); under torchrun
-    only rank 0 writes, so only rank 0 checks (another rank would find rank 0's folder)."""
+def _claim(out: Path, overwrite: bool | None, doing: str = "writing"):
+    """Lock the run folder `out` (`jnskr.locks`), then check under the lock that it is a place
+    for a new run folder (`jnskr.runs.check_out`; `overwrite` None: no check, a resumed run) ->
+    the lock.  Under torchrun only rank 0 writes, so only rank 0 claims (another rank would find
+    rank 0's folder): the others get None."""
+    from jnskr.locks import claim
     from jnskr.parallel import world_from_env
     from jnskr.runs import check_out
 
-    if world_from_env()[0] == 0:
-        check_out(out, overwrite)
+    if world_from_env()[0] != 0:
+        return None
+    return claim(out, None if overwrite is None else (lambda p: check_out(p, overwrite)), doing)
+
+
+def _claim_default(base: Path, overwrite: bool):
+    """The default run folder `base` (or `base-2`, ... when taken) -> (folder, its lock)."""
+    from jnskr.locks import claim_new
+    from jnskr.parallel import world_from_env
+    from jnskr.runs import check_out
+
+    if world_from_env()[0] != 0:
+        return base, None
+    return claim_new(base, lambda p: check_out(p, overwrite))
 
 
 def _print_result(rec, name: str) -> None:

@@ -127,12 +127,23 @@ def load_saved(path: Path) -> Dataset | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            if meta.get("version") not in READABLE:
+            if not isinstance(meta, dict) or meta.get("version") not in READABLE:
                 return None
             a = {k: z[k] for k in z.files}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
         return None
+    try:  # a corrupt `meta` (wrong keys or types): a stale cache, read the source again
+        return _dataset(meta, a)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _dataset(meta: dict, a: dict) -> Dataset:
     n_items = meta["n_items"]
+    for split in ("train", "test"):  # the sizes in `meta` must fit the arrays
+        ind = a[f"{split}_indices"]
+        if len(a[f"{split}_indptr"]) != int(meta["n_users"]) + 1 or (len(ind) and int(ind.max()) >= int(n_items)):
+            raise ValueError("meta does not fit the arrays")
     kg = None
     if meta["kg"] is not None:
         kg = KnowledgeGraph(
