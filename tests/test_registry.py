@@ -18,7 +18,7 @@ from jnskr.data import load_dataset, read_kgat, readers
 from jnskr.data import registry as reg
 from jnskr.data.cache import load_saved, save_dataset
 from jnskr.errors import DataError, JnskrError
-from conftest import DATA
+from conftest import DATA, shared_dataset
 
 FIX = DATA
 SHARED = Path(__file__).parents[1].parent / "shared" / "data"
@@ -313,9 +313,7 @@ def test_real_ml100k_fetch_reproduces_ml100k_kgat(data_home):
 def test_ml100k_kgat_split_rule_reproduced():
     """The ml100k-kgat split is ratio_split's rule: shared random.Random(2020), users in order,
     sorted items shuffled, first round(0.2 n) to test.  Re-derive it from the KGAT files alone."""
-    ref_dir = SHARED / "ml100k-kgat"
-    if not ref_dir.is_dir():
-        pytest.skip("ml100k-kgat not present")
+    ref_dir = shared_dataset("ml100k-kgat")
     from jnskr.data.split import ratio_split
 
     ref = read_kgat(ref_dir)
