@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from jnskr.cli.common import STATE, console, err_console, visible
+from jnskr.cli.common import STATE, console, err_console, fixed, visible
 from jnskr.errors import JnskrError
 
 log = logging.getLogger("jnskr")
@@ -152,6 +152,6 @@ def predict(
     table.add_column("score", justify="right")
     table.add_column("known in")
     for row in rows:
-        table.add_row(str(row["rank"]), visible(row["entity"]), f"{row['score']:.4f}",
+        table.add_row(str(row["rank"]), visible(row["entity"]), fixed(row["score"]),
                       known.get(row["entity"], ""))
     console.print(table)
