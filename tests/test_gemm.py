@@ -67,14 +67,14 @@ def test_evaluation_gives_the_same_metrics_with_either_gemm(backend):
     assert results["torch"] == results["numpy"]
 
 
-def test_importing_jnskr_first_quiets_openblas_without_overriding_the_user():
-    code = "import os, jnskr, numpy; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), jnskr.threads.BLAS_QUIET)"
+def test_the_command_line_quiets_openblas_without_overriding_the_user():
+    code = "import os, jnskr.cli, numpy; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), jnskr.threads.BLAS_QUIET)"
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["4", "True"]
     out = subprocess.run([sys.executable, "-c", code], env={**env, "OPENBLAS_THREAD_TIMEOUT": "9"},
                          capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["9", "True"]
-    late = "import numpy, os, jnskr; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), jnskr.threads.BLAS_QUIET)"
+    late = "import numpy, os, jnskr.cli; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), jnskr.threads.BLAS_QUIET)"
     out = subprocess.run([sys.executable, "-c", late], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["None", "False"]

@@ -56,10 +56,13 @@ def test_a_users_malloc_settings_are_left_alone():
     assert flag == "False"
 
 
-def test_set_threads_applies_it(monkeypatch):
+def test_the_command_line_setup_applies_it_and_set_threads_does_not(monkeypatch):
     from jnskr import threads
 
     calls = []
     monkeypatch.setattr(threads, "reuse_freed_memory", lambda: calls.append(1) or True)
     threads.set_threads(1)
+    assert calls == []  # library code: no allocator change
+    monkeypatch.setenv("JNSKR_CPU_GEMM", "torch")
+    threads.cli_process_setup()
     assert calls == [1]

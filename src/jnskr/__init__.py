@@ -1,18 +1,12 @@
-"""jnskr: knowledge-graph-enhanced recommendation trained without negative sampling."""
+"""jnskr: knowledge-graph-enhanced recommendation trained without negative sampling.
+
+Importing it changes nothing in the caller's process (no environment variable, thread pool or
+allocator setting): those are the command line's and the service's (`jnskr.threads.cli_process_setup`).
+"""
 
 import logging
-import sys
 
 from jnskr.version import __version__
-
-if "torch" not in sys.modules:  # before torch starts its OpenMP pool (see jnskr.threads)
-    from jnskr.threads import passive_waiting
-
-    passive_waiting()
-if "numpy" not in sys.modules:  # before numpy loads OpenBLAS
-    from jnskr.threads import quiet_blas
-
-    quiet_blas()
 
 logging.getLogger("jnskr").addHandler(logging.NullHandler())
 

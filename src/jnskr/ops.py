@@ -43,17 +43,19 @@ _silence_sparse_warnings()
 
 @functools.lru_cache(maxsize=None)
 def cpu_gemm() -> str:
-    """Which BLAS multiplies large CPU matrices: ``numpy`` (its bundled OpenBLAS) on AMD CPUs, where
-    the MKL of torch's CPU wheels runs float32 GEMM at half OpenBLAS's speed (48 vs 104 GFLOP/s on the
-    2-core AMD EPYC of bench/results/eval-cpu.json), else ``torch``; ``torch`` too when numpy was
-    loaded before jnskr could quiet OpenBLAS's spinning threads (`jnskr.threads.quiet_blas`).
-    ``JNSKR_CPU_GEMM=torch|numpy`` overrides.  Fixed per process, so results do not depend on timing."""
+    """Which BLAS multiplies large CPU matrices, as ``JNSKR_CPU_GEMM`` says: ``torch`` (the library's
+    default: nothing depends on the CPU or on what the caller imported first), ``numpy`` (its bundled
+    OpenBLAS), or ``auto`` (what the command line and the service set, `jnskr.threads.cli_process_setup`):
+    ``numpy`` on AMD CPUs, where the MKL of torch's CPU wheels runs float32 GEMM at half OpenBLAS's
+    speed (48 vs 104 GFLOP/s on the 2-core AMD EPYC of bench/results/eval-cpu.json), provided the
+    process quieted OpenBLAS's spinning threads before numpy loaded; else ``torch``.  Fixed per
+    process, so results do not depend on timing."""
     from jnskr import threads
 
     env = os.environ.get("JNSKR_CPU_GEMM", "").strip().lower()
     if env in ("torch", "numpy"):
         return env
-    if not threads.BLAS_QUIET:
+    if env != "auto" or not threads.BLAS_QUIET:
         return "torch"
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:

@@ -37,7 +37,7 @@ from jnskr import stop
 from jnskr.parallel import DistStrategy, LocalStrategy, init_from_env, shard_users, sum_across_ranks
 from jnskr.runs import RunFolder
 from jnskr.saved import RunResult, resolve_device, save, write_run_files
-from jnskr.threads import set_threads
+from jnskr.threads import scoped_threads
 from jnskr.sizing import Sizes, check_memory, memory_limit
 from jnskr.training.checkpoint import Checkpointer, checkpoint_epoch
 from jnskr.training.lockstep import Lockstep, use_lockstep
@@ -284,8 +284,13 @@ def run(cfg: Config, ds: Dataset, run_dir: str | Path | None = None, resume: boo
     and `resume=True` continues from its checkpoint: the result equals an uninterrupted run.
     Under `train.refit` (default with protocol standard) the selected number of epochs is then
     trained again on all of train, and that model is evaluated and saved (a resumed run refits
-    again).  Ctrl-C / SIGTERM mark the run "interrupted" and raise `jnskr.stop.Interrupted`."""
-    set_threads(cfg.threads, ds.train.nnz, ds.n_users + ds.n_items)
+    again).  Ctrl-C / SIGTERM mark the run "interrupted" and raise `jnskr.stop.Interrupted`.
+    Torch's thread count and global RNG state are restored on return (`scoped_threads`)."""
+    with scoped_threads(cfg.threads, ds.train.nnz, ds.n_users + ds.n_items):
+        return _run(cfg, ds, run_dir, resume, progress)
+
+
+def _run(cfg: Config, ds: Dataset, run_dir, resume: bool, progress) -> RunResult:
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
     prep = prepare(cfg, ds)

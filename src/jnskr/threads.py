@@ -1,15 +1,18 @@
-"""Thread settings that stay fast on a busy machine.
+"""Thread settings that stay fast on a busy machine, applied where they belong.
 
 With OpenMP's default waiting policy, torch's idle worker threads spin; on a loaded machine each
 of the many small parallel ops of a training step then waits for a descheduled spinning sibling,
-and an epoch becomes 20-70x slower.  `jnskr` therefore sets ``OMP_WAIT_POLICY=PASSIVE`` before
-torch starts its thread pool (in `jnskr/__init__.py`, unless the variable is set or torch was
-imported first), and chooses the thread count from the size of the work unless told
-(`threads` in the config, `--threads` on the command line).
+and an epoch becomes 20-70x slower.  The command line and the service therefore set
+``OMP_WAIT_POLICY=PASSIVE`` before torch starts its thread pool, quiet OpenBLAS, pick the scoring
+GEMM by CPU (``JNSKR_CPU_GEMM=auto``) and keep freed memory for reuse (`cli_process_setup`, called
+by `jnskr.cli` before anything imports torch).  The library does none of that: importing `jnskr` or
+fitting leaves the caller's process as it was, except for the thread count *during* a fit
+(`scoped_threads`, restored on exit; `threads` in the config, `--threads` on the command line).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -86,12 +89,37 @@ def reuse_freed_memory() -> bool:
     return MALLOC_TUNED
 
 
-def set_threads(n: int | None, nnz: int = 0, n_rows: int = 0) -> int:
-    """Set torch's intra-op threads to `n` (None: `auto_threads`), and keep freed memory for
-    reuse (`reuse_freed_memory`).  -> the count set."""
+def cli_process_setup() -> None:
+    """The process-wide settings of the command line and the service (never called by the
+    library): passive OpenMP waiting and quiet OpenBLAS threads (each only before torch / numpy
+    loads, and never over the user's own setting), the scoring GEMM chosen by CPU vendor
+    (``JNSKR_CPU_GEMM=auto`` unless set; `jnskr.ops.cpu_gemm`), freed memory kept for reuse."""
+    if "torch" not in sys.modules:
+        passive_waiting()
+    if "numpy" not in sys.modules:
+        quiet_blas()
+    os.environ.setdefault("JNSKR_CPU_GEMM", "auto")
+    reuse_freed_memory()
+
+
+@contextlib.contextmanager
+def scoped_threads(n: int | None, nnz: int = 0, n_rows: int = 0):
+    """`set_threads` for the duration of the block; torch's thread count and global RNG state
+    are as before on exit (a fit seeds torch's global generator).  Yields the count set."""
     import torch
 
-    reuse_freed_memory()
+    old, rng = torch.get_num_threads(), torch.random.get_rng_state()
+    try:
+        yield set_threads(n, nnz, n_rows)
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+        torch.random.set_rng_state(rng)
+
+
+def set_threads(n: int | None, nnz: int = 0, n_rows: int = 0) -> int:
+    """Set torch's intra-op threads to `n` (None: `auto_threads`).  -> the count set."""
+    import torch
 
     if n is None:
         n = auto_threads(nnz, n_rows)

@@ -205,15 +205,19 @@ def validation_run(cfg: Config, ds, progress=None) -> dict:
 
     from jnskr import pipeline
     from jnskr.saved import resolve_device
-    from jnskr.threads import set_threads
+    from jnskr.sizing import Sizes, check_memory
+    from jnskr.threads import scoped_threads
 
-    set_threads(cfg.threads, ds.train.nnz, ds.n_users + ds.n_items)
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
-    prep = pipeline.prepare(cfg, ds)
-    model = pipeline.build(cfg, prep, device)
-    t0 = time.perf_counter()
-    trainer = pipeline.train(cfg, model, prep, pipeline.make_strategy(device), None, False, progress)
+    with scoped_threads(cfg.threads, ds.train.nnz, ds.n_users + ds.n_items):
+        torch.manual_seed(cfg.seed)
+        device = resolve_device(cfg.device)
+        prep = pipeline.prepare(cfg, ds)
+        kg = prep.item_kg  # the size estimate `jnskr train` runs, before the model is built
+        check_memory(cfg, Sizes(ds.n_users, ds.n_items, kg.n_tails if kg else 0, kg.n_relations if kg else 0,
+                                kg.n_facts if kg else 0), device)
+        model = pipeline.build(cfg, prep, device)
+        t0 = time.perf_counter()
+        trainer = pipeline.train(cfg, model, prep, pipeline.make_strategy(device), None, False, progress)
     if trainer is None:
         raise JnskrError(f"model {cfg.model} has nothing to train: nothing to tune")
     return {"valid": trainer.state.best_valid, "best_epoch": trainer.state.best_epoch,

@@ -32,7 +32,6 @@ from jnskr.kg.evaluate import KnownTriples, evaluate_ranking
 from jnskr.kg.models import KGModel, get_model
 from jnskr.kg.objective import Objective, negative_weights, with_reciprocals
 from jnskr.kg.solver import solve_block
-from jnskr.threads import reuse_freed_memory
 
 __all__ = ["FitResult", "fit", "evaluate_model", "build_objective"]
 
@@ -84,8 +83,7 @@ def fit(cfg: KGConfig, data: KGData, on_eval: Callable[[dict], None] | None = No
     ``train_seconds`` (evaluations excluded, as PyKEEN's curves count).  ``trace_test`` also ranks
     the test set at every evaluation (``test_mrr``/``test_hits@k`` in the rows: a time-to-accuracy
     curve for benchmarks; never used to select anything)."""
-    reuse_freed_memory()  # as every other computing command (jnskr.threads)
-    threads = torch.get_num_threads()
+    threads = torch.get_num_threads()  # the caller's, restored (the CLI keeps freed memory: jnskr.threads)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     try:

@@ -35,7 +35,7 @@ class JNSKRConfig(WholeDataCF):
     the iALS point as for ENMF (docs/solver.md); `reg` regularises users and item bases (per row,
     frequency-scaled), a learned h, and the tails and relations (plain)."""
 
-    embed_dim: int = Field(64, ge=1, le=4096)
+    embed_dim: int = Field(64, ge=1)
     attention_dim: int | None = Field(None, ge=1)  # default embed_dim // 2
     attention: Literal["code", "paper", "mean"] = "code"
     keep_prob: tuple[float, float] = (0.8, 0.7)

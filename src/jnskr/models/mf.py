@@ -24,7 +24,7 @@ class ENMFConfig(WholeDataCF):
     weighting, ``alpha`` and ``reg`` it is implicit's ALS / Hu et al.'s WRMF / Rendle et al.'s
     iALS (docs/solver.md, "The iALS point")."""
 
-    embed_dim: int = Field(64, ge=1, le=4096)
+    embed_dim: int = Field(64, ge=1)
     negative_weight: float = Field(0.1, ge=0.0)
     weighting: Literal["uniform", "popularity"] = "uniform"
     c0: float = Field(300.0, ge=0.0)  # total negative weight under `popularity`
