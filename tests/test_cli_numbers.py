@@ -59,3 +59,10 @@ def test_tune_prints_whole_key_names_at_80_columns_and_the_cap_note(tmp_path, ca
         assert key in header, table
     assert "…" not in table
     assert "note: the trial was best at the last epoch (2 epochs)" in " ".join(out.split())
+
+
+def test_explanation_lines_never_print_minus_zero():
+    from jnskr.cli.use import _fmt_fact
+
+    line = _fmt_fact({"relation": "genre", "entity": "m.1", "alpha": 0.5, "contribution": -1e-7})
+    assert line.endswith("+0.0000") and "-0.0000" not in line

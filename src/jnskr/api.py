@@ -31,22 +31,6 @@ from jnskr.runs import RunFolder
 log = logging.getLogger("jnskr")
 
 
-class CatalogIds(np.ndarray):
-    """`Recommender.item_ids`: a str array.  Calling it returns the same ids as a list: the method
-    form that `jnskr.serve.engine` still calls (``rec.item_ids()``); drop `__call__` once it reads
-    the property."""
-
-    @classmethod
-    def of(cls, ids: list[str]) -> "CatalogIds":
-        return np.asarray(ids, dtype=str).view(cls)
-
-    def __call__(self) -> list[str]:
-        return np.asarray(self).tolist()
-
-    def __repr__(self) -> str:
-        return repr(np.asarray(self))
-
-
 __all__ = ["Recommender", "Explanation"]
 
 
@@ -190,7 +174,7 @@ class Recommender:
     def item_ids(self) -> np.ndarray:
         """Raw ids of the catalogue (str array [n]; index k is catalogue item k, as in
         `Dataset.item_ids`): the run's items, then cold-start items."""
-        return CatalogIds.of(self._catalog_ids())
+        return np.asarray(self._catalog_ids(), dtype=str)
 
     def _catalog_ids(self) -> list[str]:
         return self.ids.items() + (self._new_items.ids if self._new_items else [])

@@ -13,7 +13,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from jnskr.cli.common import console, plain, visible
+from jnskr.cli.common import console, fixed, plain, visible
 from jnskr.errors import JnskrError
 
 log = logging.getLogger("jnskr")
@@ -30,7 +30,7 @@ def _threads(n: int | None, engine) -> None:
 
 def _fmt_fact(f: dict) -> str:
     ent = f["entity"] + (f" ({f['entity_name']})" if f.get("entity_name") else "")
-    return visible(f"{f['relation']} -> {ent}  a={f['alpha']:.3f}  {f['contribution']:+.4f}")
+    return visible(f"{f['relation']} -> {ent}  a={f['alpha']:.3f}  {fixed(f['contribution'], '+.4f')}")
 
 
 def _explain_rows(engine, users_p, items: np.ndarray, top: int) -> list[dict]:
@@ -58,10 +58,10 @@ def _print_table(engine, rows: list[dict], title: str, explanations: list[dict] 
         t.add_column("facts", justify="right")
     for k, r in enumerate(rows):
         cells = [str(r["rank"]), visible(r["item"]), *([visible(r.get("name") or "")] if has_names else []),
-                 f"{r['score']:.4f}"]
+                 f"{fixed(r['score'], '.4f')}"]
         if explanations is not None:
             e = explanations[k]
-            cells += [f"{e['base']:+.4f}", f"{e['kg']:+.4f}", str(e["n_facts"])]
+            cells += [f"{fixed(e['base'], '+.4f')}", f"{fixed(e['kg'], '+.4f')}", str(e["n_facts"])]
         t.add_row(*cells)
     console.print(t)
     if explanations is None:
@@ -70,12 +70,14 @@ def _print_table(engine, rows: list[dict], title: str, explanations: list[dict] 
                   "a_v(r,t) * h.(p_u*x_t), listed by |contribution|", highlight=False)
     for r, e in zip(rows, explanations):
         name = visible(f" {r['name']}") if r.get("name") else ""
-        console.print(f"#{r['rank']} {visible(r['item'])}{name}: {e['score']:.4f} = base {e['base']:+.4f} + kg {e['kg']:+.4f}",
+        console.print(f"#{r['rank']} {visible(r['item'])}{name}: {fixed(e['score'], '.4f')} = "
+                      f"base {fixed(e['base'], '+.4f')} + kg {fixed(e['kg'], '+.4f')}",
                       highlight=False, soft_wrap=True)
         for f in e["facts"]:
             console.print(f"    {_fmt_fact(f)}", highlight=False, soft_wrap=True)
         if len(e["facts"]) < e["n_facts"]:
-            console.print(f"    ... {e['n_facts'] - len(e['facts'])} more facts: {e['rest']:+.4f}", highlight=False)
+            console.print(f"    ... {e['n_facts'] - len(e['facts'])} more facts: {fixed(e['rest'], '+.4f')}",
+                          highlight=False)
     if not engine.names.any_named:
         console.print("entities are shown by their raw ids: the dataset has no entity names", highlight=False)
 
@@ -226,7 +228,7 @@ def similar(
     for r in rows:
         t.add_row(str(r["rank"]), visible(r["item"]), *([visible(r.get("name") or "")] if engine.item_names is not None
                                                         else []),
-                  f"{r['score']:.4f}")
+                  f"{fixed(r['score'], '.4f')}")
     console.print(t)
 
 
@@ -235,6 +237,8 @@ def export_embeddings(
     output: Path = typer.Option(..., "--output", "-o", help="Folder to write .npy + .tsv files into."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
                                           help="torch threads (default: one for small data, else every core up to 8)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace files of the same names in --output that "
+                                   "an earlier export did not write."),
 ) -> None:
     """Write users (p), items (q, e), entities (x), relations (z) and h as .npy with .tsv ids."""
     from jnskr.api import Recommender
@@ -244,7 +248,7 @@ def export_embeddings(
 
     set_threads(threads or 1)
     rec = Recommender.load(run_dir, device="cpu")
-    manifest = do_export(rec, output)
+    manifest = do_export(rec, output, overwrite)
     t = Table(title=plain(f"embeddings of {run_dir} in {output}"), title_justify="left")
     t.add_column("file")
     t.add_column("shape", justify="right")

@@ -34,7 +34,7 @@ class Engine:
         self.n_items = self.ids.n_items
         self.n_catalog = self.cat.n_catalog
         self.user_ids = self.ids.users()
-        self.item_ids = rec.item_ids()
+        self.item_ids = rec.item_ids.tolist()
         names = self.ids.item_names
         self.item_names = (list(names) + [""] * (self.n_catalog - self.n_items)) if names else None
         self._item_lookup = {i: k for k, i in enumerate(self.item_ids)}
