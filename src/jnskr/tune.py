@@ -116,9 +116,18 @@ def parse_space(doc: dict, where: str = "search space") -> SearchSpace:
 
 
 def load_space(path: str | Path) -> SearchSpace:
+    """A search space file, or a shipped space by name (`jnskr.spaces`: ials, jnskr) when no file
+    of that name exists."""
+    from jnskr import spaces
+
     p = Path(path)
+    if not p.is_file() and str(path) in spaces.names():
+        source = spaces.text(str(path))
+        space = parse_space(yaml.safe_load(source), f"space {path}")
+        space.source = source
+        return space
     if not p.is_file():
-        raise ConfigError(f"{p}: search space file not found")
+        raise ConfigError(f"{p}: search space file not found (shipped spaces: {', '.join(spaces.names())})")
     try:
         doc = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:

@@ -66,8 +66,9 @@ def cap_note(trials) -> str | None:
 
 
 def tune(
-    space_file: Path = typer.Argument(..., metavar="SPACE", help="YAML search space: `space:` maps dotted config "
-                                      "keys to a list of choices or {low, high, log, step}."),
+    space_file: Path = typer.Argument(..., metavar="SPACE", help="YAML search space (`space:` maps dotted config "
+                                      "keys to a list of choices or {low, high, log, step}), or a shipped one: ials "
+                                      "(ENMF around implicit's ALS, d to 512), jnskr (JNSKR over that region)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Registered dataset name (default: ml-100k)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Path to a dataset folder or file."),
     format: Optional[str] = typer.Option(None, "--format", help="kgat | recbole | tsv (detected when omitted)."),
