@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from jnskr.errors import JnskrError
+from jnskr.outputs import check_folder_out
 from jnskr.runs import atomic_write_bytes, atomic_write_text
 
 FORMATS = (".csv", ".jsonl", ".parquet")
@@ -168,6 +169,23 @@ def _write_bytes(path: Path, data: bytes) -> None:
     atomic_write_bytes(path, data)
 
 
+def _exported(out: Path) -> set[str]:
+    """The files an earlier export wrote into `out` (its manifest.json, read as ours only when it
+    has an export manifest's shape)."""
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return set()
+    if not (isinstance(manifest, dict) and isinstance(manifest.get("files"), dict) and "tsv" in manifest):
+        return set()
+    owned = {"manifest.json"}
+    for name, info in manifest["files"].items():
+        owned.add(str(name))
+        if isinstance(info, dict) and isinstance(info.get("ids"), str):
+            owned.add(info["ids"])
+    return owned
+
+
 def _clean(s) -> str:
     return "" if s is None else str(s).replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
@@ -183,14 +201,17 @@ def _npy_bytes(a: np.ndarray) -> bytes:
 
 
 @torch.no_grad()
-def export_embeddings(rec, out_dir: str | Path) -> dict:
+def export_embeddings(rec, out_dir: str | Path, overwrite: bool = False) -> dict:
     """Write the run's embedding tables (`Model.embeddings()`) into `out_dir` (see the module
-    docstring); return the manifest."""
+    docstring); return the manifest.  A file of the same name that an earlier export did not
+    write (its manifest.json does not list it) is refused before anything is written, unless
+    `overwrite`."""
     model = rec.model.eval()
     tables = model.embeddings()  # raises NotSupported for a model without embeddings
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise JnskrError(f"--output {out}: exists and is not a folder")
+    names = {f"{stem}.npy" for stem, *_ in tables} | {"manifest.json", "users.tsv", "items.tsv", "entities.tsv",
+                                                     "relations.tsv"}
+    check_folder_out(out, names, _exported(out), "--output", overwrite)
     ids = rec.ids
     names = rec.names()
     n_tails = len(ids.tail_entity_ids)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,19 +29,15 @@ import yaml
 
 from jnskr.config import Config, parse_overrides, preset_dict, validate_config
 from jnskr.errors import ConfigError, JnskrError
+from jnskr.studies import (  # noqa: F401 - the study side, re-exported for the CLI
+    BEST_MARK, INTERRUPTED, OPTUNA_HINT, OWNER, best_trial, check_best_out, db_errors, finished, kept_message,
+    open_study, optuna_module, owner, quiet_optuna, running_elsewhere, write_best)
 
 log = logging.getLogger("jnskr")
 
-OPTUNA_HINT = "jnskr tune needs optuna: pip install optuna"
-
 
 def _optuna():
-    try:
-        import optuna
-    except ImportError:
-        raise JnskrError(OPTUNA_HINT) from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna
+    return optuna_module()
 
 
 @dataclass
@@ -98,21 +95,41 @@ def parse_space(doc: dict, where: str = "search space") -> SearchSpace:
             extra = set(spec) - {"low", "high", "log", "step"}
             if extra or "low" not in spec or "high" not in spec:
                 raise ConfigError(f"{where}: {key}: a range is {{low: .., high: .., log: false, step: null}}")
-            low, high = spec["low"], spec["high"]
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or low >= high:
-                raise ConfigError(f"{where}: {key}: a range needs numbers low < high (got {low!r}, {high!r})")
-            if spec.get("log") and low <= 0:
-                raise ConfigError(f"{where}: {key}: a log range needs low > 0")
-            params.append(Param(str(key), low=low, high=high, log=bool(spec.get("log", False)), step=spec.get("step")))
+            params.append(_range(f"{where}: {key}", str(key), spec))
         else:
             raise ConfigError(f"{where}: {key}: expected a list of choices or {{low: .., high: ..}}, not {spec!r}")
     sets = doc.get("set") or []
     if not isinstance(sets, list) or not all(isinstance(s, str) for s in sets):
         raise ConfigError(f"{where}: `set:` must be a list of key=value strings")
     trials = doc.get("trials")
-    if trials is not None and (not isinstance(trials, int) or trials < 1):
+    if trials is not None and (not isinstance(trials, int) or isinstance(trials, bool) or trials < 1):
         raise ConfigError(f"{where}: `trials:` must be a positive integer")
     return SearchSpace(params, sets, trials)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _range(where: str, key: str, spec: dict) -> Param:
+    """A checked {low, high, log, step}: every combination Optuna would refuse mid-search is a
+    `ConfigError` here."""
+    low, high, step, use_log = spec["low"], spec["high"], spec.get("step"), spec.get("log", False)
+    if not (_number(low) and _number(high)) or low >= high:
+        raise ConfigError(f"{where}: a range needs finite numbers low < high (got {low!r}, {high!r})")
+    if not isinstance(use_log, bool):
+        raise ConfigError(f"{where}: log must be true or false (got {use_log!r})")
+    if use_log and low <= 0:
+        raise ConfigError(f"{where}: a log range needs low > 0")
+    if step is not None:
+        if not _number(step) or step <= 0:
+            raise ConfigError(f"{where}: step must be a positive number (got {step!r})")
+        if step > high - low:
+            raise ConfigError(f"{where}: step {step} is wider than the range [{low}, {high}]")
+    p = Param(key, low=low, high=high, log=use_log, step=step)
+    if use_log and step is not None and not (p.is_int and step == 1):
+        raise ConfigError(f"{where}: a log range takes no step (Optuna samples it continuously)")
+    return p
 
 
 def load_space(path: str | Path) -> SearchSpace:
@@ -251,65 +268,57 @@ class _Pruning:
                 raise self.optuna.TrialPruned()
 
 
-def open_study(path: str | Path, signature: dict, seed: int = 0):
-    """The study stored in the SQLite file `path` (created, or resumed when `signature` -- the
-    space, the data and the base config -- matches the one it was made with)."""
-    optuna = _optuna()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    storage = f"sqlite:///{path.resolve()}"
-    sampler = optuna.samplers.TPESampler(seed=seed)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
-    study = optuna.create_study(study_name="jnskr", storage=storage, direction="maximize", sampler=sampler,
-                                pruner=pruner, load_if_exists=True)
-    stored = study.user_attrs.get("signature")
-    if stored is None:
-        study.set_user_attr("signature", signature)
-    elif stored != signature:
-        changed = sorted(k for k in set(stored) | set(signature) if stored.get(k) != signature.get(k))
-        raise JnskrError(f"{path}: this study was made with another {', '.join(changed)}; "
-                         "give another --study file (or delete this one to start over)")
-    _fail_stale(study, optuna)
-    return study
-
-
-def _fail_stale(study, optuna) -> None:
-    """Trials left RUNNING by an interrupted search count as failed, so the search resumes."""
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        try:
-            study._storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL)
-        except Exception:  # pragma: no cover - storage internals differ between optuna versions
-            pass
-
-
-def finished(study) -> list:
-    optuna = _optuna()
-    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-    return study.get_trials(deepcopy=False, states=done)
-
-
 def run_trials(study, space: SearchSpace, base: dict, ds, n_trials: int, timeout: float | None = None,
                on_trial=None) -> None:
-    """Run trials until the study holds `n_trials` finished ones (or `timeout` seconds pass)."""
+    """Run trials until the study holds `n_trials` finished ones (or `timeout` seconds pass),
+    counting the trials other processes run on the same study.  A trial that diverges, or
+    whose config would not fit in memory, is a failed trial (one warning line); a Ctrl-C inside
+    a trial marks it interrupted -- not finished -- and says what the study keeps."""
+    where = getattr(study, "jnskr_path", "study")
+    t0 = time.monotonic()
+    with quiet_optuna() as optuna, db_errors(where):
+        while len(finished(study)) + running_elsewhere(study) < n_trials:
+            if timeout is not None and time.monotonic() - t0 >= timeout:
+                break
+            trial = study.ask()
+            trial.set_user_attr(OWNER, owner())
+            state, value = _trial(trial, study, space, base, ds, optuna)
+            frozen = study.tell(trial, value, state=state)
+            if on_trial is not None:
+                on_trial(study, frozen)
+
+
+def _trial(trial, study, space: SearchSpace, base: dict, ds, optuna):
+    """Run one trial -> (its state, its value or None)."""
     from jnskr.training.trainer import TrainingDiverged
 
-    optuna = _optuna()
-    left = n_trials - len(finished(study))
-    if left <= 0:
-        return
+    TrialState = optuna.trial.TrialState  # noqa: N806
     metric = trial_config(base, {}).select_metric()
-
-    def objective(trial) -> float:
+    try:
         values = {p.key: suggest(trial, p) for p in space.params}
-        cfg = trial_config(base, values)
-        res = validation_run(cfg, ds, progress=_Pruning(trial, metric, optuna))
-        for k in ("best_epoch", "epochs_run", "seconds"):
-            trial.set_user_attr(k, res[k])
-        trial.set_user_attr("valid", res["valid"])
-        return float(res["valid"][metric])
+        res = validation_run(trial_config(base, values), ds, progress=_Pruning(trial, metric, optuna))
+    except optuna.TrialPruned:
+        return TrialState.PRUNED, None
+    except (TrainingDiverged, ConfigError) as exc:  # diverged, or too big for memory: a failed trial
+        return _failed(trial, " ".join(str(exc).split()), TrialState)
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a bug: the trial is not finished
+        trial.set_user_attr(INTERRUPTED, True)
+        study.tell(trial, state=TrialState.FAIL)
+        exc.kept = kept_message(study, trial.number)
+        raise
+    for k in ("best_epoch", "epochs_run", "seconds"):
+        trial.set_user_attr(k, res[k])
+    trial.set_user_attr("valid", res["valid"])
+    value = float(res["valid"][metric])
+    if not math.isfinite(value):
+        return _failed(trial, f"validation {metric} is {value}", TrialState)
+    return TrialState.COMPLETE, value
 
-    callbacks = [lambda st, tr: on_trial(st, tr)] if on_trial is not None else None
-    study.optimize(objective, n_trials=left, timeout=timeout, catch=(TrainingDiverged,), callbacks=callbacks)
+
+def _failed(trial, why: str, TrialState):  # noqa: N803
+    trial.set_user_attr("failure", why)
+    log.warning("trial %d failed: %s", trial.number, why)
+    return TrialState.FAIL, None
 
 
 def rows(study, space: SearchSpace) -> list[dict]:
@@ -321,13 +330,6 @@ def rows(study, space: SearchSpace) -> list[dict]:
                     "params": {p.key: param_value(p, t.params.get(p.key)) for p in space.params}})
     out.sort(key=lambda r: (r["value"] is None, -(r["value"] or 0.0), r["trial"]))
     return out
-
-
-def best_trial(study):
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
 
 
 def best_preset(base: dict, space: SearchSpace, trial, metric: str, dataset: str, study_path: str | Path,

@@ -83,7 +83,9 @@ def report_interrupt(exc: BaseException) -> int:
     signum = getattr(exc, "signum", signal.SIGINT)
     name = signal.Signals(signum).name
     run_dir, epoch = getattr(exc, "run_dir", None), getattr(exc, "epoch", None)
-    if run_dir is not None:
+    if getattr(exc, "kept", None):  # what the command keeps, in its own words (jnskr tune's study)
+        log.warning("interrupted by %s: %s", name, exc.kept)
+    elif run_dir is not None:
         kept = f"its checkpoint holds epoch {epoch}" if epoch is not None else "it has no checkpoint yet"
         log.warning("interrupted by %s: %s is marked interrupted, %s; resume with: jnskr train --resume %s",
                     name, run_dir, kept, shlex.quote(str(run_dir)))

@@ -112,6 +112,7 @@ def tune(
     study_path = study or Path("tune") / f"{space_file.stem}-{name}.db"
     out = out or study_path.with_name(study_path.stem + "-best.yaml")
     n_trials = trials or space.trials or 20
+    T.check_best_out(out, config, study_path, space_file)  # before the search: never an input or a foreign file
     st = T.open_study(study_path, T.signature(space, base, ds.fingerprint()), seed)
     metric = cfg.select_metric()
     done = len(T.finished(st))
@@ -142,7 +143,6 @@ def tune(
     best = T.best_trial(st)
     if best is None:
         raise JnskrError(f"{study_path}: no trial finished; nothing to write")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(T.best_preset(base, space, best, metric, name, study_path, len(rows), out))
+    T.write_best(out, T.best_preset(base, space, best, metric, name, study_path, len(rows), out))
     console.print(f"best: trial {best.number}, validation {metric} {fixed(best.value)}; wrote {plain(out)} "
                   f"(train it: jnskr train --config {plain(out)})", highlight=False, soft_wrap=True)
