@@ -43,7 +43,9 @@ class Recommender:
         elif isinstance(config, dict):
             config = validate_config(config)
         if overrides:
+            layers = config.layers()
             config = validate_config({**config_to_dict(config), **overrides})
+            config._layers = [*layers, "keyword overrides (" + ", ".join(overrides) + ")"]
         self.config: Config = config
         self._run: saved.RunResult | None = None
         self._catalog: Catalog | None = None
@@ -61,11 +63,12 @@ class Recommender:
         nohup, CI) a plain line on the ``jnskr`` logger every 30 s, which shows where the application
         configured logging (``logging.basicConfig(level="INFO")``); ``True``: the bar anywhere;
         ``False``/None: nothing; or an object with the `jnskr.training.trainer.Progress` methods.
-        A warning tells when validation keeps falling after the first evaluations (the preset may
-        not suit the data)."""
+        A warning tells when validation keeps falling after the first evaluations (the config's
+        settings may not suit the data; the warning names its layers, `Config.layers()`)."""
         from jnskr.progress import default_progress
 
-        self._run = pipeline.run(self.config, dataset, run_dir, resume=resume, progress=default_progress(progress))
+        self._run = pipeline.run(self.config, dataset, run_dir, resume=resume,
+                                 progress=default_progress(progress, self.config.layers()))
         self._catalog = None
         return self
 
@@ -81,6 +84,7 @@ class Recommender:
         cfg = validate_config(folder.read_config(), str(folder.file("config.yaml")))
         ds = load_configured(cfg.data)
         env = folder.read_environment()
+        cfg._layers = list(env.get("config_layers") or [])
         if env.get("dataset_fingerprint") and env["dataset_fingerprint"] != ds.fingerprint():
             raise JnskrError(f"{folder.path}: the dataset changed since this run started (fingerprint "
                              f"{env['dataset_fingerprint']} != {ds.fingerprint()}); cannot resume")

@@ -1,7 +1,9 @@
 """Typed, strict configuration (pydantic).  Unknown keys are errors.
 
-A run's config is: a YAML preset from `jnskr/presets/` (or a user file), then `--set key=value`
-overrides (dotted keys, values parsed with `yaml.safe_load`).
+A run's config is layered: a YAML preset from `jnskr/presets/` (`default` unless one is named),
+then a user file over it (`--config FILE`: only the keys it holds change; a ``preset:`` key in
+the file names the preset under it), then command-line flags, then `--set key=value` overrides
+(dotted keys, values parsed with `yaml.safe_load`).  `Config.layers()` lists the layers used.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, create_model, field_validator, model_validator
 
 from jnskr.data.config import DataConfig, Strict as _Strict
 from jnskr import yamlsafe
@@ -64,6 +66,15 @@ class _ConfigBase(_Strict):
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    _layers: list[str] = PrivateAttr(default_factory=list)  # where the values came from (`layers`)
+
+    def layers(self) -> list[str]:
+        """The layers this config was built from, first to last (``["preset default", "my.yaml",
+        "--set train.epochs=5"]``); empty for a config validated from a plain dict."""
+        return list(self._layers)
+
+    def __eq__(self, other) -> bool:  # the same values are the same config, whatever layers gave them
+        return type(other) is type(self) and self.__dict__ == other.__dict__
 
     @field_validator("model")
     @classmethod
@@ -206,20 +217,33 @@ def build_config(
     overrides: list[str] | dict | None = None,
     extra: dict | None = None,
 ) -> Config:
-    """Preset (or `default`) <- config file <- `extra` dict <- `--set` overrides; validated.
-    `overrides`: ``"key=value"`` strings (``["train.epochs=50"]``, as ``--set``), or a dict of
-    dotted keys to values (``{"train.epochs": 50, "model": "enmf"}``).
-    An error names where the bad value came from: the file, the preset or the `--set` item."""
-    base: dict = {}
+    """Preset <- config file <- `extra` dict <- `overrides`; validated.
+
+    The preset is `preset`, else the file's ``preset:`` key, else ``default``; the file (a YAML
+    mapping) changes only the keys it holds.  `overrides`: ``"key=value"`` strings
+    (``["train.epochs=50"]``, as ``--set``), or a dict of dotted keys to values
+    (``{"train.epochs": 50, "model": "enmf"}``).  An error names where the bad value came from:
+    the file, the preset or the `--set` item; `Config.layers()` lists the layers."""
+    origins: dict[str, str] = {}
+    own: dict = {}
     if file is not None:
         p = Path(file)
-        base = _load_yaml(yamlsafe.read_file(p, ConfigError), str(p))
-    else:
-        base = preset_dict(preset or "default")
-    origins: dict[str, str] = {}
+        own = _load_yaml(yamlsafe.read_file(p, ConfigError), str(p))
+        named = own.pop("preset", None)
+        if named is not None and not isinstance(named, str):
+            raise ConfigError(f"{p}: preset: expected a preset name like 'default', not {named!r}")
+        preset = preset or named
+        origins.update({k: str(p) for k in _dotted_keys(own)})
+    preset = preset or "default"
+    base = preset_dict(preset)
+    layers = [f"preset {preset}"]
+    if file is not None:
+        base = _deep_merge(base, own)
+        layers.append(str(file))
     if extra:
         base = _deep_merge(base, extra)
         origins.update({k: "command line" for k in _dotted_keys(extra)})
+        layers.append("command line (" + ", ".join(_dotted_keys(extra)) + ")")
     if isinstance(overrides, dict):
         pairs = [(f"overrides {k}={v!r}", (k, v)) for k, v in overrides.items()]
         if any(not isinstance(k, str) or not k.strip() or "" in k.split(".") for k in overrides):
@@ -229,7 +253,10 @@ def build_config(
     for origin, (k, v) in pairs:
         _set_dotted(base, k, v)
         origins[k] = origin
-    return validate_config(base, str(file) if file else f"preset {preset or 'default'}", origins)
+        layers.append(origin)
+    cfg = validate_config(base, f"preset {preset}", origins)
+    cfg._layers = layers
+    return cfg
 
 
 def _dotted_keys(d: dict, prefix: str = "") -> list[str]:

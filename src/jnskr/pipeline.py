@@ -271,6 +271,7 @@ def metrics_record(cfg: Config, prep: Prepared, trainer: Trainer | None, test: d
         "selected_on": "test" if paper else "valid",
         "select_metric": cfg.select_metric(),
         "refit": None,
+        "config_layers": cfg.layers() or None,  # preset, config file, flags, --set: first to last
     }
 
 
@@ -292,6 +293,8 @@ def run(cfg: Config, ds: Dataset, run_dir: str | Path | None = None, resume: boo
 
 def _run(cfg: Config, ds: Dataset, run_dir, resume: bool, progress) -> RunResult:
     torch.manual_seed(cfg.seed)
+    if cfg.layers():
+        log.info("config: %s", " <- ".join(cfg.layers()))
     device = resolve_device(cfg.device)
     prep = prepare(cfg, ds)
     kg = prep.item_kg

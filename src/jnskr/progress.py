@@ -32,9 +32,26 @@ def shown_metric(valid: dict | None) -> str | None:
     return next((k for k in SHOWN_METRICS if k in valid), next(iter(sorted(valid)), None))
 
 
-def falling_message(metric: str, since_epoch: int) -> str:
-    return (f"validation {metric} is falling since epoch {since_epoch}: the preset may not suit this data; "
+def falling_message(metric: str, since_epoch: int, layers: list[str] | None = None) -> str:
+    """The warning; it names what set the run's values (`Config.layers()`): a preset alone is
+    "the preset NAME", a config file over it "the settings of FILE (over preset NAME)".
+
+    >>> falling_message("recall@20", 2, ["preset default", "mine.yaml"])
+    'validation recall@20 is falling since epoch 2: the settings of mine.yaml (over preset default) may not suit this data; see `jnskr tune`'
+    """
+    files = [x for x in layers or [] if not x.startswith(LAYER_WORDS)]
+    presets = [x.removeprefix("preset ") for x in layers or [] if x.startswith("preset ")]
+    if files:
+        over = f" (over preset {presets[0]})" if presets else ""
+        return (f"validation {metric} is falling since epoch {since_epoch}: the settings of {' + '.join(files)}{over} "
+                "may not suit this data; see `jnskr tune`")
+    what = f"the preset {presets[0]}" if presets else "the preset"
+    return (f"validation {metric} is falling since epoch {since_epoch}: {what} may not suit this data; "
             "see `jnskr presets` / `jnskr tune`")
+
+
+#: how `Config.layers()` names the layers that are not files
+LAYER_WORDS = ("preset ", "command line", "--set ", "overrides ", "keyword overrides")
 
 
 class FallingWatch:
@@ -46,9 +63,10 @@ class FallingWatch:
 
     watches_validation = True
 
-    def __init__(self, streak: int = 2, emit=None):
+    def __init__(self, streak: int = 2, emit=None, layers: list[str] | None = None):
         self.streak = streak
         self.emit = emit if emit is not None else log.warning
+        self.layers = layers  # the config's layers, named in the message (`tell_layers`)
         self.message: str | None = None
         self.phase = -1
         self.scores: list[tuple[int, float]] = []
@@ -65,7 +83,7 @@ class FallingWatch:
         if metric is None or self.message is not None:
             return
         self.scores.append((int(record["epoch"]), float(record["valid"][metric])))
-        message = check_falling(self.scores, self.streak, metric)
+        message = check_falling(self.scores, self.streak, metric, self.layers)
         if message is not None:
             self.message = message
             self.emit(message)
@@ -74,7 +92,8 @@ class FallingWatch:
         pass
 
 
-def check_falling(scores: list[tuple[int, float]], streak: int = 2, metric: str = "recall@20") -> str | None:
+def check_falling(scores: list[tuple[int, float]], streak: int = 2, metric: str = "recall@20",
+                  layers: list[str] | None = None) -> str | None:
     """The rule on (epoch, validation score) pairs in order: a message when the first evaluation is
     the best so far and the last `streak` evaluations are all below it, else None.
 
@@ -89,7 +108,7 @@ def check_falling(scores: list[tuple[int, float]], streak: int = 2, metric: str 
     if any(s > first for _, s in scores[1:]):
         return None
     if all(s < first for _, s in scores[-streak:]):
-        return falling_message(metric, first_epoch)
+        return falling_message(metric, first_epoch, layers)
     return None
 
 
@@ -262,21 +281,32 @@ def _watched() -> bool:
         return False
 
 
-def default_progress(progress):
+def tell_layers(progress, layers: list[str] | None) -> None:
+    """Give the config's layers to every `FallingWatch` inside `progress` (for its message)."""
+    if isinstance(progress, FallingWatch):
+        progress.layers = layers
+    for part in getattr(progress, "parts", []):
+        tell_layers(part, layers)
+    if getattr(progress, "watch", None) is not None:
+        tell_layers(progress.watch, layers)
+
+
+def default_progress(progress, layers: list[str] | None = None):
     """What `Recommender.fit(progress=...)` runs with: ``"auto"`` (the default) -> where a person
     watches (Jupyter, or stderr on a terminal: the CLI's rule for its bar) `NotebookProgress`, else
     `LogProgress` (lines on the ``jnskr`` logger); ``True`` -> `NotebookProgress`; ``False``/None ->
     none; an object -> itself.  Whatever it is, the falling-validation rule watches the run (a
-    Python warning where no progress object reports it)."""
+    Python warning where no progress object reports it), its message naming `layers`."""
     if progress == "auto":
         progress = NotebookProgress() if _watched() else LogProgress()
     elif progress is True:
         progress = NotebookProgress()
     elif progress in (False, None):
         progress = None
-    if progress is not None and getattr(progress, "watches_validation", False):
-        return progress
-    return FanOut(progress, FallingWatch(emit=_python_warning))
+    if progress is None or not getattr(progress, "watches_validation", False):
+        progress = FanOut(progress, FallingWatch(emit=_python_warning))
+    tell_layers(progress, layers)
+    return progress
 
 
 def _python_warning(message: str) -> None:

@@ -69,7 +69,9 @@ def write_run_files(folder: RunFolder, r) -> None:
         cfg["data"]["path"] = os.path.abspath(os.path.expanduser(cfg["data"]["path"]))
     folder.write_config(cfg)
     folder.write_ids(r.ids.to_dict())
-    folder.write_environment(environment(str(r.device), r.config.seed, r.fingerprint))
+    layers = r.config.layers()  # where the config's values came from (preset, file, flags, --set)
+    folder.write_environment(environment(str(r.device), r.config.seed, r.fingerprint,
+                                         {"config_layers": layers} if layers else None))
 
 
 def save(folder: RunFolder, r) -> None:

@@ -94,7 +94,7 @@ def train(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Registered dataset name (default: ml-100k)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Path to a dataset folder or file."),
     format: Optional[str] = typer.Option(None, "--format", help="kgat | recbole | tsv (detected when omitted)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="A YAML config file (else a preset)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="A YAML config file over the preset (`default`, --preset or its `preset:` key)."),
     preset: Optional[str] = typer.Option(None, "--preset", help=_preset_help()),
     set_: list[str] = typer.Option([], "--set", help="Override a config key: --set jnskr.c0=500 (repeatable)."),
     model: Optional[str] = typer.Option(None, "--model", help=_model_help()),
@@ -133,12 +133,10 @@ def train(
 
     if dataset and data:
         raise JnskrError("give either --dataset or --data, not both")
-    if preset and config:
-        raise JnskrError("give either --preset or --config, not both")
     lock = _claim(out, overwrite) if out is not None else None  # before anything is loaded
     try:
         extra = _flag_settings(model, device, threads, data, dataset, format)
-        cfg = build_config(preset=None if config else (preset or _pick_preset(dataset, data)), file=config,
+        cfg = build_config(preset=preset or (None if config else _pick_preset(dataset, data)), file=config,
                            overrides=list(set_), extra=extra)
         ds = _load_data(cfg)
         if out is None:

@@ -38,15 +38,15 @@ class JNSKRConfig(WholeDataCF):
     embed_dim: int = Field(64, ge=1)
     attention_dim: int | None = Field(None, ge=1)  # default embed_dim // 2
     attention: Literal["code", "paper", "mean"] = "code"
-    keep_prob: tuple[float, float] = (0.8, 0.7)
+    keep_prob: tuple[float, float] = (0.3, 0.3)
     c0: float = Field(300.0, ge=0.0)
     c1: float = Field(600.0, ge=0.0)
     c_pos: float = Field(1.0, gt=0.0)
     w_pos: float = Field(1.0, gt=0.0)
-    beta: float = Field(0.5, ge=0.0, le=10.0)  # popularity exponent (f^β of item frequencies f <= 1)
+    beta: float = Field(0.0, ge=0.0, le=10.0)  # popularity exponent (f^β of item frequencies f <= 1)
     kappa: float = Field(1.0, gt=0.0)  # the CF loss weight (the exact user block divides by it)
     mu: float = Field(0.01, ge=0.0)
-    lambda_emb: float = Field(1e-5, ge=0.0)
+    lambda_emb: float = Field(1e-2, ge=0.0)
     lambda_att: float = Field(1.0, ge=0.0)
     kg_neg_weight: Literal["deg", "legacy"] = "deg"
     include_pad_rows_in_gram: bool = False
