@@ -52,10 +52,11 @@ class Recommender:
         self._new_items: NewItems | None = None
         self.ridge = DEFAULT_RIDGE
         self.dropout_aware = True
+        self.tuning = None  # what `fit(budget=...)` searched (`jnskr.budget.Tuning`)
 
     # ------------------------------------------------------------- training
     def fit(self, dataset: Dataset, run_dir: str | Path | None = None, progress="auto",
-            resume: bool = False) -> "Recommender":
+            resume: bool = False, budget: str | float | None = None, space: str | None = None) -> "Recommender":
         """Train and evaluate on `dataset` (protocol from the config); write `run_dir` if given.
 
         `progress`: ``"auto"`` (the default; `jnskr.progress.default_progress`): where a person
@@ -64,8 +65,20 @@ class Recommender:
         configured logging (``logging.basicConfig(level="INFO")``); ``True``: the bar anywhere;
         ``False``/None: nothing; or an object with the `jnskr.training.trainer.Progress` methods.
         A warning tells when validation keeps falling after the first evaluations (the config's
-        settings may not suit the data; the warning names its layers, `Config.layers()`)."""
+        settings may not suit the data; the warning names its layers, `Config.layers()`).
+
+        `budget` (seconds, or ``"90s"``, ``"15m"``, ``"1.5h"``): first tune on the validation
+        holdout within that wall time over `space` (a YAML file or a shipped space; default the
+        model's, `jnskr.budget`), then train the best setting; `self.tuning` records every trial
+        (``tuning.json`` in `run_dir`), and `self.config` becomes the chosen config."""
         from jnskr.progress import default_progress
+
+        if budget is not None:
+            from jnskr.budget import fit_within_budget
+
+            if resume:
+                raise JnskrError("fit: resume continues a run as it was configured; it takes no budget")
+            return fit_within_budget(self, dataset, budget, run_dir, progress, space)
 
         self._run = pipeline.run(self.config, dataset, run_dir, resume=resume,
                                  progress=default_progress(progress, self.config.layers()))

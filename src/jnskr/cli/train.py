@@ -107,6 +107,10 @@ def train(
                                           help="torch threads (default: one for small data, else every core up to 8)."),
     tracker: Optional[str] = typer.Option(None, "--tracker", help="Also log to tensorboard (<run>/tensorboard/) or "
                                           "mlflow (a local SQLite store beside the run folder)."),
+    budget: Optional[str] = typer.Option(None, "--budget", help="Tune on validation within this wall time (90s, "
+                                         "15m, 1.5h), then train the best setting: every trial in tuning.json."),
+    space: Optional[str] = typer.Option(None, "--space", help="With --budget: the search space (a YAML file, or "
+                                        "ials / jnskr; default: the model's shipped one)."),
 ) -> None:
     """Train a model, evaluate it on the test split and save the run folder."""
     from jnskr.api import Recommender
@@ -117,7 +121,7 @@ def train(
             from jnskr.threads import set_threads
 
             set_threads(threads)
-        if dataset or data or config or preset or set_ or model or out or tracker or overwrite:
+        if dataset or data or config or preset or set_ or model or out or tracker or overwrite or budget or space:
             raise JnskrError("--resume takes only the run folder: the run keeps its own config and data")
         if not resume.is_dir():
             raise JnskrError(f"{resume}: no such run folder")
@@ -133,6 +137,12 @@ def train(
 
     if dataset and data:
         raise JnskrError("give either --dataset or --data, not both")
+    if space is not None and budget is None:
+        raise JnskrError("--space chooses what --budget searches: give --budget too")
+    if budget is not None:
+        from jnskr.budget import parse_budget
+
+        parse_budget(budget)  # a bad duration is an error before anything is loaded
     lock = _claim(out, overwrite) if out is not None else None  # before anything is loaded
     try:
         extra = _flag_settings(model, device, threads, data, dataset, format)
@@ -142,13 +152,13 @@ def train(
         if out is None:
             out, lock = _claim_default(Path("runs") / f"{ds.name}-{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}",
                                        overwrite)
-        _fit(Recommender, cfg, ds, ds.name, out, tracker)
+        _fit(Recommender, cfg, ds, ds.name, out, tracker, budget, space)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _fit(Recommender, cfg, ds, name: str, out: Path, tracker) -> None:  # noqa: N803
+def _fit(Recommender, cfg, ds, name: str, out: Path, tracker, budget=None, space=None) -> None:  # noqa: N803
     log.info("training %s on %s (%d users, %d items, %d train pairs) -> %s", cfg.model, name, ds.n_users,
              ds.n_items, ds.train.nnz, out)
     from jnskr.config import config_to_dict
@@ -156,7 +166,7 @@ def _fit(Recommender, cfg, ds, name: str, out: Path, tracker) -> None:  # noqa: 
 
     track = make_tracker(tracker, out, config_to_dict(cfg))
     try:
-        rec = Recommender(cfg).fit(ds, run_dir=out, progress=_progress(track))
+        rec = Recommender(cfg).fit(ds, run_dir=out, progress=_progress(track), budget=budget, space=space)
     except BaseException:
         if track is not None:
             track.abort()
