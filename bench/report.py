@@ -904,6 +904,7 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
                     for name, alt in figs:
                         rel = os.path.relpath(img / name, out)
                         md += [f"![{ds}, {protocol}: {alt}]({rel})", ""]
+    md += ials_section(results)
     md += tta_section(out, plots)
     md += relations_section(results)
     md += kg_section(out, plots)
@@ -922,6 +923,14 @@ def tta_section(out: Path, plots: bool) -> list[str]:
     import tta_report
 
     return tta_report.section(out, plots)
+
+
+def ials_section(results: Path) -> list[str]:
+    """implicit's ALS and jnskr tuned alike, from bench/ials.py (results/ials/*.json)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import ials
+
+    return ials.section(results)
 
 
 def relations_section(results: Path) -> list[str]:
