@@ -6,7 +6,8 @@
 
 Each golden run pins its whole configuration (every key, dumped after validation) and the torch
 thread count, so a later change of defaults does not move it.  Runs: every model on the tiny
-synthetic fixture (`tiny.json`) and, where ../shared/data is present, on kgcn-music
+synthetic fixture (`tiny.json`; LightGCN and the default path -- `solver: als` with exact and CG
+blocks, then the refit -- added on an Intel Xeon with AVX-512, the rest recorded on AMD EPYC) and, where ../shared/data is present, on kgcn-music
 (`kgcn-music.json`).
 
 Float32 sums round differently under another SIMD width, so a golden is per CPU capability
@@ -45,7 +46,20 @@ def tiny_runs() -> dict[str, dict]:
     cfg["train"].update(protocol="paper", eval_every=2)
     cfg["jnskr"]["attention"] = "paper"
     out["jnskr-paper"] = _pin(cfg)
+    out["lightgcn"] = _pin(_eval3(config_to_dict(tiny_config("lightgcn", 6))))
+    # the default path: the exact block solver and the refit (after selection), exact and CG blocks
+    for name, model, blocks in (("jnskr-als-refit", "jnskr", "cholesky"), ("jnskr-als-cg-refit", "jnskr", "cg"),
+                                ("enmf-als-refit", "enmf", "cholesky")):
+        cfg = _eval3(config_to_dict(tiny_config(model, 6)))
+        cfg["train"].update(solver="als", refit=True, refit_parallel=False, block_solver=blocks)
+        cfg["threads"] = THREADS
+        out[name] = cfg
     return out
+
+
+def _eval3(cfg: dict) -> dict:
+    cfg["train"]["eval_every"] = 3
+    return cfg
 
 
 def _pin(cfg: dict) -> dict:
