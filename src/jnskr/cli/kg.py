@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -53,7 +54,8 @@ def metrics_table(metrics: dict, title: str) -> Table:
             m = (metrics.get(split) or {}).get(rule)
             if not m:
                 continue
-            t.add_row(split, RULE_LABEL[rule], f"{m['triples']:,}", *(f"{m[k]:.4f}" for k, _ in COLUMNS))
+            t.add_row(split, RULE_LABEL[rule], f"{m['triples']:,}",
+                      *("-" if m.get(k) is None else f"{m[k]:.4f}" for k, _ in COLUMNS))
     return t
 
 
@@ -77,9 +79,8 @@ def train(
 ) -> None:
     """Train a KG embedding, select its epoch on validation, evaluate, save the run folder."""
     from jnskr.kg.config import build_config, preset_for
-    from jnskr.kg.datasets import load_triples
-    from jnskr.kg.run import _check_dest, default_run_dir, save_run
-    from jnskr.kg.trainer import fit
+    from jnskr.kg.run import _check_dest, default_run_dir
+    from jnskr.locks import claim, claim_new
 
     if (dataset is None) == (data is None):
         raise JnskrError("give exactly one of --dataset NAME or --data DIR")
@@ -87,13 +88,26 @@ def train(
         raise JnskrError(f"{data}: not a folder (expected train.txt, valid.txt, test.txt inside)")
     name = data.resolve().name if data is not None else dataset
     cfg = build_config(preset or preset_for(name), model=model, overrides=set_)
-    run_dir = out or default_run_dir(name, cfg.model)
-    _check_dest(run_dir)
-    kg = load_triples(data if data is not None else dataset)
+    if out is not None:  # claimed under a lock at the moment of the check (jnskr.locks)
+        lock = claim(out, _check_dest)
+    else:
+        out, lock = claim_new(default_run_dir(name, cfg.model), _check_dest)
+    try:
+        _train(cfg, out, data if data is not None else dataset, preset or preset_for(name))
+    finally:
+        lock.release()
+
+
+def _train(cfg, run_dir: Path, source, preset: str) -> None:
+    from jnskr.kg.datasets import load_triples
+    from jnskr.kg.run import save_run
+    from jnskr.kg.trainer import fit
+
+    kg = load_triples(source)
     st = kg.stats()
     console.print(escape(f"{kg.name}: {st['entities']:,} entities, {st['relations']:,} relations, "
                          f"{st['train_triples']:,} / {st['valid_triples']:,} / {st['test_triples']:,} triples; "
-                         f"{cfg.model}, d={cfg.dim}, solver {cfg.train.solver}, preset {preset or preset_for(name)}"),
+                         f"{cfg.model}, d={cfg.dim}, solver {cfg.train.solver}, preset {preset}"),
                   highlight=False)
     result = fit(cfg, kg)
     save_run(run_dir, cfg, kg, result)
@@ -112,6 +126,8 @@ def evaluate(
     from jnskr.kg.run import load, load_run_data
     from jnskr.kg.trainer import evaluate_model
 
+    if not math.isfinite(memory_mb) or memory_mb <= 0:
+        raise JnskrError(f"--memory-mb {memory_mb}: must be a finite number of megabytes above 0")
     model = load(run)
     data = load_run_data(run)
     metrics = evaluate_model(model, data, ("valid", "test"), memory_mb)

@@ -265,8 +265,29 @@ def load_triples(name_or_dir: str | Path, *, base_url: str | None = None) -> KGD
     info = resolve(str(name_or_dir))
     if info is None:
         raise JnskrError(f"no KG dataset {str(name_or_dir)!r}: not a folder, and not one of {', '.join(REGISTRY)}")
+    fetched = is_fetched(info.name)
     folder = fetch(info.name, base_url=base_url)
+    if fetched:  # verified when fetched; a cache cut short or edited since is caught here
+        verify_cached(info, folder)
     return read_triples_dir(folder, name=info.name)
+
+
+def verify_cached(info: KGDatasetInfo, folder: Path) -> None:
+    """Check the cached files of `info` against their sha256 (the three files of the largest
+    benchmark hash in well under a second); a `JnskrError` naming the damaged file otherwise."""
+    for split in SPLITS:
+        path = folder / f"{split}.txt"
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise JnskrError(f"{path}: cannot read the cached file ({exc.strerror})") from None
+        if digest.hexdigest() != info.file_sha256(split):
+            raise JnskrError(f"{path}: the cached {info.name} file is damaged or cut short ({path.stat().st_size:,} "
+                             f"bytes, sha256 {digest.hexdigest()[:12]}..., expected {info.file_sha256(split)[:12]}...); "
+                             f"delete {folder} and it is fetched again")
 
 
 def list_datasets() -> list[dict]:

@@ -12,12 +12,15 @@ score matrices stay under ``memory_mb``.
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import torch
 from torch import Tensor
 
 __all__ = ["KnownTriples", "filtered_ranks", "rank_metrics", "evaluate_ranking", "RULES", "KS"]
+
+log = logging.getLogger("jnskr")
 
 RULES = ("kept", "dropped")
 KS = (1, 3, 10)
@@ -72,6 +75,7 @@ def filtered_ranks(score: Callable[[Tensor, Tensor], Tensor], a: Tensor, b: Tens
     """
     out = torch.empty(target.shape[0], dtype=torch.float64)
     step = _chunk(n_entities, memory_mb)
+    nan_targets = 0
     for s in range(0, target.shape[0], step):
         qa, qb, tg = a[s:s + step], b[s:s + step], target[s:s + step]
         scores = score(qa, qb)
@@ -82,7 +86,15 @@ def filtered_ranks(score: Callable[[Tensor, Tensor], Tensor], a: Tensor, b: Tens
         scores[rows, tg] = float("-inf")
         gt = (scores > st).sum(1)
         eq = (scores == st).sum(1)
-        out[s:s + tg.shape[0]] = 1.0 + gt.to(torch.float64) + 0.5 * eq.to(torch.float64)
+        rank = 1.0 + gt.to(torch.float64) + 0.5 * eq.to(torch.float64)
+        lost = torch.isnan(st.squeeze(1))
+        if bool(lost.any()):  # NaN compares false with everything: it would rank first; rank it last
+            rank[lost] = 1.0 + (scores[lost] != float("-inf")).sum(1).to(torch.float64)
+            nan_targets += int(lost.sum())
+        out[s:s + tg.shape[0]] = rank
+    if nan_targets:
+        log.warning("%d of %d queries scored their true entity NaN: ranked last (the model is broken; "
+                    "its metrics are not to be trusted)", nan_targets, target.shape[0])
     return out
 
 

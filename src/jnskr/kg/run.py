@@ -126,7 +126,7 @@ def load(run_dir: str | Path) -> KGModel:
     metrics = read_json(run_dir / "metrics.json")
     if not isinstance(metrics, dict) or metrics.get("run_kind") != RUN_KIND:
         raise JnskrError(f"{run_dir}: not a jnskr kg run folder (metrics.json has no run_kind {RUN_KIND!r})")
-    ids = read_json(run_dir / "id_maps.json")
+    ids = _read_ids(run_dir)
     cfg_dict = read_yaml(run_dir / "config.yaml")
     try:
         cfg = KGConfig.model_validate(cfg_dict)
@@ -143,12 +143,40 @@ def load(run_dir: str | Path) -> KGModel:
                    config=cfg.model_dump(mode="json"), metrics=metrics)
 
 
+def _read_ids(run_dir: Path) -> dict:
+    """id_maps.json of a KG run: {"entity_ids": [str, ...], "relation_ids": [str, ...]}."""
+    path = run_dir / "id_maps.json"
+    ids = read_json(path)
+    if not isinstance(ids, dict):
+        raise JnskrError(f"{path}: expected a JSON object with entity_ids and relation_ids")
+    for key in ("entity_ids", "relation_ids"):
+        labels = ids.get(key)
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+            raise JnskrError(f"{path}: {key} must be a non-empty list of labels (strings)")
+        if len(set(labels)) != len(labels):
+            raise JnskrError(f"{path}: {key} holds a label twice")
+    return ids
+
+
 def load_run_data(run_dir: str | Path) -> KGData:
-    """The train/valid/test ids and labels stored in a run folder, as a `KGData`."""
+    """The train/valid/test ids and labels stored in a run folder, as a `KGData` (every array
+    checked: shape [n, 3], integer ids within the id maps)."""
     run_dir = Path(run_dir)
-    ids = read_json(run_dir / "id_maps.json")
-    t = load_tensors(run_dir / "triples.safetensors")
+    ids = _read_ids(run_dir)
+    where = run_dir / "triples.safetensors"
+    t = load_tensors(where)
+    n_e, n_r = len(ids["entity_ids"]), len(ids["relation_ids"])
+    splits = {}
+    for split in ("train", "valid", "test"):
+        x = t.get(split)
+        if x is None or x.dim() != 2 or x.shape[1] != 3 or x.dtype.is_floating_point or x.dtype == torch.bool:
+            raise JnskrError(f"{where}: {split} missing or not an [n, 3] integer array")
+        x = x.to(torch.long)
+        if x.numel() and (int(x.min()) < 0 or int(x[:, [0, 2]].max()) >= n_e or int(x[:, 1].max()) >= n_r):
+            raise JnskrError(f"{where}: {split} holds ids outside the {n_e} entities / {n_r} relations of id_maps.json")
+        splits[split] = x
     env = read_json(run_dir / "environment.json") if (run_dir / "environment.json").is_file() else {}
-    return KGData(env.get("dataset", run_dir.name), ids["entity_ids"], ids["relation_ids"],
-                  t["train"].to(torch.long), t["valid"].to(torch.long), t["test"].to(torch.long),
-                  source=env.get("dataset_source", ""), fingerprint=env.get("dataset_fingerprint", ""))
+    env = env if isinstance(env, dict) else {}
+    return KGData(str(env.get("dataset", run_dir.name)), ids["entity_ids"], ids["relation_ids"],
+                  splits["train"], splits["valid"], splits["test"],
+                  source=str(env.get("dataset_source", "")), fingerprint=str(env.get("dataset_fingerprint", "")))

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from jnskr.errors import JnskrError
+from jnskr.kg.checks import check_before_training
 from jnskr.kg.config import KGConfig
 from jnskr.kg.data import KGData
 from jnskr.kg.evaluate import KnownTriples, evaluate_ranking
@@ -93,6 +94,7 @@ def fit(cfg: KGConfig, data: KGData, on_eval: Callable[[dict], None] | None = No
 
 
 def _fit(cfg: KGConfig, data: KGData, on_eval: Callable[[dict], None] | None, trace_test: bool) -> FitResult:
+    check_before_training(cfg, data)  # a usable validation split, the memory estimate (jnskr.kg.checks)
     log.debug("torch threads: %d", torch.get_num_threads())
     gen = torch.Generator().manual_seed(cfg.seed)
     spec = get_model(cfg.model)
@@ -144,6 +146,8 @@ def _fit(cfg: KGConfig, data: KGData, on_eval: Callable[[dict], None] | None, tr
                     test = evaluate_ranking(*_scorers(as_model(tables)), data.test, known, seen, data.n_entities,
                                             cfg.eval.memory_mb, rules=(rule,))[rule]
                     row.update({f"test_{k}": test[k] for k in ("mrr", "hits@1", "hits@3", "hits@10")})
+            if not math.isfinite(valid["mrr"]):
+                raise JnskrError(f"validation MRR is {valid['mrr']} at epoch {epoch}: no epoch can be selected")
             row["valid_mrr"] = valid["mrr"]
             row["seconds"] = round(time.perf_counter() - t0, 3)
             eval_s += time.perf_counter() - now
