@@ -345,3 +345,31 @@ def test_a_new_file_in_the_folder_renews_the_cached_warnings(tmp_path, data_home
     assert not any("file not read" in w for w in load_dataset(src).warnings)
     (src / "notes.txt").write_text("x\n")
     assert "file not read: notes.txt (not a file of this format; see docs/data.md)" in load_dataset(src).warnings
+
+
+def test_a_model_registered_after_the_config_module_is_configurable():
+    """Config was frozen at import: a model registered later got 'unknown key' for its section."""
+    from pydantic import Field
+
+    import jnskr.config  # noqa: F401  (imported first, as in any program)
+    from jnskr.config import build_config
+    from jnskr.data.config import Strict
+    from jnskr.models.base import MODELS, Model, register
+
+    class KNNConfig(Strict):
+        neighbours: int = Field(50, ge=1)
+
+    @register
+    class ItemKNN(Model):
+        name = "itemknn_test"
+        section = "itemknn_test"
+        Config = KNNConfig
+
+    try:
+        cfg = build_config("default", overrides={"model": "itemknn_test", "itemknn_test.neighbours": 7})
+        assert cfg.model == "itemknn_test" and cfg.itemknn_test.neighbours == 7
+        with pytest.raises(Exception, match="unknown key"):
+            build_config("default", overrides={"itemknn_test.nope": 1})
+    finally:
+        MODELS.pop("itemknn_test")
+    assert "itemknn_test" not in build_config("default").model_dump()

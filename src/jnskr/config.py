@@ -146,14 +146,24 @@ class _ConfigBase(_Strict):
         return "recall@10" if self.train.protocol == "paper" else "recall@20"
 
 
-#: The run configuration: the common sections plus one section per registered model
-#: (`jnskr`, `enmf`, `bpr`, `sampled`, `lightgcn`, ...), each validated by its model's own class.
-Config = create_model(
-    "Config",
-    __base__=_ConfigBase,
-    __module__=__name__,
-    **{name: (cls, cls()) for name, cls in model_sections().items()},
-)
+_CONFIG_CLASSES: dict[tuple, type] = {}
+
+
+def config_class() -> type:
+    """The run configuration class for the models registered *now*: the common sections plus one
+    section per registered model (`jnskr`, `enmf`, `bpr`, `sampled`, `lightgcn`, ...), each validated
+    by its model's own class.  Built again when a model registers after this module was imported."""
+    secs = model_sections()
+    key = tuple(sorted((name, id(cls)) for name, cls in secs.items()))
+    if key not in _CONFIG_CLASSES:
+        _CONFIG_CLASSES[key] = create_model("Config", __base__=_ConfigBase, __module__=__name__,
+                                            **{name: (cls, cls()) for name, cls in secs.items()})
+    return _CONFIG_CLASSES[key]
+
+
+#: The run configuration of the built-in models (for type hints; `validate_config` always uses
+#: `config_class()`, so models registered later are known too).
+Config = config_class()
 
 
 PRESETS_PACKAGE = "jnskr.presets"
@@ -310,7 +320,7 @@ def validate_config(data: dict, where: str = "config", origins: dict[str, str] |
     and where the value came from (`where`, or the `origins` of overridden keys)."""
     try:
         _check_numbers(data, where, origins)  # NaN first: a range check would word it oddly
-        cfg = Config.model_validate(data)
+        cfg = config_class().model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
