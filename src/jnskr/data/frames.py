@@ -177,6 +177,12 @@ def from_csr(cls, matrix, test=None, item_ids=None, user_ids=None, kg=None, link
     ``links`` or ``kg_ids="items"``.  ``item_names``: one display name per column.
     """
     sp = _require("scipy.sparse", "scipy", "Dataset.from_csr")
+    shape = getattr(matrix, "shape", ()) if sp.issparse(matrix) else ()
+    if len(shape) == 2:  # the estimate first: the CSR offsets and default ids below are n long
+        from jnskr.data.memory import check_memory
+
+        check_memory("matrix", None, f"shape {tuple(shape)}", dict(n_users=int(shape[0]), n_items=int(shape[1]),
+                     n_interactions=int(matrix.nnz), id_chars=len(str(max(shape)))), max_memory)
     m = _sparse(sp, matrix, "matrix")
     n_users, n_items = m.shape
     uid = np.arange(n_users).astype(str) if user_ids is None else _strings(user_ids, "user_ids", "user id")
