@@ -47,7 +47,8 @@ def test_from_frames_like_the_file_readers():
 
 
 def test_from_frames_weights_timestamps_and_given_test():
-    ds = Dataset.from_frames(inter(), weight_col="plays", timestamp_col="ts", split="leave_one_out")
+    ds = Dataset.from_frames(inter(), weight_col="plays", timestamp_col="ts", split="leave_one_out",
+                             confidence_norm="none")
     assert ds.provenance["weight"] == {"use": "confidence", "column": "plays"}
     assert ds.provenance["split"]["order"] == "time"
     assert ds.item_ids[ds.test.row(1)].tolist() == ["d"]  # user 2's latest
@@ -87,7 +88,7 @@ def test_from_csr_keeps_the_matrix_order():
     assert ds.n_users == 4 and ds.user_ids.tolist() == ["10", "20", "30", "40"]  # the empty row stays
     assert ds.item_ids.tolist() == ["w", "x", "y", "z"]
     assert any("matrix values are ignored" in w for w in ds.warnings)
-    conf = Dataset.from_csr(m, weight="confidence", test=sp.csr_matrix((4, 4)))
+    conf = Dataset.from_csr(m, weight="confidence", test=sp.csr_matrix((4, 4)), confidence_norm="none")
     assert conf.provenance["split"] == {"method": "given"}
     assert conf.train.values.tolist() == [1, 2, 3, 1, 1, 1, 1, 1]
     kg = np.array([["w", "genre", "jazz"], ["z", "genre", "jazz"]], dtype=object)

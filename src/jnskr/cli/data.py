@@ -59,7 +59,8 @@ _COL = "header name or 1-based position"
 
 def _options(interactions, test, kg, links, names, user_col, item_col, weight_col, timestamp_col, head_col,
              relation_col, tail_col, link_item_col, link_entity_col, name_item_col, name_col, sep, weight,
-             weight_threshold, kg_ids, link_only, split, test_ratio, seed, max_memory_gb) -> dict:
+             weight_threshold, kg_ids, link_only, split, test_ratio, seed, max_memory_gb,
+             confidence_norm=None) -> dict:
     """The flags as reader options, checked by `DataConfig` (one line per mistake)."""
     from pydantic import ValidationError
 
@@ -70,7 +71,8 @@ def _options(interactions, test, kg, links, names, user_col, item_col, weight_co
         columns=dict(user=user_col, item=item_col, weight=weight_col, timestamp=timestamp_col, head=head_col,
                      relation=relation_col, tail=tail_col, link_item=link_item_col, link_entity=link_entity_col,
                      name_item=name_item_col, name=name_col),
-        separator=sep, weight=weight, weight_threshold=weight_threshold, kg_ids=kg_ids, link_only=link_only,
+        separator=sep, weight=weight, weight_threshold=weight_threshold, confidence_norm=confidence_norm,
+        kg_ids=kg_ids, link_only=link_only,
         split=split, test_ratio=test_ratio, test_seed=seed, max_memory_gb=max_memory_gb)
     raw = {k: v for k, v in raw.items() if v is not None}
     try:
@@ -104,6 +106,8 @@ def _opts_params():
         sep=O(None, "--sep", help="auto, tab, comma, semicolon, pipe, whitespace or a literal like '::'."),
         weight=O(None, "--weight", help="What the weight column means: ignore, threshold, confidence."),
         weight_threshold=O(None, "--weight-threshold", help="With --weight threshold: keep weight >= this."),
+        confidence_norm=O(None, "--confidence-norm", help="With --weight confidence: mean (default: divide by the "
+                          "train mean) or none (as given)."),
         kg_ids=O(None, "--kg-ids", help="links (KG reaches items through the links file) or items (KG ids are item ids)."),
         link_only=O(None, "--link-only/--all-items", help="Keep only interactions of items linked to the KG."),
         split=O(None, "--split", help="Test split without a test file: ratio, leave_one_out, time."),
@@ -240,7 +244,12 @@ def _provenance_lines(ds) -> list[str]:
         out.append(f"KG -> items: {how}")
     w = p.get("weight") or {}
     if w.get("use") and w.get("use") != "ignore":
-        out.append("weight: " + ", ".join(f"{k} {v}" for k, v in w.items()))
+        parts = [f"{k} {v}" for k, v in w.items() if k not in ("norm", "divided_by")]
+        if "divided_by" in w:
+            parts.append(f"values divided by their train mean {w['divided_by']:.4g} (confidence_norm: mean)")
+        elif w.get("use") == "confidence" and w.get("norm") is None:
+            parts.append("values as given (confidence_norm: none)")
+        out.append("weight: " + ", ".join(parts))
     return out
 
 

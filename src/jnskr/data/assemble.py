@@ -8,6 +8,9 @@ Inputs are raw ids as strings (`Pairs`, `Triples`, `Links`, `Names`) and the rea
    named in a warning), ``threshold`` (keep rows with weight >= ``weight_threshold``; train and
    given test alike) or ``confidence`` (keep every row; the weights become
    `Interactions.values`, a pair listed twice gets the sum; negative weights are errors).
+   ``confidence_norm``: ``mean`` (default) divides the values by their mean over the training
+   pairs (after the split; a given test set by the same number), so the average positive weighs
+   1 as without confidence; ``none`` keeps them as given.
 2. **KG ids** (``data.kg_ids``): the KG reaches items only through a links table (item ->
    entity) or, with ``kg_ids: items``, because its entity ids *are* item ids.  A KG with
    neither is a `DataError`: counting overlaps cannot tell a real join from a coincidence.
@@ -22,7 +25,7 @@ What was done is recorded in ``Dataset.provenance`` (``split``, ``kg_ids``, ``we
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -34,6 +37,7 @@ from jnskr.data.validate import finish
 from jnskr.errors import DataError
 
 WEIGHT_USES = ("ignore", "threshold", "confidence")
+CONFIDENCE_NORMS = ("mean", "none")
 KG_IDS = ("links", "items")
 
 
@@ -93,6 +97,7 @@ class Options:
     seed: int = 2020
     link_only: bool = False
     max_memory: float | None = None
+    confidence_norm: str = "mean"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -100,6 +105,9 @@ class Options:
             raise DataError(f"weight must be one of {', '.join(WEIGHT_USES)}, not {self.weight!r}")
         if self.weight == "threshold" and self.weight_threshold is None:
             raise DataError("weight 'threshold' needs a weight_threshold (data.weight_threshold)")
+        if self.confidence_norm not in CONFIDENCE_NORMS:
+            raise DataError(f"confidence_norm must be one of {', '.join(CONFIDENCE_NORMS)}, not "
+                            f"{self.confidence_norm!r}")
         if self.kg_ids not in (None,) + KG_IDS:
             raise DataError(f"kg_ids must be one of {', '.join(KG_IDS)}, not {self.kg_ids!r}")
         if self.split not in METHODS:
@@ -113,6 +121,20 @@ def no_link_error(kg_source: str, links_hint: str) -> DataError:
     return DataError(
         f"a KG reaches the items only through a links file (item -> entity), expected {links_hint}, or when "
         f"its head ids are item ids (data.kg_ids: items, --kg-ids items); neither is given", kg_source)
+
+
+def normalise_mean(train: Interactions, test: Interactions, info: dict, warnings: list[str]):
+    """Confidence values divided by their mean over the training pairs (`test`'s by the same
+    number): the average positive weighs 1, as without confidence, against the same negative
+    weights.  -> (train, test); `info` (the weight provenance) records the divisor."""
+    info["norm"] = "mean"
+    mean = float(train.values.mean()) if train.values is not None and train.nnz else 0.0
+    if not mean > 0:
+        warnings.append("confidence values are all 0: not normalised (data.confidence_norm)")
+        return train, test
+    info["divided_by"] = mean
+    scale = lambda x: x if x.values is None else replace(x, values=x.values / mean)  # noqa: E731
+    return scale(train), scale(test)
 
 
 def apply_weight(p: Pairs, opts: Options, warnings: list[str]) -> tuple[Pairs, np.ndarray | None, dict]:
@@ -240,6 +262,8 @@ def assemble(cls, *, name: str, train: Pairs, test: Pairs | None = None, kg: Tri
             raise DataError(f"the {opts.split} split leaves the test set empty: no user has 2 or more items (a "
                             "user's only item stays in train); give a test set (--test FILE, data.files.test, "
                             "test=...) or more interactions per user", source)
+    if opts.weight == "confidence" and opts.confidence_norm == "mean":
+        train_x, test_x = normalise_mean(train_x, test_x, prov["weight"], warnings)
     graph = None
     if kg is not None:
         item_entity = item_entities(item_ids, links, opts.kg_ids, warnings)

@@ -23,6 +23,8 @@ What the data means:
 * ``weight``: ``ignore`` (every row a positive), ``threshold`` (keep rows with weight >=
   ``weight_threshold``) or ``confidence`` (keep every row; the weights become
   ``Interactions.values``, the per-pair positive weight of training);
+* ``confidence_norm``: ``mean`` (default) divides confidence values by their mean over the training
+  pairs, so the average positive weighs 1 as without confidence; ``none`` keeps them as given;
 * ``kg_ids``: how the KG reaches items in delimited and RecBole files: ``links`` (through the
   links file), ``items`` (the KG's entity ids are item ids), null (``links`` when a links file
   exists; a KG without one is an error);
@@ -109,6 +111,7 @@ class DataConfig(Strict):
     separator: str = "auto"  # auto | tab | comma | semicolon | pipe | whitespace | a literal like "::"
     weight: Literal["ignore", "threshold", "confidence"] = "ignore"  # what a weight column means
     weight_threshold: float | None = None  # weight: threshold keeps rows with weight >= this
+    confidence_norm: Literal["mean", "none"] = "mean"  # weight: confidence -- divide by the train mean, or not
     kg_ids: Literal["links", "items"] | None = None  # how KG entities reach items (see above)
     link_only: bool = False  # keep only interactions of items linked to a KG entity
     split: Literal["ratio", "leave_one_out", "time"] = "ratio"  # test split of files without one
@@ -155,6 +158,8 @@ class DataConfig(Strict):
             out["weight"] = self.weight
         if self.weight_threshold is not None:
             out["weight_threshold"] = self.weight_threshold
+        if self.confidence_norm != "mean":
+            out["confidence_norm"] = self.confidence_norm
         if self.kg_ids is not None:
             out["kg_ids"] = self.kg_ids
         if self.link_only:

@@ -136,6 +136,7 @@ def read_recbole(
     split: str = "ratio",
     weight: str = "ignore",
     weight_threshold: float | None = None,
+    confidence_norm: str = "mean",
     kg_ids: str | None = None,
     columns: dict | None = None,
     max_memory: float | None = None,
@@ -148,7 +149,8 @@ def read_recbole(
     if unknown:
         raise DataError(f"columns {', '.join(sorted(unknown))} cannot be set for RecBole files (user_id and "
                         f"item_id are fixed; weight and timestamp can be named)", str(folder))
-    opts = Options(weight=weight, weight_threshold=weight_threshold, kg_ids=kg_ids, split=split,
+    opts = Options(weight=weight, weight_threshold=weight_threshold, confidence_norm=confidence_norm,
+                   kg_ids=kg_ids, split=split,
                    test_ratio=test_ratio, seed=seed, link_only=link_only, max_memory=max_memory)
     weight_col, time_col = str(spec.get("weight", "rating")), str(spec.get("timestamp", "timestamp"))
     bench = present(f(".train.inter")) and present(f(".test.inter"))

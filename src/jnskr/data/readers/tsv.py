@@ -100,6 +100,7 @@ def read_tsv(
     separator: str = "auto",
     weight: str = "ignore",
     weight_threshold: float | None = None,
+    confidence_norm: str = "mean",
     kg_ids: str | None = None,
     split: str = "ratio",
     test_ratio: float = 0.2,
@@ -117,7 +118,8 @@ def read_tsv(
     for k in spec:
         if k not in COLUMN_KEYS:
             raise DataError(f"unknown column {k!r} (expected one of {', '.join(COLUMN_KEYS)})", str(path))
-    opts = Options(weight=weight, weight_threshold=weight_threshold, kg_ids=kg_ids, split=split,
+    opts = Options(weight=weight, weight_threshold=weight_threshold, confidence_norm=confidence_norm,
+                   kg_ids=kg_ids, split=split,
                    test_ratio=test_ratio, seed=seed, link_only=link_only, max_memory=max_memory)
     if path.is_dir():
         folder = path
