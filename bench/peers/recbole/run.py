@@ -14,7 +14,11 @@ checkpoint.  Everything else is RecBole's default for the model, unless given wi
 
 Time budget: when the wall time since training began exceeds ``--budget`` seconds at the end of
 an epoch (training plus validation), training stops, the best checkpoint so far is tested, and
-the JSON says ``"stopped_by": "budget"``.
+the JSON says ``"stopped_by": "budget"``.  ``--budget 0``: no budget (``tune.py``, the fair
+protocol: only RecBole's early stop on validation, or its ``epochs`` cap, ends training).
+
+Per-user test Recall@20 / NDCG@20 (jnskr user ids) are recorded as ``per_user``, so
+``bench/report.py`` can run paired tests against jnskr's rows.
 
 Output: ``bench/results/recbole/<dataset>-<model>[-<tag>]-s<seed>.json``.
 """
@@ -103,8 +107,8 @@ def _parse_set(items: list[str]) -> dict:
     return out
 
 
-def _dump_scores(model, test_data, dataset, path: Path) -> None:
-    """The test score matrix of the users RecBole evaluates, in jnskr's dense ids.
+def _test_scores(model, test_data, dataset):
+    """(users, scores): the test score matrix of the users RecBole evaluates, in jnskr's dense ids.
 
     RecBole's [PAD] and each user's history (train + valid items) are -inf, as in its evaluation.
     Tokens are jnskr's dense ids (convert.py), so ``int(token)`` maps back.
@@ -121,7 +125,42 @@ def _dump_scores(model, test_data, dataset, path: Path) -> None:
         for lo in range(0, len(uids), 256):
             sc = full_sort_scores(uids[lo:lo + 256].tolist(), model, test_data, device=torch.device("cpu"))
             out[lo:lo + 256][:, items] = sc[:, 1:].float().numpy()
-    np.savez_compressed(path, users=users, scores=out)
+    return users, out
+
+
+def _dump_scores(users, scores, path: Path) -> None:
+    import numpy as np
+
+    np.savez_compressed(path, users=users, scores=scores)
+
+
+def _per_user(users, scores, test_file: Path, k: int = 20) -> dict:
+    """Per-user test Recall@k and standard NDCG@k (jnskr's definitions, spec section 6) from the
+    score matrix, in the layout of jnskr's ``per_user`` record, so bench/report.py can pair a
+    RecBole row with a jnskr row user by user.  Their means equal RecBole's own figures (checked
+    by the caller)."""
+    import numpy as np
+
+    truth: dict[int, set] = {}
+    with open(test_file, encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            u, i = line.split("\t")[:2]
+            truth.setdefault(int(u), set()).add(int(i))
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    rec, ndcg, keep = [], [], []
+    for row, u in enumerate(users.tolist()):
+        t = truth.get(int(u))
+        if not t:
+            continue
+        s = scores[row]
+        top = np.argpartition(-s, k)[:k]
+        top = top[np.argsort(-s[top], kind="stable")]
+        hits = np.array([int(i) in t for i in top.tolist()], dtype=float)
+        keep.append(int(u))
+        rec.append(float(hits.sum() / len(t)))
+        ndcg.append(float((hits * disc).sum() / disc[:min(k, len(t))].sum()))
+    return {"users": keep, f"recall@{k}": rec, f"ndcg@{k}": ndcg}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=HERE / "data", help="converted data root")
     p.add_argument("--model", required=True)
     p.add_argument("--seed", type=int, default=2020)
-    p.add_argument("--budget", type=float, default=300.0, help="training wall-time budget in seconds")
+    p.add_argument("--budget", type=float, default=300.0,
+                   help="training wall-time budget in seconds; 0: none (the fair protocol: early stop only)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tag", default="", help="suffix for the result name, e.g. lr0.01")
     p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
@@ -224,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     def train_epoch(train_data, epoch_idx, *args, **kwargs):
         if state["t0"] is None:
             state["t0"] = time.perf_counter()
-        elif time.perf_counter() - state["t0"] > a.budget:
+        elif a.budget > 0 and time.perf_counter() - state["t0"] > a.budget:
             state["stopped_by"] = "budget"
             raise BudgetExceeded
         t = time.perf_counter()
@@ -279,8 +319,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     test_seconds = time.perf_counter() - t_test
-    if a.dump_scores and test_result:
-        _dump_scores(trainer.model, test_data, dataset, work / "test_scores.npz")
+    per_user = {}
+    if test_result:
+        users, scores = _test_scores(trainer.model, test_data, dataset)
+        if a.dump_scores:
+            _dump_scores(users, scores, work / "test_scores.npz")
+        per_user = _per_user(users, scores, a.data / a.dataset / f"{a.dataset}.test.inter")
+        for key in ("recall@20", "ndcg@20"):  # RecBole rounds to 8 decimals
+            mine, theirs = sum(per_user[key]) / len(per_user[key]), _metrics(test_result).get(key)
+            if theirs is not None and abs(mine - theirs) > 1e-6:
+                per_user["mismatch"] = f"{key}: per-user mean {mine:.8f} vs RecBole {theirs:.8f}"
 
     train_secs = [e["train_seconds"] for e in epochs]
     best_rec = next((e for e in epochs if e["epoch"] == best_epoch), None)
@@ -304,10 +352,11 @@ def main(argv: list[str] | None = None) -> int:
         "test_seconds": test_seconds,
         "data_seconds": data_seconds,
         "total_seconds": data_seconds + fit_seconds + test_seconds,
-        "budget_seconds": a.budget,
+        "budget_seconds": a.budget if a.budget > 0 else None,
         "stopped_by": state["stopped_by"],
         "error": error,
         "epochs": epochs,
+        "per_user": per_user,
         "n_interactions": file_rows,
         "n_users": dataset.user_num - 1,
         "n_items": dataset.item_num - 1,
@@ -324,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                        "priority (nice 19) on a shared 2-core machine while other jobs ran; timings are "
                        "indicative only. Split: jnskr's train/test, valid = jnskr holdout_split(train, 0.1, "
                        "seed 2020); RecBole trains on the 90% train part. Full ranking, best epoch by valid "
-                       "Recall@20, RecBole defaults otherwise."),
+                       "Recall@20, RecBole defaults otherwise unless --set or tune.py says so."),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "argv": sys.argv[1:],
     }
