@@ -7,7 +7,9 @@ Reads (whatever subset exists; with none, only the published reference numbers a
 
 * ``<results>/runs/<dataset>/<variant>-s<seed>.json``: jnskr runs written by ``bench/compare.py``;
 * ``<results>/recbole/<dataset>-<model>[-tag]-s<seed>.json``: RecBole peer runs (RecBole's
-  ``ml100k-kgat`` is jnskr's ``ml-100k``: the same files and split);
+  ``ml100k-kgat`` is jnskr's ``ml-100k``: the same files and split).  Only those with a non-empty
+  ``tuning`` record and a ``stopped_by`` other than ``budget``/``terminated`` are compared (Δ,
+  paired tests); the rest are listed as "untuned/truncated — not compared" (`peer_status`);
 * the other ``<results>/*.json`` files are only listed (with links) in a "Speed and other
   benchmarks" section;
 * reference numbers in ``bench/paper.py`` (the paper's Table 2, the earlier RecBole figures on
@@ -85,6 +87,10 @@ REF = "JNSKR"  # the model every delta and test is taken against
 SAMPLED = "JNSKR-sampled"
 SIG_LEVEL = 0.01
 DASH = "–"
+
+NOT_COMPARED = "untuned/truncated — not compared"
+#: a run that ended like this did not converge: never compared (fair protocol)
+TRUNCATED_STOPS = {"budget", "terminated"}
 
 SRC_JNSKR = "jnskr"
 SRC_RECBOLE = "RecBole"
@@ -264,6 +270,38 @@ def load_recbole(results: Path, warnings: list[str]) -> dict:
     return tables
 
 
+def peer_status(row: Row) -> tuple[bool, str]:
+    """(compared, why not) for a row of the tables, under the fair protocol (`FAIR_PROTOCOL`).
+
+    jnskr's own rows and the paper's published rows are compared.  A peer we ran (RecBole) is
+    compared only when every seed has a non-empty `tuning` record (the search on validation) and
+    ended by early stopping or the epochs cap, never `budget`/`terminated`, and without error.  The
+    earlier RecBole figures quoted from the shared README ran at RecBole's defaults under a time
+    budget: never compared."""
+    if row.source == SRC_README:
+        return False, "RecBole defaults under a 300 s budget (earlier run); no tuning record"
+    if row.source != SRC_RECBOLE:
+        return True, ""
+    why = []
+    if not row.runs or not all(r.get("tuning") for r in row.runs):
+        why.append("not tuned on validation (RecBole defaults" +
+                   (", one `--set` override" if any(r.get("tag") for r in row.runs) else "") + ")")
+    stops = sorted({str(r.get("stopped_by")) for r in row.runs if r.get("stopped_by") in TRUNCATED_STOPS})
+    if stops:
+        budgets = sorted({r.get("budget_seconds") for r in row.runs
+                          if r.get("stopped_by") == "budget" and isinstance(r.get("budget_seconds"), (int, float))})
+        why.append("stopped by " + " / ".join(
+            f"the {'/'.join(f'{b:g}' for b in budgets)} s budget" if s_ == "budget" and budgets else s_
+            for s_ in stops))
+    if any(r.get("error") for r in row.runs):
+        why.append("error: " + str(next(r["error"] for r in row.runs if r.get("error"))).strip()[:60])
+    return (not why), "; ".join(why)
+
+
+def is_compared(row: Row) -> bool:
+    return peer_status(row)[0]
+
+
 def reference_rows(ds: str, protocol: str) -> list[Row]:
     rows = []
     if ds == "ml-100k" and protocol == "standard":
@@ -377,12 +415,15 @@ class Paired:
 def paired_test(ref: Row, other: Row, metric: str) -> Paired | None:
     """Paired t-test and Wilcoxon signed-rank test over users, JNSKR vs `other`, on the seeds
     both have (per-user values averaged over those seeds first)."""
-    from scipy import stats
-
     seeds = [s for s in ref.seeds if s in other.seeds]
     if not seeds:
         return None
-    a, b = per_user_means(ref, seeds, metric), per_user_means(other, seeds, metric)
+    return _paired(per_user_means(ref, seeds, metric), per_user_means(other, seeds, metric), seeds)
+
+
+def _paired(a: dict, b: dict, seeds: list) -> Paired | None:
+    from scipy import stats
+
     users = sorted(set(a) & set(b))
     if len(users) < 2:
         return None
@@ -398,6 +439,19 @@ def paired_test(ref: Row, other: Row, metric: str) -> Paired | None:
             p_w = None
     p_t = None if p_t is not None and math.isnan(p_t) else p_t
     return Paired(seeds, len(users), float(x.mean()), float(y.mean()), p_t, p_w)
+
+
+def paired_test_own_seeds(ref: Row, other: Row, metric: str) -> Paired | None:
+    """As `paired_test`, for a peer from another framework, whose seeds do not correspond to ours:
+    each side's per-user values are averaged over all its own seeds, then paired by user id."""
+    a, b = per_user_means(ref, list(ref.seeds), metric), per_user_means(other, list(other.seeds), metric)
+    label = f"{', '.join(map(str, ref.seeds))} vs {', '.join(map(str, other.seeds))}"
+    return _paired(a, b, [label])
+
+
+def tests_key(row: Row) -> tuple:
+    """Key of a row's paired tests: source and model (a jnskr ENMF and RecBole's ENMF differ)."""
+    return (row.source, row.model)
 
 
 def reference_row(rows: list[Row]) -> Row | None:
@@ -475,64 +529,103 @@ def _star(p: Paired | None) -> str:
     return " **" if p is not None and p.p_t is not None and p.p_t < SIG_LEVEL else ""
 
 
+def _tuning_note(r: Row) -> str:
+    """What a compared peer's tuning record says: trials and the chosen setting."""
+    t = next((run.get("tuning") for run in r.runs if run.get("tuning")), None)
+    if not t:
+        return ""
+    chosen = ", ".join(f"{k} {v}" for k, v in sorted((t.get("chosen") or {}).items()))
+    stops = ", ".join(sorted({str(run.get("stopped_by")) for run in r.runs}))
+    return f"tuned on validation: {t.get('n_trials', len(t.get('trials') or []))} trials, chosen {chosen}; ended by {stops}"
+
+
 def main_table(ds: str, protocol: str, rows: list[Row], ref: Row | None, tests: dict) -> list[str]:
-    out = caption(ds, protocol, rows, NDCG_TEXT)
+    shown = [r for r in rows if not r.is_ablation and is_compared(r)]
+    out = caption(ds, protocol, shown, NDCG_TEXT)
     out.append("- Values: test metrics, mean ± sample std (ddof 1) over seeds; ΔR@20 / ΔN@20 = JNSKR ÷ row − 1 "
-               "(positive: JNSKR better; JNSKR = our JNSKR row under this protocol, mean over seeds; NDCG: the "
-               "standard variant where both rows have it, else the legacy one); `**`: paired t-test over users "
-               "p < 0.01 (see the significance table).  s/epoch = mean training seconds per epoch; s to best = "
-               "training seconds until the best epoch (RecBole: Σ `epochs[].train_seconds`, validation excluded).")
+               "(positive: JNSKR better; negative: the row beats JNSKR; JNSKR = our JNSKR row under this protocol, "
+               "mean over seeds; NDCG: the standard variant where both rows have it, else the legacy one); `**`: "
+               "paired t-test over users p < 0.01 (see the significance table).  s/epoch = mean training seconds "
+               "per epoch; s to best = training seconds until the best epoch (RecBole: Σ `epochs[].train_seconds`, "
+               "validation excluded).")
+    out.append("- Only rows that meet the [fair protocol](#fair-protocol-for-peers) are here (peers: tuned on "
+               f"validation, ended by early stopping).  Peer runs that do not are listed below as \"{NOT_COMPARED}\", "
+               "without Δ or significance.")
     out.append(TIMING_NOTE)
-    if any(r.source == SRC_README for r in rows):
-        out.append(f"- `{SRC_README}`: test figures from {RECBOLE_EARLIER_SOURCE}; only s/epoch, Recall@20 and "
-                   "NDCG@20 were recorded, and the run's validation setup is not stated there, so they need not "
-                   "match the RecBole rows measured here.")
-    if any(r.source == SRC_PAPER for r in rows):
+    if any(r.source == SRC_PAPER for r in shown):
         out.append(f"- `{SRC_PAPER}`: the published numbers (NDCG = legacy variant only; the paper marks JNSKR's "
-                   "gains over every baseline with ** p < 0.01).  Their ΔN@20 uses our legacy NDCG.")
-    if any(r.source == SRC_PORT for r in rows):
+                   "gains over every baseline with ** p < 0.01).  Their ΔN@20 uses our legacy NDCG.  They are the "
+                   "authors' own tuned runs under the paper's protocol, quoted as they stand.")
+    if any(r.source == SRC_PORT for r in shown):
         out.append(f"- `{SRC_PORT}`: liulu1998/JNSKR-pytorch's reported recall (not authoritative; its NDCG is "
                    "not comparable and left out).")
     out.append("")
     header = ["Source", "Model", "Seeds", "Recall@20", "NDCG@20", "NDCG@20 legacy", "s/epoch", "best epoch",
               "s to best", "ΔR@20", "ΔN@20", "Note"]
     lines = []
-    for r in rows:
-        if r.is_ablation:
-            continue
+    for r in shown:
         if r is ref:
             dr, dn, dn_s = None, None, ""
         else:
             dr = delta(ref.mean("recall@20"), r.mean("recall@20")) if ref else None
             dn, dn_s = ndcg_delta(ref, r)
-        t = tests.get(r.model, {})
+        t = tests.get(tests_key(r), {})
         star_r, star_n = _star(t.get("recall@20")), _star(t.get("ndcg@20"))
         name = f"**{r.model}**" if r is ref else r.model
+        note = [n for n in (r.note, _tuning_note(r) if r.source == SRC_RECBOLE else "") if n]
+        if dr is not None and dr < 0:
+            note.append("**beats JNSKR on Recall@20**")
         lines.append([r.source, name, seeds_text(r), fmt_ms(r, "recall@20"), fmt_ms(r, "ndcg@20"),
                       fmt_ms(r, "ndcg_kgat@20"), fmt_num(r.mean("seconds_per_epoch")), fmt_epoch(r.mean("best_epoch")),
                       fmt_num(r.mean("seconds_to_best_epoch")), fmt_delta(dr) + star_r,
-                      fmt_delta(dn, dn_s) + (star_n if not dn_s else ""), r.note or ""])
+                      fmt_delta(dn, dn_s) + (star_n if not dn_s else ""), "; ".join(note)])
     out += md_table(header, lines)
     return out
 
 
+def not_compared_table(ds: str, protocol: str, rows: list[Row]) -> list[str]:
+    """Peer runs that do not meet the fair protocol: their numbers, why, and no Δ or significance."""
+    nc = [r for r in rows if not is_compared(r)]
+    if not nc:
+        return []
+    out = [f"Peer runs shown for the record only: **{NOT_COMPARED}** ({DATASET_TITLES.get(ds, ds)}, protocol "
+           f"{protocol}).  They ran at RecBole's defaults, not tuned on validation, and/or were ended by a wall-clock "
+           "budget while still improving, so their figures are lower bounds for RecBole, not RecBole's quality.  "
+           "No Δ and no significance test is computed against them.", ""]
+    if any(r.source == SRC_README for r in nc):
+        out += [f"- `{SRC_README}`: test figures from {RECBOLE_EARLIER_SOURCE}; only s/epoch, Recall@20 and "
+                "NDCG@20 were recorded.", ""]
+    header = ["Source", "Model", "Seeds", "Recall@20", "NDCG@20", "s/epoch", "best epoch", "epochs run", "stopped by",
+              "Status"]
+    lines = []
+    for r in nc:
+        stops = ", ".join(sorted({str(run.get("stopped_by")) for run in r.runs})) or DASH
+        lines.append([r.source, r.model, seeds_text(r), fmt_ms(r, "recall@20"), fmt_ms(r, "ndcg@20"),
+                      fmt_num(r.mean("seconds_per_epoch")), fmt_epoch(r.mean("best_epoch")),
+                      fmt_epoch(r.mean("epochs_run")), stops, f"{NOT_COMPARED}: {peer_status(r)[1]}"])
+    return out + md_table(header, lines) + [""]
+
+
 def significance_table(ds: str, protocol: str, rows: list[Row], ref: Row, tests: dict) -> list[str]:
-    out = [f"Paired tests over users, JNSKR vs each in-house baseline ({DATASET_TITLES.get(ds, ds)}, protocol "
-           f"{protocol}, test set, standard NDCG): per-user values averaged over the seeds both models have, then "
-           "paired by user id; `scipy.stats.ttest_rel` and `scipy.stats.wilcoxon` (two-sided); `**`: p < 0.01.",
+    out = [f"Paired tests over users, JNSKR vs each in-house baseline and each compared peer "
+           f"({DATASET_TITLES.get(ds, ds)}, protocol {protocol}, test set, standard NDCG): per-user values averaged "
+           "over the seeds both models have (a peer from another framework: each side over its own seeds), then "
+           "paired by user id; `scipy.stats.ttest_rel` and `scipy.stats.wilcoxon` (two-sided); `**`: p < 0.01.  "
+           f"Peers marked \"{NOT_COMPARED}\" are not tested.",
            ""]
     header = ["Baseline", "Seeds paired", "Users", "Metric", "JNSKR", "Baseline value", "Δ", "p (paired t)",
               "p (Wilcoxon)"]
     lines = []
     for r in rows:
-        if r.source != SRC_JNSKR or r is ref:
+        if r is ref or tests_key(r) not in tests:
             continue
+        label = r.model if r.source == SRC_JNSKR else f"{r.model} ({r.source})"
         for metric, name in (("recall@20", "Recall@20"), ("ndcg@20", "NDCG@20")):
-            p = tests.get(r.model, {}).get(metric)
+            p = tests.get(tests_key(r), {}).get(metric)
             if p is None:
-                lines.append([r.model, DASH, DASH, name, DASH, DASH, DASH, DASH, "no shared seed or per-user data"])
+                lines.append([label, DASH, DASH, name, DASH, DASH, DASH, DASH, "no shared seed or per-user data"])
                 continue
-            lines.append([r.model, ", ".join(map(str, p.seeds)), str(p.n_users), name, fmt(p.ref_mean),
+            lines.append([label, ", ".join(map(str, p.seeds)), str(p.n_users), name, fmt(p.ref_mean),
                           fmt(p.other_mean), fmt_delta(delta(p.ref_mean, p.other_mean)), fmt_p(p.p_t), fmt_p(p.p_w)])
     return out + md_table(header, lines)
 
@@ -551,7 +644,7 @@ def ablation_table(ds: str, protocol: str, rows: list[Row], ref: Row, tests: dic
               "s to best", "ΔR@20", "ΔN@20", "p R@20", "p N@20"]
     lines = []
     for r in [ref] + abl:
-        t = tests.get(r.model, {})
+        t = tests.get(tests_key(r), {})
         pr, pn = t.get("recall@20"), t.get("ndcg@20")
         dn, dn_s = ndcg_delta(ref, r) if r is not ref else (None, "")
         lines.append([f"**{r.model}**" if r is ref else r.model,
@@ -851,7 +944,9 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
         md += ["No measured runs were found under the results directory: only the published reference numbers "
                "are shown.", ""]
     md += ["Contents: " + ", ".join(f"[{DATASET_TITLES.get(ds, ds)}](#{_anchor(DATASET_TITLES.get(ds, ds))})"
-                                    for ds in sorted({d for d, _ in tables}, key=ds_key)), ""]
+                                    for ds in sorted({d for d, _ in tables}, key=ds_key))
+           + ", [Fair protocol for peers](#fair-protocol-for-peers)", ""]
+    md += fair_protocol_section(results)
     for ds in sorted({d for d, _ in tables}, key=ds_key):
         md += [f"## {DATASET_TITLES.get(ds, ds)}", ""]
         if ds in DATASET_NOTES:
@@ -869,13 +964,18 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
             if ref is not None:
                 for r in rows:
                     if r.source == SRC_JNSKR and r is not ref:
-                        tests[r.model] = {m: paired_test(ref, r, m) for m in ("recall@20", "ndcg@20")}
+                        tests[tests_key(r)] = {m: paired_test(ref, r, m) for m in ("recall@20", "ndcg@20")}
+                    elif r.source == SRC_RECBOLE and is_compared(r):  # never against an untuned/truncated peer
+                        tests[tests_key(r)] = {m: paired_test_own_seeds(ref, r, m) for m in ("recall@20", "ndcg@20")}
             md += [f"### Protocol {protocol}: models", ""]
             md += main_table(ds, protocol, rows, ref, tests) + [""]
             if ref is None:
                 md += ["(No JNSKR run under this protocol: deltas and tests are not available.)", ""]
-            if ref is not None and any(r.source == SRC_JNSKR and r is not ref for r in rows):
-                md += [f"### Protocol {protocol}: significance (JNSKR vs in-house baselines)", ""]
+            nc = not_compared_table(ds, protocol, rows)
+            if nc:
+                md += [f"### Protocol {protocol}: peer runs not compared", ""] + nc
+            if ref is not None and any(r is not ref and tests_key(r) in tests for r in rows):
+                md += [f"### Protocol {protocol}: significance (JNSKR vs in-house baselines and compared peers)", ""]
                 md += significance_table(ds, protocol, rows, ref, tests) + [""]
             if ref is not None and any(r.is_ablation for r in rows):
                 md += [f"### Protocol {protocol}: JNSKR vs JNSKR-sampled and ablations", ""]
@@ -884,12 +984,14 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
                 rep = reproduction_table(ds, rows)
                 if rep:
                     md += [f"### Protocol {protocol}: our runs vs the paper", ""] + rep
+                    if ds == "amazon-book" and any(r.source == SRC_JNSKR and r.model == "ENMF" for r in rows):
+                        md += ENMF_GAP + [""]
             sp = sparsity_table(ds, protocol, rows)
             if sp:
                 md += [f"### Protocol {protocol}: sparsity study", ""] + sp
             if plots:
                 figs = []
-                main_rows = [r for r in rows if not r.is_ablation]
+                main_rows = [r for r in rows if not r.is_ablation and is_compared(r)]
                 abl_rows = [r for r in rows if r.source == SRC_JNSKR and (r is ref or r.is_ablation)]
                 if plot_curves(img / f"results-{slug}-curves.png", ds, protocol, main_rows):
                     figs.append((f"results-{slug}-curves.png",
@@ -897,7 +999,8 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
                 if ref is not None and len(abl_rows) > 1 and plot_curves(
                         img / f"results-{slug}-ablation-curves.png", ds, protocol, abl_rows, " (ablations)"):
                     figs.append((f"results-{slug}-ablation-curves.png", "JNSKR vs JNSKR-sampled and ablations"))
-                if measured and plot_bars(img / f"results-{slug}-bars.png", ds, protocol, rows, ref):
+                if measured and plot_bars(img / f"results-{slug}-bars.png", ds, protocol,
+                                          [r for r in rows if is_compared(r)], ref):
                     figs.append((f"results-{slug}-bars.png", "test Recall@20 and NDCG@20 per model"))
                 if figs:
                     md += [f"### Protocol {protocol}: plots", ""]
@@ -915,6 +1018,153 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(text)
     return text
+
+
+FAIR_PROTOCOL = [
+    "Every peer that a Δ or a significance star is computed against must have been run like our own models "
+    "(Rendle et al., RecSys 2022; Dacrema et al., RecSys 2019, on what goes wrong otherwise):",
+    "",
+    "1. **Same validation split.** Hyper-parameters and the best epoch are chosen on the validation split jnskr's "
+    "trainer uses (10% of each user's training items, `holdout_split(train, 0.1, seed=2020)`; "
+    "`bench/peers/recbole/convert.py` writes exactly that split for RecBole), never on test.",
+    "2. **Same number of trials per model**, over the ranges the peer's authors recommend (RecBole: each "
+    "model's documented \"Tuning Hyper Parameters\" ranges; implicit: `bench/ials.py`'s shared grid).  A grid with "
+    "more points than trials is sampled without replacement with a fixed seed; every trial's setting and "
+    "validation score is recorded in the result's `tuning` record.",
+    "3. **Training ends by the peer's own early stop on validation** (RecBole: `stopping_step` 10 validations "
+    "without improvement) or its epoch cap, **never by a time budget** (`run.py --budget 0`); the result says "
+    "which in `stopped_by`.",
+    "4. **3 seeds** of the chosen setting (RecBole: 2020, 2021, 2022; the seed-2020 trial is that run).",
+    "5. **The same full-ranking evaluator**: every item ranked, the user's training items masked, Recall / "
+    "standard NDCG / Precision / Hit at 10/20/40.  RecBole's evaluator is checked equal to jnskr's on a golden "
+    "case and on dumped scores (`bench/peers/recbole/README.md`); per-user test values are recorded so the "
+    "paired tests can pair users across frameworks.",
+    "",
+    f"A peer result without a non-empty `tuning` record, or with `stopped_by` `budget`/`terminated`, is shown "
+    f"only as \"{NOT_COMPARED}\": no Δ column, no significance test.  The run for a peer is "
+    "`python bench/peers/recbole/tune.py --dataset D --model M --space '{...}'` (6 trials, then the 2 other seeds); "
+    "the commands used are in `bench/peers/recbole/README.md`.",
+    "",
+    "Our own rows: JNSKR and jnskr's ENMF were tuned on the same validation split (`bench/results/tune-*.json`: "
+    "10 trials for ENMF on ml-100k, 3 rounds for JNSKR) and stop on validation (patience), 3 seeds.  They had "
+    "more trials than the 6 given to each RecBole peer; where a tuned peer comes close, read the margin with "
+    "that in mind.",
+]
+
+#: peers and datasets the fair protocol covers; each either has a compared result or an estimate
+PLAN_MODELS = ["BPR", "ENMF", "LightGCN", "CKE", "CFKG", "KGAT", "KGIN", "RippleNet"]
+PLAN_DATASETS = {"ml100k-kgat": 70_672, "kgcn-music": 15_826, "amazon-book": 564_499}  # RecBole train pairs
+PLAN_RUNS = 8  # 6 trials + 2 more seeds
+PLAN_EPOCHS = 100  # assumed epochs to early stop where no converged run of the model exists
+
+
+def _recbole_runs(results: Path) -> list[dict]:
+    out = []
+    for path in sorted((results / "recbole").glob("*.json")):
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(d, dict) and d.get("model") and d.get("dataset"):
+            out.append(d)
+    return out
+
+
+def peer_plan_table(results: Path) -> list[str]:
+    """One line per (dataset, peer): compared (tuned, converged) or "not run: N hours estimated"."""
+    runs = _recbole_runs(results)
+    by = defaultdict(list)
+    for d in runs:
+        by[(d["dataset"], d["model"])].append(d)
+
+    def epoch_cost(ds: str, model: str) -> tuple[float | None, str]:
+        """Seconds per epoch, training + validation, single-threaded, and where the figure comes from."""
+        own = [d for d in by.get((ds, model), []) if d.get("seconds_per_epoch")]
+        if own:
+            d = min(own, key=lambda d: d["seconds_per_epoch"])
+            return d["seconds_per_epoch"] + (d.get("valid_seconds_per_epoch") or 0.0), f"measured on {ds}"
+        base = [d for d in by.get(("ml100k-kgat", model), []) if d.get("seconds_per_epoch")]
+        if not base:
+            return None, "no epoch measured"
+        d = min(base, key=lambda d: d["seconds_per_epoch"])
+        scale = PLAN_DATASETS[ds] / PLAN_DATASETS["ml100k-kgat"]
+        valid = [x.get("valid_seconds_per_epoch") or 0.0 for x in by.get((ds, "BPR"), [])]
+        v = max(valid) if valid else (d.get("valid_seconds_per_epoch") or 0.0) * scale
+        return d["seconds_per_epoch"] * scale + v, (f"ml100k-kgat epoch × {scale:.1f} (training pairs)"
+                                                    + (f" + {ds} BPR's validation pass" if valid else ""))
+
+    def epochs_needed(model: str) -> tuple[float, str]:
+        conv = [d for d in runs if d["model"] == model and d.get("stopped_by") not in TRUNCATED_STOPS
+                and d.get("epochs_run")]
+        for d in runs:  # the trials of a tuned run are converged runs too
+            for t in ((d.get("tuning") or {}).get("trials") or []) if d["model"] == model else []:
+                if t.get("stopped_by") not in TRUNCATED_STOPS and t.get("epochs_run"):
+                    conv.append({"epochs_run": t["epochs_run"]})
+        if conv:
+            return float(np.mean([d["epochs_run"] for d in conv])), f"{len(conv)} converged runs"
+        return float(PLAN_EPOCHS), "assumed"
+
+    lines = []
+    for ds in PLAN_DATASETS:
+        for model in PLAN_MODELS:
+            tuned = [d for d in by.get((ds, model), []) if d.get("tuning")
+                     and d.get("stopped_by") not in TRUNCATED_STOPS and not d.get("error")]
+            if tuned:
+                t = tuned[0]["tuning"]
+                lines.append([ds, model, f"run: {t.get('n_trials')} trials on validation, {len(tuned)} seed(s), "
+                              f"ended by {', '.join(sorted({str(d.get('stopped_by')) for d in tuned}))}", DASH, DASH])
+                continue
+            cost, cost_src = epoch_cost(ds, model)
+            ep, ep_src = epochs_needed(model)
+            if cost is None:
+                lines.append([ds, model, "not run: no epoch time measured to estimate from", DASH, DASH])
+                continue
+            hours = PLAN_RUNS * ep * cost / 3600
+            lines.append([ds, model, f"not run: {hours:.1f} hours estimated" if hours >= 0.95
+                          else f"not run: {hours * 60:.0f} minutes estimated",
+                          f"{fmt_num(cost)} s ({cost_src})", f"{ep:.0f} ({ep_src})"])
+    head = [f"Status of each RecBole peer under this protocol.  Estimate = {PLAN_RUNS} runs (6 trials + 2 seeds) × "
+            "epochs to early stop × seconds per epoch (training + full-ranking validation), one thread on this "
+            "2-core machine; epochs to early stop = the mean over this model's converged RecBole runs, or "
+            f"{PLAN_EPOCHS} where none exists.  A peer that is not run is not compared: its budget-stopped or "
+            "untuned figure is no substitute.", ""]
+    return head + md_table(["Dataset", "Peer", "Status", "s per epoch (train + valid)", "epochs to stop"],
+                           lines) + [""]
+
+
+def fair_protocol_section(results: Path) -> list[str]:
+    return ["## Fair protocol for peers", ""] + FAIR_PROTOCOL + [""] + peer_plan_table(results)
+
+
+#: why our ENMF's paper-protocol row on Amazon-book is below the paper's (shown under that table)
+ENMF_GAP = [
+    "**Why our ENMF is 0.0072 below the paper's on Amazon-book (R@20 0.1400 vs 0.1472; legacy N@20 0.0952 vs "
+    "0.0998).**  The ENMF authors' public code and README (chenchongthu/ENMF, `code/ENMF.py`) train with "
+    "Adagrad lr 0.05, batches of 256 users, d = 64, dropout keep-probability 0.7, no L2, for **500 epochs**, and "
+    "tell users to tune `negative_weight` over {0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5} (smaller for "
+    "sparser data) and the keep-probability per dataset.  Our row uses the same model, optimiser, lr, batch, d, "
+    "keep-probability and no L2, so the differences are:",
+    "",
+    "1. **Epochs: 101 against the authors' 500.**  The preset stops at JNSKR's 101 epochs (spec §5).  The test "
+    "curve (`runs/amazon-book/ENMF-paper-s1.json`, every 10 epochs) still rises at the end: 0.1382 at epoch 51, "
+    "0.1400 at 71 (the row: selected by test Recall@10), 0.1409 at 101, about +0.0003 per 10 epochs over the "
+    "last 30.  Held linearly, that rate would reach 0.1472 near epoch 330; the curve is flattening, so the "
+    "longer training explains part of the gap, how much is unmeasured.",
+    "2. **`negative_weight` 0.01 was chosen on validation after only 40 epochs per trial** "
+    "(`tune-amazon-book-enmf.json`: every trial's best epoch was its last, 40, so the search favoured the "
+    "setting that rises fastest, not the one that ends highest after 500 epochs).  0.01 beat 0.005 / 0.02 / 0.05 "
+    "there by 0.0016-0.0087 validation Recall@20; a weight whose curve starts slower and ends higher is exactly "
+    "what such a truncated search misses.  The JNSKR paper (same group as ENMF) does not give the weight it used.",
+    "3. **Selection and seeds.** Our row is one seed against the paper's unstated number of runs, and the paper "
+    "protocol picks the best of the test evaluations (every 10 epochs: 11 for us, 50 over 500 epochs), so a "
+    "longer run also gets more chances at a lucky epoch.  Dropout is not the cause: keep-probability 0.9 beat the "
+    "authors' 0.7 by only 0.0004 validation Recall@20 (0.5: −0.0030; `tune-amazon-book-enmf-round2.json`).",
+    "",
+    "Not closed here: a 500-epoch Amazon-book ENMF run takes about 500 × 6.7 s ≈ 56 min single-threaded on this "
+    "machine (about 7.5 h for the authors' 8-point weight grid), over the ~20 minutes this session could give it; "
+    "the command is `python bench/compare.py --dataset amazon-book --variants ENMF --seeds 1 --protocol paper "
+    "--set train.epochs=500 --set train.eval_every=10` (and `--set enmf.negative_weight=W` for the grid).",
+]
 
 
 def tta_section(out: Path, plots: bool) -> list[str]:

@@ -65,12 +65,22 @@ def _jnskr_run(model: str, seed: int) -> dict:
     }
 
 
-def _recbole_run() -> dict:
+def _recbole_run(model: str = "BPR", tuned: bool = True, stopped_by: str = "early_stopping",
+                 recall: float = 0.2468) -> dict:
+    tuning = {"n_trials": 2, "chosen": {"learning_rate": 0.01},
+              "trials": [{"params": {"learning_rate": 0.01}, "valid_recall@20": 0.12, "stopped_by": "early_stopping",
+                          "epochs_run": 4},
+                         {"params": {"learning_rate": 0.001}, "valid_recall@20": 0.10, "stopped_by": "early_stopping",
+                          "epochs_run": 9}]} if tuned else None
     return {
-        "dataset": "ml100k-kgat", "model": "BPR", "tag": "", "seed": 2020, "framework": "recbole",
-        "test": {"recall@20": 0.2468, "ndcg@20": 0.2975}, "valid": {"recall@20": 0.12},
+        "dataset": "ml100k-kgat", "model": model, "tag": "tuned" if tuned else "", "seed": 2020,
+        "framework": "recbole",
+        "test": {"recall@20": recall, "ndcg@20": 0.2975}, "valid": {"recall@20": 0.12},
         "best_epoch": 3, "epochs_run": 4, "seconds_per_epoch": 0.5, "seconds_to_best_epoch": 2.0,
-        "stopped_by": "early_stopping", "error": None,
+        "stopped_by": stopped_by, "error": None, "budget_seconds": 300.0 if stopped_by == "budget" else None,
+        "tuning": tuning,
+        "per_user": {"users": list(range(N_USERS)), "recall@20": _per_user(model, 2020, recall, "recall"),
+                     "ndcg@20": _per_user(model, 2020, 0.2975, "ndcg")},
         "machine": {"cpu": "Test CPU", "cpu_count": 2}, "threads": {"torch": 1, "nice": 19},
         "versions": {"recbole": "1.2.1", "torch": "2.13.0+cpu"},
         "epochs": [{"epoch": e, "train_seconds": 0.5, "valid_seconds": 0.2, "end_seconds": 0.7 * e,
@@ -92,7 +102,13 @@ def built(tmp_path_factory):
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(json.dumps(_jnskr_run(model, seed)))
     (results / "recbole").mkdir(parents=True)
-    (results / "recbole" / "ml100k-kgat-BPR-s2020.json").write_text(json.dumps(_recbole_run()))
+    (results / "recbole" / "ml100k-kgat-BPR-tuned-s2020.json").write_text(json.dumps(_recbole_run()))
+    # an untuned, budget-stopped peer (as the RecBole runs at defaults under a 300 s budget were)
+    (results / "recbole" / "ml100k-kgat-KGAT-s2020.json").write_text(
+        json.dumps(_recbole_run("KGAT", tuned=False, stopped_by="budget", recall=0.2100)))
+    # tuned but stopped by a budget: still not compared
+    (results / "recbole" / "ml100k-kgat-CKE-s2020.json").write_text(
+        json.dumps(_recbole_run("CKE", tuned=True, stopped_by="budget", recall=0.2200)))
     report = _load_report()
     assert report.main(["--results", str(results), "--out", str(out)]) == 0
     return report, results, out, (out / "results.md").read_text()
@@ -109,8 +125,9 @@ def test_mean_std_and_delta(built):
     enmf_line = next(line for line in md.splitlines() if line.startswith("| jnskr | ENMF |"))
     assert "+17.0%" in enmf_line
     # the RecBole peer (ml100k-kgat shown under ml-100k) and its delta
-    bpr_line = next(line for line in md.splitlines() if line.startswith("| RecBole | BPR |"))
+    bpr_line = next(line for line in md.splitlines() if line.startswith("| RecBole | BPR (tuned) |"))
     assert "0.2468" in bpr_line and f"{(0.31 / 0.2468 - 1) * 100:+.1f}%" in bpr_line
+    assert "tuned on validation: 2 trials" in bpr_line
     assert "ml-100k (= ml100k-kgat)" in md
     # protocol, NDCG variant, seeds and machine stated; no invented values
     assert "**protocol** standard" in md and "standard variant" in md
@@ -161,3 +178,37 @@ def test_deterministic_and_empty(built, tmp_path):
     report.main(["--results", str(tmp_path / "none"), "--out", str(tmp_path / "empty"), "--no-plots"])
     empty = (tmp_path / "empty" / "results.md").read_text()
     assert "No measured runs" in empty and "0.1558" in empty and not (tmp_path / "empty" / "img").exists()
+
+
+def test_untuned_or_truncated_peers_are_not_compared(built):
+    """Issue 19: Δ and significance only against peers tuned on validation and ended by early stop."""
+    report, _, _, md = built
+    lines = md.splitlines()
+    kgat = [line for line in lines if line.startswith("| RecBole | KGAT |")]
+    cke = [line for line in lines if line.startswith("| RecBole | CKE (tuned) |")]
+    assert len(kgat) == 1 and len(cke) == 1  # shown once each, in the not-compared table
+    for line in kgat + cke:
+        assert report.NOT_COMPARED in line
+        assert "%" not in line and "**" not in line  # no Δ, no stars
+    assert "not tuned on validation" in kgat[0] and "300 s budget" in kgat[0]
+    assert "not tuned" not in cke[0] and "300 s budget" in cke[0]
+    readme = [line for line in lines if line.startswith("| RecBole (earlier run, README) |")]
+    assert readme and all(report.NOT_COMPARED in line and "%" not in line for line in readme)
+    # the significance table has the tuned peer, paired across frameworks, and never the others
+    sig = [line for line in lines if line.startswith("| BPR (tuned) (RecBole) |")]
+    assert len(sig) == 2 and "1, 2 vs 2020" in sig[0]
+    assert not any(line.startswith(("| KGAT (RecBole)", "| CKE (tuned) (RecBole)")) for line in lines)
+    assert "## Fair protocol for peers" in md and "not run:" in md
+
+
+def test_peer_status_rules():
+    report = _load_report()
+    row = report.Row(report.SRC_RECBOLE, "X", "standard", [1], [_recbole_run()])
+    assert report.peer_status(row) == (True, "")
+    row.runs = [_recbole_run(tuned=False)]
+    assert report.peer_status(row)[0] is False
+    row.runs = [_recbole_run(), {**_recbole_run(), "stopped_by": "terminated"}]
+    assert report.peer_status(row)[0] is False
+    row.runs = [{**_recbole_run(), "error": "boom"}]
+    assert report.peer_status(row)[0] is False
+    assert report.peer_status(report.Row(report.SRC_JNSKR, "ENMF", "standard"))[0] is True
