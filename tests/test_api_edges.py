@@ -113,5 +113,5 @@ def test_log_progress_logs_a_line_every_period_between_evaluations(caplog):
         now[0] += 31
         p.epoch_end({"epoch": 3, "loss": 1.5})
     lines = [r.getMessage() for r in caplog.records if r.name == "jnskr"]
-    assert lines == ["training: up to 50 epochs", "training: epoch 1/50, batch 3/4, 30 s",
-                     "training: epoch 3/50 done, loss 1.5, 111 s"]
+    assert lines == ["training: at most 50 epochs", "training: epoch 1/≤50, batch 3/4, 30 s, ≤ 33 min left",
+                     "training: epoch 3/≤50 done, loss 1.5, 111 s, ≤ 29 min left"]  # no early-stop rule told

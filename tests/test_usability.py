@@ -77,9 +77,9 @@ def test_notebook_progress_without_tqdm_prints_lines():
     p = NotebookProgress(file=buf, use_tqdm=False)
     Recommender(tiny_config("jnskr", 4)).fit(synthetic_dataset(), progress=p)
     out = buf.getvalue()
-    assert "training: up to 4 epochs" in out
-    assert re.search(r"training: epoch \d+/4  loss [-\d.e+]+, validation recall@20 \d\.\d{4}", out)
-    assert "refit: up to" in out
+    assert "training: at most 4 epochs" in out
+    assert re.search(r"training: epoch \d+/≤4  loss [-\d.e+]+, validation recall@20 \d\.\d{4}", out)
+    assert "refit: 4 epochs" in out
 
 
 def test_notebook_progress_with_tqdm():
@@ -89,7 +89,8 @@ def test_notebook_progress_with_tqdm():
     buf = io.StringIO()
     Recommender(tiny_config("jnskr", 4)).fit(synthetic_dataset(), progress=NotebookProgress(file=buf))
     out = buf.getvalue()
-    assert "training: epoch 4/4" in out and "validation recall@20" in out and "refit: epoch" in out
+    assert "training: epoch 4/≤4" in out and "validation recall@20" in out and "refit: epoch 4/4" in out
+    assert "4/4 [" in out and "epoch/s" in out  # the bar counts epochs, not the batches of every epoch
 
 
 def test_default_progress_choices(monkeypatch):

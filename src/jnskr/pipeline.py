@@ -30,6 +30,7 @@ from jnskr.data.dataset import Dataset, Interactions
 from jnskr.data.kg import ItemKG, build_item_kg
 from jnskr.data.split import validation_split
 from jnskr.errors import JnskrError
+from jnskr.eta import tell_schedule
 from jnskr.evaluation import evaluate as evaluate_ranking
 from jnskr.ids import IdMaps
 from jnskr.models import MODELS, ModelData, get
@@ -110,15 +111,17 @@ def make_strategy(device: torch.device):
 
 
 def make_trainer(cfg: Config, model, train_part: Interactions, item_kg, epochs: int, validate, strategy,
-                 progress) -> Trainer | None:
-    """The trainer of `model` on `train_part` (None when its class has nothing to train)."""
+                 progress, say_weights: bool = True) -> Trainer | None:
+    """The trainer of `model` on `train_part` (None when its class has nothing to train);
+    `say_weights`: log its negative-weight summary at INFO (the refit's: at DEBUG)."""
     objective = model.objective(train_part, item_kg, cfg.seed)
     if objective is None:
         return None
     sweeps = (model.block_sweeps(train_part, item_kg, cfg.train.batch_size, cfg.train.block_solver,
                                  cfg.train.cg_steps) if cfg.solver() == "als" else None)
     if hasattr(objective, "weight_summary"):
-        log.info("weights: %s", {k: round(v, 5) for k, v in objective.weight_summary().items()})
+        log.log(logging.INFO if say_weights else logging.DEBUG, "weights: %s",
+                {k: round(v, 5) for k, v in objective.weight_summary().items()})
     return Trainer(
         model, objective, seed=cfg.seed, batch_size=cfg.train.batch_size, epochs=epochs,
         drop_last=cfg.drop_last(), optimizer=cfg.train.optimizer, lr=cfg.learning_rate(),
@@ -173,6 +176,7 @@ def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None
             raise stop.Interrupted(stop.requested() or signal.SIGTERM)
 
     trainer.on_epoch_end = after_epoch
+    tell_schedule(progress, cfg.eval_every(), cfg.patience(), cfg.select_metric())  # ETAs from early stopping
     try:
         with stop.deferred():
             trainer.fit()
@@ -214,7 +218,8 @@ def refit_trainer(cfg: Config, prep: Prepared, epochs: int, device, strategy):
                                 cfg.data.inverse_relations)
     full = Prepared(ds, ds.train, None, item_kg, prep.ids)
     model = build(cfg, full, device)
-    return model, item_kg, make_trainer(cfg, model, ds.train, item_kg, epochs, None, strategy, None)
+    trainer = make_trainer(cfg, model, ds.train, item_kg, epochs, None, strategy, None, say_weights=False)
+    return model, item_kg, trainer
 
 
 def refit(cfg: Config, prep: Prepared, epochs: int, device, strategy, folder: RunFolder | None, progress):
@@ -271,7 +276,6 @@ def metrics_record(cfg: Config, prep: Prepared, trainer: Trainer | None, test: d
         "selected_on": "test" if paper else "valid",
         "select_metric": cfg.select_metric(),
         "refit": None,
-        "config_layers": cfg.layers() or None,  # preset, config file, flags, --set: first to last
     }
 
 

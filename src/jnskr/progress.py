@@ -17,6 +17,8 @@ import sys
 import time
 import warnings
 
+from jnskr.eta import StopEstimate, phase_text, remaining_text, start_text
+
 log = logging.getLogger("jnskr")
 
 #: the figure the bars, the rule and the trackers read from an evaluation record
@@ -153,10 +155,11 @@ def _in_notebook() -> bool:
 
 class NotebookProgress:
     """A progress bar for notebooks and plain Python: `tqdm.auto` when tqdm is installed (a widget
-    in Jupyter, text elsewhere), else one printed line per evaluation.  The bar counts the batches
-    of the whole run (its ETA is for the run, up to the maximum epochs; early stopping ends sooner),
-    shows ``epoch N/total``, the last epoch's loss and validation figure, and prints the
-    falling-validation warning of `FallingWatch` where a notebook user sees it."""
+    in Jupyter, text elsewhere), else one printed line per evaluation.  The bar counts the epochs
+    of the phase up to its expected end (`jnskr.eta`: the early stop if validation does not improve
+    again, at most the epoch cap), with the batch within the epoch, the last epoch's loss and
+    validation figure, and prints the falling-validation warning of `FallingWatch` where a
+    notebook user sees it."""
 
     watches_validation = True
 
@@ -167,6 +170,7 @@ class NotebookProgress:
         self.phase = -1
         self.valid = ""
         self.watch = FallingWatch(emit=self.write)
+        self.stop = StopEstimate()
 
     def write(self, message: str) -> None:
         log.warning(message)
@@ -179,7 +183,9 @@ class NotebookProgress:
         self.phase += 1
         self.valid = ""
         self.watch.start(done_epochs, total_epochs, batches_per_epoch)
+        self.stop.reset(exact=self.phase > 0)
         self.total_epochs, self.epoch, self.per_epoch = total_epochs, done_epochs, max(1, batches_per_epoch)
+        self.first, self.batches = done_epochs, 0
         self.t0 = time.perf_counter()
         self.label = PHASES[min(self.phase, 1)]
         tqdm = None
@@ -188,36 +194,40 @@ class NotebookProgress:
                 from tqdm.auto import tqdm
             except ImportError:
                 tqdm = None
-        if tqdm is not None:
-            self.bar = tqdm(total=(total_epochs - done_epochs) * self.per_epoch, desc=self._desc(), unit="batch",
+        if tqdm is not None:  # counts epochs (not the batches of every epoch as one total)
+            self.bar = tqdm(total=self.stop.end(total_epochs) - done_epochs, desc=self._desc(), unit="epoch",
                             file=self.file, leave=True, dynamic_ncols=True)
         else:
-            self._print(f"{self.label}: up to {total_epochs} epochs"
-                        + (f" (from epoch {done_epochs})" if done_epochs else ""))
+            self._print(start_text(self.label, total_epochs, self.stop, done_epochs))
 
     def _desc(self) -> str:
-        return f"{self.label}: epoch {min(self.epoch + 1, self.total_epochs)}/{self.total_epochs}"
+        return phase_text(self.label, min(self.epoch + 1, self.total_epochs), self.total_epochs, self.stop)
 
     def _print(self, line: str) -> None:
         print(line, file=self.file if self.file is not None else sys.stderr, flush=True)
 
     def batch(self, epoch: int, loss: float) -> None:
-        self.epoch = epoch
-        if self.bar is not None:  # the loss shown stays the last epoch's (a batch's is on another scale)
-            self.bar.set_description(self._desc(), refresh=False)
-            self.bar.update(1)
+        if epoch != self.epoch:
+            self.epoch, self.batches = epoch, 0
+        self.batches += 1
+        if self.bar is not None and self.per_epoch > 1:  # the loss shown stays the last epoch's
+            self.bar.set_description(f"{self._desc()}, batch {self.batches}/{self.per_epoch}", refresh=False)
+            self.bar.update(0)  # redraws at tqdm's own pace
 
     def epoch_end(self, record: dict) -> None:
         self.epoch = int(record["epoch"])
+        self.stop.see(record)
         metric = shown_metric(record.get("valid"))
         if metric is not None:
             self.valid = f", validation {metric} {record['valid'][metric]:.4f}"
         if self.bar is not None:
+            self.bar.total = max(self.stop.end(self.total_epochs), self.epoch) - self.first
+            self.bar.n = self.epoch - self.first
             self.bar.set_description(self._desc(), refresh=False)
             self.bar.set_postfix_str(f"loss {_fmt_loss(record.get('loss'))}{self.valid}")
         elif metric is not None:
-            self._print(f"{self.label}: epoch {self.epoch}/{self.total_epochs}  loss {_fmt_loss(record.get('loss'))}"
-                        f"{self.valid}  ({time.perf_counter() - self.t0:.0f} s)")
+            self._print(f"{phase_text(self.label, self.epoch, self.total_epochs, self.stop)}  loss "
+                        f"{_fmt_loss(record.get('loss'))}{self.valid}  ({time.perf_counter() - self.t0:.0f} s)")
         self.watch.epoch_end(record)
 
     def close(self) -> None:
@@ -228,23 +238,30 @@ class NotebookProgress:
 
 class LogProgress:
     """Progress as plain lines on the ``jnskr`` logger (INFO), for runs nobody watches on a
-    terminal (pipes, nohup, CI): where the phase starts, then a line at most every `every` seconds
-    between evaluations (``training: epoch 3/50, batch 120/400, 41 s``); the evaluations themselves
-    are logged by the trainer.  The lines show wherever the application configured logging (the
-    CLI does; a script: ``logging.basicConfig(level="INFO")``); no handler is added here."""
+    terminal (pipes, nohup, CI; the CLI's choice off a terminal): where the phase starts and how
+    it ends (the early-stopping rule, the cap), then a line at most every `every` seconds between
+    evaluations, inside an epoch (``training: epoch 3 (early stop ~8, at most 50), batch 120/400,
+    41 s, about 2 min left``) or after one (a sweep); the evaluations themselves are logged by the
+    trainer.  The lines show wherever the application configured logging (the CLI does; a script:
+    ``logging.basicConfig(level="INFO")``); no handler is added here."""
 
     def __init__(self, every: float = 30.0, clock=time.monotonic):
         self.every, self.clock = every, clock
         self.phase = -1
+        self.stop = StopEstimate()
 
     def start(self, done_epochs: int, total_epochs: int, batches_per_epoch: int) -> None:
         self.phase += 1
+        self.stop.reset(exact=self.phase > 0)
         self.label = PHASES[min(self.phase, 1)]
         self.total_epochs, self.per_epoch = total_epochs, max(1, batches_per_epoch)
-        self.epoch, self.batches = done_epochs, 0
+        self.epoch, self.batches, self.first = done_epochs, 0, done_epochs
         self.t0 = self.last = self.clock()
-        log.info("%s: up to %d epochs%s", self.label, total_epochs,
-                 f" (from epoch {done_epochs})" if done_epochs else "")
+        if self.phase == 0:  # the refit's start and length are logged by the pipeline
+            rule = (f", early stop after {self.stop.patience} evaluations without improvement (one every "
+                    f"{self.stop.eval_every})" if self.stop.known else "")
+            log.info("%s: at most %d epochs%s%s", self.label, total_epochs, rule,
+                     f" (from epoch {done_epochs})" if done_epochs else "")
 
     def _due(self) -> bool:
         now = self.clock()
@@ -253,21 +270,28 @@ class LogProgress:
         self.last = now
         return True
 
+    def _left(self, epochs_done: float) -> str:
+        per = (self.clock() - self.t0) / epochs_done if epochs_done > 0 else None
+        left = remaining_text(per, self.first + epochs_done, self.total_epochs, self.stop)
+        return f", {left}" if left else ""
+
     def batch(self, epoch: int, loss: float) -> None:
         if epoch != self.epoch:
             self.epoch, self.batches = epoch, 0
         self.batches += 1
         if self.per_epoch > 1 and self.batches < self.per_epoch and self._due():
-            log.info("%s: epoch %d/%d, batch %d/%d, %.0f s", self.label, epoch + 1, self.total_epochs,
-                     self.batches, self.per_epoch, self.clock() - self.t0)
+            done = epoch - self.first + self.batches / self.per_epoch
+            log.info("%s, batch %d/%d, %.0f s%s", phase_text(self.label, epoch + 1, self.total_epochs, self.stop),
+                     self.batches, self.per_epoch, self.clock() - self.t0, self._left(done))
 
     def epoch_end(self, record: dict) -> None:
         self.epoch = int(record["epoch"])
+        self.stop.see(record)
         if record.get("valid"):  # the trainer logs evaluations
             self.last = self.clock()
         elif self._due():
-            log.info("%s: epoch %d/%d done, loss %s, %.0f s", self.label, self.epoch, self.total_epochs,
-                     _fmt_loss(record.get("loss")), self.clock() - self.t0)
+            log.info("%s done, loss %s, %.0f s%s", phase_text(self.label, self.epoch, self.total_epochs, self.stop),
+                     _fmt_loss(record.get("loss")), self.clock() - self.t0, self._left(self.epoch - self.first))
 
     def close(self) -> None:
         pass

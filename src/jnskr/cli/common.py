@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from rich.console import Console
@@ -15,9 +16,22 @@ err_console = Console(stderr=True)
 STATE = {"debug": False, "quiet": False}
 
 
+#: the width of output that is not a terminal (pipes, files, CI logs): lines are never wrapped there
+PIPED_WIDTH = 100_000
+
+
+def set_widths() -> None:
+    """Output on a terminal wraps at the terminal's width; piped output (a file, `| less`, CI)
+    is never hard-wrapped (rich's default there is 80 columns, which split paths and names),
+    and tables take their natural width.  A `COLUMNS` setting is kept (docs generation fixes it)."""
+    for c in (console, err_console):
+        c.width = None if c.is_terminal or os.environ.get("COLUMNS") else PIPED_WIDTH
+
+
 def setup_logging(quiet: bool = False, debug: bool = False) -> None:
     STATE["quiet"] = quiet
     STATE["debug"] = debug
+    set_widths()
     logger = logging.getLogger("jnskr")
     logger.handlers.clear()
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)

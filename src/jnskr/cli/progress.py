@@ -1,8 +1,11 @@
-"""The training progress bar of the CLI (rich): one bar over every batch of a phase (selection
-training, then the refit on all of train), with ``epoch N/total``, the last epoch's loss, the last
-validation figure and the ETA of the phase (up to its maximum epochs: early stopping ends sooner).
+"""The training progress of the CLI.  On a terminal, a rich bar per phase (selection training,
+then the refit on all of train) over the batches up to the phase's expected end (`jnskr.eta`: the
+early stop if validation does not improve again, at most the epoch cap), with ``epoch N (early
+stop ~M, at most T)``, the last epoch's loss, the last validation figure and the time to that end.
+Off a terminal (pipes, nohup, CI), plain lines (`jnskr.progress.LogProgress`, every 30 s between
+evaluations).
 
-`make_progress` is what `jnskr train` runs with: the bar on a TTY (not with --quiet), the
+`make_progress` is what `jnskr train` runs with: the bar or the lines (nothing with --quiet), the
 falling-validation rule always, and a tracker when asked."""
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import math
 
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from jnskr.cli.common import err_console, show_progress
-from jnskr.progress import PHASES, FallingWatch, FanOut, shown_metric
+from jnskr.cli.common import STATE, err_console, show_progress
+from jnskr.eta import StopEstimate, phase_text
+from jnskr.progress import PHASES, FallingWatch, FanOut, LogProgress, shown_metric
 
 log = logging.getLogger("jnskr")
 
@@ -27,24 +31,30 @@ class RichProgress:
         self.p: Progress | None = None
         self.phase = -1
         self.valid = ""
+        self.stop = StopEstimate()
 
     def start(self, done_epochs: int, total_epochs: int, batches_per_epoch: int) -> None:
         self.phase += 1
+        self.stop.reset(exact=self.phase > 0)
         self.total_epochs = total_epochs
-        self.epoch = done_epochs
+        self.epoch = self.first = done_epochs
         self.per_epoch = max(1, batches_per_epoch)
         self.valid = ""
+        eta = "ETA" if self.stop.known else "ETA ≤"  # to the expected end, or only a bound: the cap
         self.p = Progress(TextColumn("{task.description}"), BarColumn(bar_width=30), TaskProgressColumn(),
                           TextColumn("loss {task.fields[loss]}{task.fields[valid]}"),
-                          TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                          TimeElapsedColumn(), TextColumn(eta), TimeRemainingColumn(),
                           console=self.console, transient=True)
         self.p.start()
-        total = max(1, (total_epochs - done_epochs) * self.per_epoch)
-        self.task = self.p.add_task(self._desc(), total=total, loss="-", valid="")
+        self.task = self.p.add_task(self._desc(), total=self._total(), loss="-", valid="")
+
+    def _total(self) -> int:
+        """Batches from the phase's first epoch to its expected end."""
+        return max(1, (max(self.stop.end(self.total_epochs), self.epoch) - self.first) * self.per_epoch)
 
     def _desc(self) -> str:
         label = self.label or PHASES[min(self.phase, 1)]
-        return f"{label}: epoch {min(self.epoch + 1, self.total_epochs)}/{self.total_epochs}"
+        return phase_text(label, min(self.epoch + 1, self.total_epochs), self.total_epochs, self.stop)
 
     def batch(self, epoch: int, loss: float) -> None:
         """One batch (or sweep) done.  The loss shown stays the last finished epoch's, as in the
@@ -62,13 +72,12 @@ class RichProgress:
         if metric is not None:
             self.valid = f"  validation {metric} {valid[metric]:.4f}"
         self.epoch = record["epoch"]
+        self.stop.see(record)
         loss = record.get("loss")
         fields = {"loss": f"{loss:.4g}"} if isinstance(loss, (int, float)) and math.isfinite(loss) else {}
-        done = (self.epoch - self._first_epoch()) * self.per_epoch
-        self.p.update(self.task, completed=done, valid=self.valid, description=self._desc(), **fields)
-
-    def _first_epoch(self) -> int:
-        return self.total_epochs - round(self.p.tasks[0].total / self.per_epoch)
+        done = (self.epoch - self.first) * self.per_epoch
+        self.p.update(self.task, total=self._total(), completed=done, valid=self.valid, description=self._desc(),
+                      **fields)
 
     def close(self) -> None:
         if self.p is not None:
@@ -77,7 +86,8 @@ class RichProgress:
 
 
 def make_progress(tracker=None):
-    """The CLI's progress: the bar (on a TTY, not --quiet), the falling-validation warning on the
-    log, and `tracker` (TensorBoard / MLflow) when given."""
-    bar = RichProgress() if show_progress() else None
-    return FanOut(bar, FallingWatch(emit=log.warning), tracker)
+    """The CLI's progress: the bar on a terminal, plain log lines elsewhere (`LogProgress`; neither
+    with --quiet), the falling-validation warning on the log, and `tracker` (TensorBoard / MLflow)
+    when given."""
+    shown = RichProgress() if show_progress() else None if STATE["quiet"] else LogProgress()
+    return FanOut(shown, FallingWatch(emit=log.warning), tracker)

@@ -72,9 +72,19 @@ def fetch(name: str, *, base_url: str | None = None, force: bool = False) -> Pat
         raise JnskrError(f"unknown dataset {name!r}: registered are {', '.join(REGISTRY)}")
     if is_fetched(name) and not force:
         return dataset_dir(name)
+    info = REGISTRY[name]
+    log.info("fetching %s into %s from %s; licence: %s", name, dataset_dir(name), source_of(name), info.licence)
     if name == "ml-100k":
         return fetch_ml100k(dataset_dir(name))
     return download_kgat(name, dataset_dir(name), base_url=base_url or KGAT_BASE_URL)
+
+
+def source_of(name: str, base_url: str | None = None) -> str:
+    """Where a registered dataset's files come from, in words."""
+    if name == "ml-100k":
+        return (f"the recbole {RECBOLE_VERSION} wheel on PyPI (its dataset_example/ml-100k files, "
+                "sha256-checked; MovieLens by GroupLens, Freebase links by KB4Rec)")
+    return f"{(base_url or KGAT_BASE_URL).rstrip('/')}/{name}/ (the KGAT repository; git-blob-checked)"
 
 
 def cache_path(path: Path, fmt: str, name: str | None, options: dict) -> tuple[str, Path]:
@@ -124,8 +134,12 @@ def read_cached(path: Path, format: str | None = None, *, cache: bool = True, na
     return ds
 
 
-def _log(ds: Dataset, log_warnings: bool) -> Dataset:
-    if log_warnings:
+def _log(ds: Dataset, log_warnings: bool, registered: bool = False) -> Dataset:
+    """Log the dataset's warnings: one WARNING line each, or, for a registered dataset read with
+    its registered options (what it is known to hold), one INFO line for all of them."""
+    if log_warnings and registered and ds.warnings:
+        log.info("%s (registered data, as prepared): %s", ds.name, "; ".join(ds.warnings))
+    elif log_warnings:
         for w in ds.warnings:
             log.warning("%s: %s", ds.name, w)
     return ds
@@ -159,7 +173,8 @@ def load_dataset(name_or_path: str | Path = DEFAULT_DATASET, format: str | None 
                 )
             fetch(s)
         ds = read_cached(dataset_dir(s), format or info.format, cache=cache, name=s, **{**info.options, **options})
-        return _log(ds, log_warnings)
+        as_registered = format in (None, info.format) and all(info.options.get(k) == v for k, v in options.items())
+        return _log(ds, log_warnings, registered=as_registered)
     if not os.path.lexists(p):
         known = ", ".join(sorted(set(REGISTRY) | set(imported_names())))
         shown = s if len(s) <= 80 else s[:77] + "..."
