@@ -170,8 +170,8 @@ class Trainer:
                     p.requires_grad_(True)
         elif self.progress is not None:
             self.progress.batch(epoch, float("nan"))
-        # F costs about half a sweep: computed where the run evaluates (a refit: after its last sweep)
-        if (self.validate is not None and self.is_eval_epoch(epoch)) or epoch + 1 == self.epochs:
+        # F costs about half a sweep: computed on the evaluation schedule (a refit too: its loss curve) and at the end
+        if self.is_eval_epoch(epoch) or epoch + 1 == self.epochs:
             value = self.sweeps.value()
             if not math.isfinite(value):
                 raise TrainingDiverged(f"the objective is {value} after sweep {epoch + 1}")
