@@ -80,6 +80,8 @@ def _print_table(engine, rows: list[dict], title: str, explanations: list[dict] 
                           highlight=False)
     if not engine.names.any_named:
         console.print("entities are shown by their raw ids: the dataset has no entity names", highlight=False)
+    elif any(not f.get("entity_name") for e in explanations for f in e["facts"]):  # ml-100k: 96 of 33,126 named
+        console.print("entities without a name in the dataset are shown by their raw ids", highlight=False)
 
 
 def recommend(
