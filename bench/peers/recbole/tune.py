@@ -89,16 +89,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[2020, 2021, 2022])
     p.add_argument("--python", type=Path, default=HERE / ".venv" / "bin" / "python")
     p.add_argument("--tuning-only", action="store_true", help="run the trials, not the extra seeds")
+    p.add_argument("--stopping-step", type=int, default=None,
+                   help="RecBole's early-stop patience for every trial and seed (default: RecBole's, 10)")
+    p.add_argument("--name", default="tuned", help="result tag (default tuned): <dataset>-<model>-<name>-s<seed>.json")
     a = p.parse_args(argv)
 
     space = json.loads(a.space)
     points = grid(space, a.trials, a.sampling_seed)
-    trial_dir = RESULTS / "tuning" / f"{a.dataset}-{a.model}"
+    if a.stopping_step is not None:
+        points = [dict(p_, stopping_step=a.stopping_step) for p_ in points]
+    sub = f"{a.dataset}-{a.model}" + ("" if a.name == "tuned" else f"-{a.name}")
+    trial_dir = RESULTS / "tuning" / sub
     trial_dir.mkdir(parents=True, exist_ok=True)
     trials = []
     for i, params in enumerate(points):
         r = run_one(a, params, a.seeds[0], f"t{i}", trial_dir)
-        trials.append({"params": params, "file": f"tuning/{a.dataset}-{a.model}/{a.dataset}-{a.model}-t{i}-s{a.seeds[0]}.json",
+        trials.append({"params": params, "file": f"tuning/{sub}/{a.dataset}-{a.model}-t{i}-s{a.seeds[0]}.json",
                        "valid_recall@20": (r.get("valid") or {}).get(VALID_KEY),
                        "valid_ndcg@20": (r.get("valid") or {}).get("ndcg@20"),
                        "best_epoch": r.get("best_epoch"), "epochs_run": r.get("epochs_run"),
@@ -111,19 +117,21 @@ def main(argv: list[str] | None = None) -> int:
     chosen = trials[best_i]["params"]
     tuning = {"selected_on": f"valid {VALID_KEY} (RecBole's best epoch of each trial)", "space": space,
               "space_source": a.space_source, "n_trials": len(trials), "sampling_seed": a.sampling_seed,
-              "trial_seed": a.seeds[0], "budget": "none: RecBole's early stop (stopping_step 10) or its epochs cap",
+              "trial_seed": a.seeds[0],
+              "budget": f"none: RecBole's early stop (stopping_step {a.stopping_step or 10}) or its epochs cap",
+              "stopping_step": a.stopping_step or 10,
               "trials": trials, "chosen": chosen, "chosen_trial": best_i}
     print(json.dumps({"chosen": chosen, "valid": trials[best_i]["valid_recall@20"]}), flush=True)
     if a.tuning_only:
         return 0
     for seed in a.seeds:
-        final = RESULTS / f"{a.dataset}-{a.model}-tuned-s{seed}.json"
+        final = RESULTS / f"{a.dataset}-{a.model}-{a.name}-s{seed}.json"
         if seed == a.seeds[0]:
             r = json.loads((trial_dir / f"{a.dataset}-{a.model}-t{best_i}-s{seed}.json").read_text())
-            r["tag"] = "tuned"
+            r["tag"] = a.name
             r["copied_from"] = trials[best_i]["file"]
         else:
-            r = run_one(a, chosen, seed, "tuned", RESULTS)
+            r = run_one(a, chosen, seed, a.name, RESULTS)
         r["tuning"] = tuning
         final.write_text(json.dumps(r, indent=1) + "\n")
         print(f"{final.name}: test R@20 {r['test'].get('recall@20')} stopped_by {r['stopped_by']}", flush=True)
