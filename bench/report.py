@@ -114,6 +114,7 @@ class Row:
     values: dict = field(default_factory=dict)  # metric -> [value per seed] (reference rows: [v])
     overrides: list = field(default_factory=list)
     note: str = ""
+    superseded: str = ""  # a peer tuned again with a longer patience: why this row is not compared
 
     @property
     def label(self) -> str:
@@ -282,6 +283,8 @@ def peer_status(row: Row) -> tuple[bool, str]:
         return False, "RecBole defaults under a 300 s budget (earlier run); no tuning record"
     if row.source != SRC_RECBOLE:
         return True, ""
+    if row.superseded:
+        return False, row.superseded
     why = []
     if not row.runs or not all(r.get("tuning") for r in row.runs):
         why.append("not tuned on validation (RecBole defaults" +
@@ -300,6 +303,26 @@ def peer_status(row: Row) -> tuple[bool, str]:
 
 def is_compared(row: Row) -> bool:
     return peer_status(row)[0]
+
+
+def _patience(row: Row) -> int | None:
+    ts = [(run.get("tuning") or {}) for run in row.runs]
+    return max((t.get("stopping_step", 10) for t in ts if t), default=None)
+
+
+def mark_superseded(rows: list[Row]) -> None:
+    """A peer tuned twice the same way, the second time with a longer early-stop patience (because the
+    shorter one stopped seeds on a plateau): the shorter-patience row is shown, not compared."""
+    for r in rows:
+        if r.source != SRC_RECBOLE or not is_compared(r):
+            continue
+        base = r.model.split(" (")[0]
+        longer = [o for o in rows if o is not r and o.source == SRC_RECBOLE and o.model.split(" (")[0] == base
+                  and is_compared(o) and (_patience(o) or 0) > (_patience(r) or 0) and (_patience(r) or 0) > 0]
+        if longer:
+            o = max(longer, key=lambda o: _patience(o))
+            r.superseded = (f"tuned with patience {_patience(r)}, superseded by {o.model} (patience {_patience(o)}), "
+                            "the same trials run until past the plateau where the shorter patience stopped")
 
 
 def reference_rows(ds: str, protocol: str) -> list[Row]:
@@ -596,8 +619,9 @@ def not_compared_table(ds: str, protocol: str, rows: list[Row]) -> list[str]:
         return []
     out = [f"Peer runs shown for the record only: **{NOT_COMPARED}** ({DATASET_TITLES.get(ds, ds)}, protocol "
            f"{protocol}).  They ran at RecBole's defaults, not tuned on validation, and/or were ended by a wall-clock "
-           "budget while still improving, so their figures are lower bounds for RecBole, not RecBole's quality.  "
-           "No Δ and no significance test is computed against them.", ""]
+           "budget while still improving (or, where the Status says so, were superseded by a longer-patience "
+           "tuning), so their figures are lower bounds for RecBole, not RecBole's quality.  No Δ and no "
+           "significance test is computed against them.", ""]
     if any(r.source == SRC_README for r in nc):
         out += [f"- `{SRC_README}`: test figures from {RECBOLE_EARLIER_SOURCE}; only s/epoch, Recall@20 and "
                 "NDCG@20 were recorded.", ""]
@@ -927,6 +951,7 @@ def build(results: Path, out: Path, plots: bool = True) -> str:
     tables.setdefault(("ml-100k", "standard"), [])
     for (ds, protocol), rows in tables.items():
         rows += reference_rows(ds, protocol)
+        mark_superseded(rows)
         tables[(ds, protocol)] = order_rows(rows)
 
     img = out / "img"
@@ -1041,7 +1066,8 @@ FAIR_PROTOCOL = [
     "without improvement) or its epoch cap, **never by a time budget** (`run.py --budget 0`); the result says "
     "which in `stopped_by`.  Where that patience stops some seeds on an early plateau (RecBole's ENMF at "
     "Adam lr 0.01 sits near validation Recall@20 0.20 around epoch 30-45 before rising again), the model is "
-    "tuned once more, the same way, with patience 30 (`tune.py --stopping-step 30`), and both rows are shown.",
+    "tuned once more, the same way, with patience 30 (`tune.py --stopping-step 30`); the patience-10 row is "
+    "then listed as superseded, not compared.",
     "4. **3 seeds** of the chosen setting (RecBole: 2020, 2021, 2022; the seed-2020 trial is that run).",
     "5. **The same full-ranking evaluator**: every item ranked, the user's training items masked, Recall / "
     "standard NDCG / Precision / Hit at 10/20/40.  RecBole's evaluator is checked equal to jnskr's on a golden "
@@ -1119,12 +1145,15 @@ def peer_plan_table(results: Path) -> list[str]:
             for d in by.get((ds, model), []):
                 if d.get("tuning") and d.get("stopped_by") not in TRUNCATED_STOPS and not d.get("error"):
                     tuned[d.get("tag") or ""].append(d)
+            longest = max((g[0]["tuning"].get("stopping_step", 10) for g in tuned.values()), default=None)
             for tag, group in sorted(tuned.items()):
                 t = group[0]["tuning"]
                 lines.append([ds, f"{model} ({tag})" if tag else model,
                               f"run: {t.get('n_trials')} trials on validation, {len(group)} seed(s), ended by "
                               f"{', '.join(sorted({str(d.get('stopped_by')) for d in group}))} (patience "
-                              f"{t.get('stopping_step', 10)})", DASH, DASH])
+                              f"{t.get('stopping_step', 10)})"
+                              + ("; superseded by the longer patience, not compared"
+                                 if t.get("stopping_step", 10) < longest else ""), DASH, DASH])
             if tuned:
                 continue
             cost, cost_src = epoch_cost(ds, model)

@@ -212,3 +212,15 @@ def test_peer_status_rules():
     row.runs = [{**_recbole_run(), "error": "boom"}]
     assert report.peer_status(row)[0] is False
     assert report.peer_status(report.Row(report.SRC_JNSKR, "ENMF", "standard"))[0] is True
+
+
+def test_shorter_patience_is_superseded():
+    """A peer tuned again with a longer patience: the shorter-patience row is no longer compared."""
+    report = _load_report()
+    short = report.Row(report.SRC_RECBOLE, "ENMF (tuned)", "standard", [2020], [_recbole_run("ENMF")])
+    run = _recbole_run("ENMF")
+    run["tuning"] = {**run["tuning"], "stopping_step": 30}
+    long_ = report.Row(report.SRC_RECBOLE, "ENMF (tuned-p30)", "standard", [2020], [run])
+    report.mark_superseded([short, long_])
+    assert report.is_compared(long_) and not report.is_compared(short)
+    assert "superseded by ENMF (tuned-p30)" in report.peer_status(short)[1]
