@@ -205,3 +205,15 @@ def test_loopback_without_a_token_does_not_warn(runs, started, monkeypatch, caps
     assert "WARNING" not in err and err.startswith("serving")
     with _client(started["config"].app) as c:
         assert c.get("/health").status_code == 200
+
+
+def test_serving_in_process_leaves_grad_mode_and_threads_as_they_were(runs, started, monkeypatch):
+    """`serve` turned autograd off for the whole process and never back: every later test in the
+    same process that trained failed ('element 0 of tensors does not require grad')."""
+    import torch
+
+    from jnskr.cli.main import run
+
+    threads = torch.get_num_threads()
+    assert run(["serve", str(runs["enmf"]), "--port", "0", "--threads", "1"]) == 0
+    assert torch.is_grad_enabled() and torch.get_num_threads() == threads

@@ -164,14 +164,16 @@ def serve_forever(run_dir, host: str = "127.0.0.1", port: int = 8000, new_items=
         raise JnskrError(f"--threads {threads}: give 1 to {MAX_THREADS}")
     token, hosts = check_token(token), normal_hosts(allowed_hosts)
     sock = bind(host, port)  # a port in use is an error line before anything is loaded
+    import torch
+
+    old_threads, old_grad = torch.get_num_threads(), torch.is_grad_enabled()
     try:
-        import torch
         import uvicorn
 
         from jnskr.coldstart import DEFAULT_RIDGE
 
         torch.set_num_threads(threads)
-        torch.set_grad_enabled(False)  # this process only serves
+        torch.set_grad_enabled(False)  # while serving (restored when the server stops: a caller in-process)
         engine = Engine.load(run_dir, device=device, new_items_path=new_items,
                              ridge=DEFAULT_RIDGE if ridge is None else ridge)
         app = create_app(engine, allowed_hosts=hosts | {host.strip("[]").lower().rstrip(".")}, token=token)
@@ -188,4 +190,6 @@ def serve_forever(run_dir, host: str = "127.0.0.1", port: int = 8000, new_items=
         uvicorn.Server(uvicorn_config(app, host, port)).run(sockets=[sock])
     finally:
         sock.close()
+        torch.set_num_threads(old_threads)
+        torch.set_grad_enabled(old_grad)
 
