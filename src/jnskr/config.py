@@ -9,6 +9,7 @@ the file names the preset under it), then command-line flags, then `--set key=va
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -234,6 +235,31 @@ def build_config(
     (``["train.epochs=50"]``, as ``--set``), or a dict of dotted keys to values
     (``{"train.epochs": 50, "model": "enmf"}``).  An error names where the bad value came from:
     the file, the preset or the `--set` item; `Config.layers()` lists the layers."""
+    lay = layered_dict(preset, file, overrides, extra)
+    cfg = validate_config(lay.values, f"preset {lay.preset}", lay.origins)
+    cfg._layers = lay.layers
+    return cfg
+
+
+@dataclass
+class Layered:
+    """The raw (unvalidated) config `layered_dict` composes: `values`, the preset it started
+    from, where each dotted key came from (`origins`) and the layers in order."""
+
+    values: dict
+    preset: str
+    origins: dict
+    layers: list
+
+
+def layered_dict(
+    preset: str | None = None,
+    file: str | Path | None = None,
+    overrides: list[str] | dict | None = None,
+    extra: dict | None = None,
+) -> Layered:
+    """The layering of `build_config` without the validation (`jnskr tune` applies each trial's
+    values to it, then validates)."""
     origins: dict[str, str] = {}
     own: dict = {}
     if file is not None:
@@ -264,9 +290,7 @@ def build_config(
         _set_dotted(base, k, v)
         origins[k] = origin
         layers.append(origin)
-    cfg = validate_config(base, f"preset {preset}", origins)
-    cfg._layers = layers
-    return cfg
+    return Layered(base, preset, origins, layers)
 
 
 def _dotted_keys(d: dict, prefix: str = "") -> list[str]:

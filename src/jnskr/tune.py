@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from jnskr.config import Config, parse_overrides, preset_dict, validate_config
+from jnskr.config import Config, layered_dict, validate_config
 from jnskr.errors import ConfigError, JnskrError
 from jnskr.studies import (  # noqa: F401 - the study side, re-exported for the CLI
     BEST_MARK, INTERRUPTED, OPTUNA_HINT, OWNER, best_trial, check_best_out, db_errors, finished, kept_message,
@@ -167,24 +167,10 @@ def set_dotted(d: dict, key: str, value) -> dict:
 
 
 def base_dict(preset: str | None, file: str | Path | None, extra: dict | None, overrides: list[str]) -> dict:
-    """The raw (unvalidated) config the trials start from: a preset or a file, the data, overrides."""
-    import copy
-
-    if file is not None:
-        p = Path(file)
-        if not p.is_file():
-            raise ConfigError(f"{p}: config file not found")
-        base = yaml.safe_load(p.read_text()) or {}
-    else:
-        base = copy.deepcopy(preset_dict(preset or "default"))
-    for section, values in (extra or {}).items():
-        if isinstance(values, dict) and isinstance(base.get(section), dict):
-            base[section] = {**base[section], **values}
-        else:
-            base[section] = values
-    for k, v in parse_overrides(overrides):
-        set_dotted(base, k, v)
-    return base
+    """The raw (unvalidated) config the trials start from, layered as `jnskr train` layers it
+    (`jnskr.config.layered_dict`): the preset (`preset`, else the file's ``preset:`` key, else
+    ``default``) <- the file <- the data and other flags <- the overrides."""
+    return layered_dict(preset, file, overrides, extra).values
 
 
 def trial_config(base: dict, values: dict) -> Config:

@@ -74,7 +74,8 @@ def tune(
     format: Optional[str] = typer.Option(None, "--format", help="kgat | recbole | tsv (detected when omitted)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="The preset trials start from (default: as "
                                          "`jnskr train` picks it)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="A YAML config file trials start from."),
+    config: Optional[Path] = typer.Option(None, "--config", help="A YAML config file over the preset (`default`, "
+                                          "--preset or its `preset:` key), as `jnskr train` layers it."),
     set_: list[str] = typer.Option([], "--set", help="Fixed override for every trial: --set train.epochs=40."),
     model: Optional[str] = typer.Option(None, "--model", help="A registered model (default: the preset's)."),
     trials: Optional[int] = typer.Option(None, "--trials", min=1, help="Finished trials the study should hold "
@@ -99,11 +100,9 @@ def tune(
     T._optuna()  # the install hint before any work
     if dataset and data:
         raise JnskrError("give either --dataset or --data, not both")
-    if preset and config:
-        raise JnskrError("give either --preset or --config, not both")
     space = T.load_space(space_file)
     extra = _flag_settings(model, device, threads, data, dataset, format, absolute=True)
-    base = T.base_dict(None if config else (preset or _pick_preset(dataset, data)), config, extra,
+    base = T.base_dict(preset or (None if config else _pick_preset(dataset, data)), config, extra,
                        [*space.sets, *set_])
     T.check_space(base, space)
     cfg = validate_config(base, "tune")
