@@ -1,8 +1,8 @@
 """`jnskr data ...`: list, fetch, import and validate datasets.
 
-`import` and `validate` take the reader options of the ``data:`` config section as flags
-(``--interactions FILE``, ``--user-col NAME|POS``, ``--weight confidence``, ``--kg-ids items``,
-``--split time``, ...); they are checked by `jnskr.data.config.DataConfig`, like a config file.
+`import` and `validate` take the data options every command that reads data takes
+(`jnskr.cli.dataopts`: ``--interactions FILE``, ``--user-col NAME|POS``, ``--weight confidence``,
+``--kg-ids items``, ``--split time``, ...); they are checked by `jnskr.data.config.DataConfig`.
 Every text that comes from data or files is printed with rich markup escaped.
 """
 
@@ -16,11 +16,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from jnskr.cli.common import console
+from jnskr.cli.dataopts import FORMAT_HELP, reader_options, with_data_options
 from jnskr.errors import JnskrError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
-FORMAT_HELP = "kgat, recbole or tsv (default: detected from the files)"
 KG_NAMES = ("fb15k-237", "wn18rr", "nations", "kinship", "umls")
 
 
@@ -48,97 +48,6 @@ def stats_table(title: str, stats: dict) -> Table:
         if key not in TABLE:
             table.add_row(escape(key.replace("_", " ")), escape(f"{v:,}" if isinstance(v, int) else str(v)))
     return table
-
-
-# ----------------------------------------------------------------------------- reader options
-
-O = typer.Option  # noqa: E741
-_FILE = "File name in the dataset folder"
-_COL = "header name or 1-based position"
-
-
-def _options(interactions, test, kg, links, names, user_col, item_col, weight_col, timestamp_col, head_col,
-             relation_col, tail_col, link_item_col, link_entity_col, name_item_col, name_col, sep, weight,
-             weight_threshold, kg_ids, link_only, split, test_ratio, seed, max_memory_gb,
-             confidence_norm=None) -> dict:
-    """The flags as reader options, checked by `DataConfig` (one line per mistake)."""
-    from pydantic import ValidationError
-
-    from jnskr.data.config import DataConfig
-
-    raw = dict(
-        files=dict(interactions=interactions, test=test, kg=kg, links=links, names=names),
-        columns=dict(user=user_col, item=item_col, weight=weight_col, timestamp=timestamp_col, head=head_col,
-                     relation=relation_col, tail=tail_col, link_item=link_item_col, link_entity=link_entity_col,
-                     name_item=name_item_col, name=name_col),
-        separator=sep, weight=weight, weight_threshold=weight_threshold, confidence_norm=confidence_norm,
-        kg_ids=kg_ids, link_only=link_only,
-        split=split, test_ratio=test_ratio, test_seed=seed, max_memory_gb=max_memory_gb)
-    raw = {k: v for k, v in raw.items() if v is not None}
-    try:
-        cfg = DataConfig(**raw)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(str(x) for x in e["loc"]) or "options"
-        raise JnskrError(f"bad option {where}: {e['msg']}") from None
-    return cfg.reader_options()
-
-
-def _opts_params():
-    """typer parameters shared by `import` and `validate` (name -> (annotation, default))."""
-    return dict(
-        interactions=O(None, "--interactions", help=f"{_FILE}: the interactions (default interactions.tsv|csv)."),
-        test=O(None, "--test", help=f"{_FILE}: a given test set (default test.tsv|csv)."),
-        kg=O(None, "--kg", help=f"{_FILE}: KG triples head, relation, tail (default kg.tsv|csv)."),
-        links=O(None, "--links", help=f"{_FILE}: item -> KG entity (default links.tsv|csv)."),
-        names=O(None, "--names", help=f"{_FILE}: item -> name (default names.tsv|csv)."),
-        user_col=O(None, "--user-col", help=f"User column: {_COL}."),
-        item_col=O(None, "--item-col", help=f"Item column: {_COL}."),
-        weight_col=O(None, "--weight-col", help=f"Weight/rating column: {_COL}."),
-        timestamp_col=O(None, "--timestamp-col", help=f"Timestamp column: {_COL}."),
-        head_col=O(None, "--head-col", help=f"KG head column: {_COL}."),
-        relation_col=O(None, "--relation-col", help=f"KG relation column: {_COL}."),
-        tail_col=O(None, "--tail-col", help=f"KG tail column: {_COL}."),
-        link_item_col=O(None, "--link-item-col", help=f"Links file item column: {_COL}."),
-        link_entity_col=O(None, "--link-entity-col", help=f"Links file entity column: {_COL}."),
-        name_item_col=O(None, "--name-item-col", help=f"Names file item column: {_COL}."),
-        name_col=O(None, "--name-col", help=f"Names file name column: {_COL}."),
-        sep=O(None, "--sep", help="auto, tab, comma, semicolon, pipe, whitespace or a literal like '::'."),
-        weight=O(None, "--weight", help="What the weight column means: ignore, threshold, confidence."),
-        weight_threshold=O(None, "--weight-threshold", help="With --weight threshold: keep weight >= this."),
-        confidence_norm=O(None, "--confidence-norm", help="With --weight confidence: mean (default: divide by the "
-                          "train mean) or none (as given)."),
-        kg_ids=O(None, "--kg-ids", help="links (KG reaches items through the links file) or items (KG ids are item ids)."),
-        link_only=O(None, "--link-only/--all-items", help="Keep only interactions of items linked to the KG."),
-        split=O(None, "--split", help="Test split without a test file: ratio, leave_one_out, time."),
-        test_ratio=O(None, "--test-ratio", help="Share of each user's items in test (ratio, time)."),
-        seed=O(None, "--seed", help="Seed of the test split."),
-        max_memory_gb=O(None, "--max-memory-gb", help="Memory limit of the load-time size check."),
-    )
-
-
-_TYPES = dict(weight_threshold=Optional[float], link_only=Optional[bool], test_ratio=Optional[float],
-              seed=Optional[int], max_memory_gb=Optional[float])
-
-
-def with_reader_options(fn):
-    """Add the reader-option flags to a command; it receives them as ``options`` (a dict)."""
-    import functools
-    import inspect
-
-    params = _opts_params()
-    sig = inspect.signature(fn)
-    own = [p for p in sig.parameters.values() if p.name != "options"]
-    extra = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v, annotation=_TYPES.get(k, Optional[str]))
-             for k, v in params.items()]
-
-    @functools.wraps(fn)
-    def wrapper(**kwargs):
-        flags = {k: kwargs.pop(k) for k in params}
-        return fn(**kwargs, options=flags)
-
-    wrapper.__signature__ = sig.replace(parameters=own + extra)
-    return wrapper
 
 
 # ----------------------------------------------------------------------------- commands
@@ -254,7 +163,7 @@ def _provenance_lines(ds) -> list[str]:
 
 
 @app.command("import")
-@with_reader_options
+@with_data_options(seed_alias=True)
 def import_(
     path: Path = typer.Argument(..., help="A dataset folder or file."),
     format: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),  # noqa: A002
@@ -264,7 +173,7 @@ def import_(
     """Read and validate PATH, then store it in the data folder under NAME."""
     from jnskr.data.registry import dataset_dir, import_dataset
 
-    opts = _options(**options)
+    opts = reader_options(options)
     ds = import_dataset(path, _check_format(format), name, **opts)
     console.print(stats_table(f"{ds.name} (imported)", ds.stats))
     _print_warnings(ds)
@@ -272,7 +181,7 @@ def import_(
 
 
 @app.command("validate")
-@with_reader_options
+@with_data_options(seed_alias=True)
 def validate(
     path: str = typer.Argument(..., help="A dataset folder or file (or a dataset name)."),
     format: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),  # noqa: A002
@@ -282,7 +191,7 @@ def validate(
     from jnskr.data.registry import load_dataset
     from jnskr.data.validate import coverage_line, validate_dataset
 
-    opts = _options(**options)
+    opts = reader_options(options)
     ds = load_dataset(path, _check_format(format), cache=False, log_warnings=False, **opts)
     stats = validate_dataset(ds)
     console.print(stats_table(f"{ds.name}", stats))

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from jnskr.cli.common import console, plain
+from jnskr.cli.dataopts import FORMAT_HELP, given, reader_options, with_data_options
 from jnskr.errors import JnskrError
 
 log = logging.getLogger("jnskr")
@@ -38,9 +39,13 @@ def metrics_table(metrics: dict, title: str, ks: list[int]) -> Table:
 
 
 def _flag_settings(model: str | None, device: str | None, threads: int | None, data: Path | None,
-                   dataset: str | None, format: str | None, absolute: bool = False) -> dict:  # noqa: A002
+                   dataset: str | None, format: str | None, absolute: bool = False,  # noqa: A002
+                   options: dict | None = None) -> dict:
     """The config keys that command-line flags set (`extra` of `build_config`): model, device,
-    threads and the data (a path, `absolute` or as typed, with its format; or a dataset name)."""
+    threads and the data (a path, `absolute` or as typed, with its format; or a dataset name; and
+    the data options, `jnskr.cli.dataopts`)."""
+    from jnskr.cli.dataopts import data_section
+
     extra: dict = {}
     if model:
         extra["model"] = model
@@ -55,6 +60,8 @@ def _flag_settings(model: str | None, device: str | None, threads: int | None, d
         extra["data"] = {"path": path, "dataset": None, **({"format": format} if format else {})}
     elif dataset:
         extra["data"] = {"dataset": dataset}
+    if section := data_section(options):
+        extra["data"] = {**extra.get("data", {}), **section}
     return extra
 
 
@@ -90,10 +97,11 @@ def _model_help() -> str:
     return f"A registered model: {', '.join(MODELS)}."
 
 
+@with_data_options
 def train(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Registered dataset name (default: ml-100k)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Path to a dataset folder or file."),
-    format: Optional[str] = typer.Option(None, "--format", help="kgat | recbole | tsv (detected when omitted)."),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),  # noqa: A002
     config: Optional[Path] = typer.Option(None, "--config", help="A YAML config file over the preset (`default`, --preset or its `preset:` key)."),
     preset: Optional[str] = typer.Option(None, "--preset", help=_preset_help()),
     set_: list[str] = typer.Option([], "--set", help="Override a config key: --set jnskr.c0=500 (repeatable)."),
@@ -111,8 +119,10 @@ def train(
                                          "15m, 1.5h), then train the best setting: every trial in tuning.json."),
     space: Optional[str] = typer.Option(None, "--space", help="With --budget: the search space (a YAML file, or "
                                         "ials / jnskr; default: the model's shipped one)."),
+    options: dict = None,
 ) -> None:
-    """Train a model, evaluate it on the test split and save the run folder."""
+    """Train a model, evaluate it on the test split and save the run folder (the data flags
+    `--interactions`, `--user-col`, ... read your files as `jnskr data validate` does)."""
     from jnskr.api import Recommender
     from jnskr.config import build_config
 
@@ -121,7 +131,8 @@ def train(
             from jnskr.threads import set_threads
 
             set_threads(threads)
-        if dataset or data or config or preset or set_ or model or out or tracker or overwrite or budget or space:
+        if dataset or data or config or preset or set_ or model or out or tracker or overwrite or budget or space \
+                or given(options):
             raise JnskrError("--resume takes only the run folder: the run keeps its own config and data")
         if not resume.is_dir():
             raise JnskrError(f"{resume}: no such run folder")
@@ -145,7 +156,7 @@ def train(
         parse_budget(budget)  # a bad duration is an error before anything is loaded
     lock = _claim(out, overwrite) if out is not None else None  # before anything is loaded
     try:
-        extra = _flag_settings(model, device, threads, data, dataset, format)
+        extra = _flag_settings(model, device, threads, data, dataset, format, options=options)
         cfg = build_config(preset=preset or (None if config else _pick_preset(dataset, data)), file=config,
                            overrides=list(set_), extra=extra)
         ds = _load_data(cfg)
@@ -211,14 +222,16 @@ def _print_result(rec, name: str) -> None:
     console.print(metrics_table(m, plain(title), cfg.eval.ks))
 
 
+@with_data_options
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run folder written by `jnskr train`."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Evaluate on this registered dataset."),
     data: Optional[Path] = typer.Option(None, "--data", help="Evaluate on this dataset path."),
-    format: Optional[str] = typer.Option(None, "--format", help="kgat | recbole | tsv (detected when omitted)."),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),  # noqa: A002
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
                                           help="torch threads (default: one for small data, else every core up to 8)."),
+    options: dict = None,
 ) -> None:
     """Evaluate a saved run on the test split of its dataset (or another with the same ids)."""
     from jnskr.api import Recommender
@@ -231,10 +244,14 @@ def evaluate(
     ids = rec.ids
     set_threads(threads, rec.train_seen.nnz, ids.n_users + ids.n_items)
     cfg = rec.config
+    opts = reader_options(options)
     if data is not None:
-        ds = load_dataset(str(data), format=format)
+        ds = load_dataset(str(data), format=format, **opts)
     elif dataset is not None:
-        ds = load_dataset(dataset)
+        ds = load_dataset(dataset, **opts)
+    elif given(options):
+        raise JnskrError(f"{', '.join(given(options))}: read files named with --data PATH (without it the run's "
+                         "own data is read as it was configured)")
     else:
         ds = _load_data(cfg)
     if (ds.n_users, ds.n_items) != (ids.n_users, ids.n_items):

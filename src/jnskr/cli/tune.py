@@ -13,6 +13,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from jnskr.cli.common import STATE, console, fixed, plain
+from jnskr.cli.dataopts import FORMAT_HELP, with_data_options
 from jnskr.errors import JnskrError
 
 log = logging.getLogger("jnskr")
@@ -65,13 +66,14 @@ def cap_note(trials) -> str | None:
             f"raise it (--set train.epochs={2 * caps[-1]}) and tune again")
 
 
+@with_data_options
 def tune(
     space_file: Path = typer.Argument(..., metavar="SPACE", help="YAML search space (`space:` maps dotted config "
                                       "keys to a list of choices or {low, high, log, step}), or a shipped one: ials "
                                       "(ENMF around implicit's ALS, d to 512), jnskr (JNSKR over that region)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Registered dataset name (default: ml-100k)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Path to a dataset folder or file."),
-    format: Optional[str] = typer.Option(None, "--format", help="kgat | recbole | tsv (detected when omitted)."),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),  # noqa: A002
     preset: Optional[str] = typer.Option(None, "--preset", help="The preset trials start from (default: as "
                                          "`jnskr train` picks it)."),
     config: Optional[Path] = typer.Option(None, "--config", help="A YAML config file over the preset (`default`, "
@@ -91,6 +93,7 @@ def tune(
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
                                           help="torch threads (default: one for small data, else every core up to 8)."),
+    options: dict = None,
 ) -> None:
     """Search hyper-parameters with Optuna on the VALIDATION split (test never read); write the best as a preset."""
     from jnskr import tune as T
@@ -101,7 +104,7 @@ def tune(
     if dataset and data:
         raise JnskrError("give either --dataset or --data, not both")
     space = T.load_space(space_file)
-    extra = _flag_settings(model, device, threads, data, dataset, format, absolute=True)
+    extra = _flag_settings(model, device, threads, data, dataset, format, absolute=True, options=options)
     base = T.base_dict(preset or (None if config else _pick_preset(dataset, data)), config, extra,
                        [*space.sets, *set_])
     T.check_space(base, space)
