@@ -117,12 +117,13 @@ class Recommender:
         return folder.path
 
     @classmethod
-    def load(cls, run_dir: str | Path, device: str | None = None) -> "Recommender":
+    def load(cls, run_dir: str | Path, device: str | None = None, checkpoint: str = "final") -> "Recommender":
         """A trained model from a run folder (written by `fit(run_dir=...)`, `save` or `jnskr train`),
         ready to query.  `device`: where the model is placed (``"cpu"``, ``"cuda"``, ...; default:
-        the run's config).  Nothing is unpickled: a corrupt or foreign folder is a `JnskrError`
-        naming the file."""
-        run = saved.load(run_dir, device)
+        the run's config).  `checkpoint="best"`: the best validation weights of model selection
+        from the run's checkpoint (an interrupted run too), not the finished (refit) model.  Nothing
+        is unpickled: a corrupt or foreign folder is a `JnskrError` naming the file."""
+        run = saved.load(run_dir, device, checkpoint)
         rec = cls(run.config)
         rec._run = run
         return rec

@@ -37,7 +37,7 @@ from jnskr.models import MODELS, ModelData, get
 from jnskr import stop
 from jnskr.parallel import DistStrategy, LocalStrategy, init_from_env, shard_users, sum_across_ranks
 from jnskr.runs import RunFolder
-from jnskr.saved import RunResult, resolve_device, save, write_run_files
+from jnskr.saved import SELECTION_FILE, RunResult, resolve_device, save, save_selection, write_run_files
 from jnskr.threads import scoped_threads
 from jnskr.sizing import Sizes, check_memory, memory_limit
 from jnskr.training.checkpoint import Checkpointer, checkpoint_epoch
@@ -151,6 +151,8 @@ def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None
         done = ckpt.load(trainer) if trainer is not None else 0
         log.info("resuming after epoch %d", done)
         folder.truncate_log(done)
+        if result is not None and not folder.file(SELECTION_FILE).is_file():  # started before the file existed
+            save_selection(folder, result)
         folder.write_status("running", resumable_from_epoch=done)
     elif folder is not None:
         start_folder(folder, result, trainer)
@@ -198,6 +200,7 @@ def start_folder(folder: RunFolder, result: RunResult, trainer: Trainer | None) 
 
     def first_files(f: RunFolder) -> None:
         write_run_files(f, result)
+        save_selection(f, result)  # what `--checkpoint best` builds its model on
         if trainer is not None:
             Checkpointer(f.path).save(trainer)
         f.write_status("running", resumable_from_epoch=0 if trainer is not None else None)

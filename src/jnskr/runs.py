@@ -2,6 +2,8 @@
 
     model.safetensors      parameters
     structure.safetensors  arrays the model and `recommend` need (neighbour lists, train CSR)
+    selection.safetensors  the same for model selection's model (written at the start; what
+                           `--checkpoint best` loads the best checkpoint's weights into)
     config.yaml            the resolved config
     id_maps.json           raw user / item / relation / tail ids and item names (`jnskr.ids`)
     metrics.json           {"test": {...}, "valid": {...}, "best_epoch", "k_max", "protocol", ...}
@@ -234,7 +236,7 @@ def environment(device: str, seed: int, fingerprint: str, extra: dict | None = N
 
 
 #: what a run writes into its folder (removed first when `--overwrite` reuses a folder)
-RUN_FILES = ("model.safetensors", "structure.safetensors", "config.yaml", "id_maps.json", "metrics.json",
+RUN_FILES = ("model.safetensors", "structure.safetensors", "selection.safetensors", "config.yaml", "id_maps.json", "metrics.json",
              "log.jsonl", "environment.json", "status.json", "checkpoint", "checkpoint.new", "checkpoint.old")
 
 

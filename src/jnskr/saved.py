@@ -16,7 +16,7 @@ from jnskr.data.kg import ItemKG
 from jnskr.errors import JnskrError
 from jnskr.ids import IdMaps
 from jnskr.models import ModelData, get
-from jnskr.runs import RunFolder, environment
+from jnskr.runs import RunFolder, environment, load_tensors, save_tensors
 from jnskr.sizing import Sizes, check_memory
 
 
@@ -74,9 +74,8 @@ def write_run_files(folder: RunFolder, r) -> None:
                                          {"config_layers": layers} if layers else None))
 
 
-def save(folder: RunFolder, r) -> None:
-    """Weights, structure and sidecars; metrics.json last (its presence marks a finished run)."""
-    folder.save_model(dict(r.model.state_dict()))
+def _structure(r) -> dict[str, torch.Tensor]:
+    """The arrays the model of `r` and `recommend` need besides the weights."""
     struct = {
         "train_indptr": torch.from_numpy(r.train_seen.indptr),
         "train_indices": torch.from_numpy(r.train_seen.indices),
@@ -84,7 +83,23 @@ def save(folder: RunFolder, r) -> None:
     }
     if r.item_kg is not None:
         struct.update(_item_kg_tensors(r.item_kg))
-    folder.save_structure(struct)
+    return struct
+
+
+#: the structure of the model selection trains (its item KG is built from train minus the
+#: validation holdout), written when the run starts: what `load(checkpoint="best")` builds on
+SELECTION_FILE = "selection.safetensors"
+
+
+def save_selection(folder: RunFolder, r) -> None:
+    """Write the structure of selection's model (`SELECTION_FILE`) at the start of a run."""
+    save_tensors(folder.file(SELECTION_FILE), _structure(r))
+
+
+def save(folder: RunFolder, r) -> None:
+    """Weights, structure and sidecars; metrics.json last (its presence marks a finished run)."""
+    folder.save_model(dict(r.model.state_dict()))
+    folder.save_structure(_structure(r))
     write_run_files(folder, r)
     if r.metrics:
         folder.write_metrics(r.metrics)
@@ -101,20 +116,31 @@ def refuse_unfinished(folder: RunFolder) -> None:
         raise JnskrError(f"{folder.path}: this run diverged ({one_line(status.get('message') or 'no details')}); "
                          "nothing was saved to load; train again with a lower train.lr")
     if state != "finished":
-        raise JnskrError(f"{folder.path}: unfinished run (status {state}): resume it with: "
-                         f"jnskr train --resume {shlex.quote(str(folder.path))}")
+        run = shlex.quote(str(folder.path))
+        epoch = status.get("resumable_from_epoch")
+        where = f"at epoch {epoch}" if isinstance(epoch, int) else "before its first checkpoint"
+        how = "interrupted" if state == "interrupted" else f"status {state} (still training, or killed)"
+        raise JnskrError(f"{folder.path}: unfinished run, {how} {where}: resume with `jnskr train --resume {run}` or use the last "
+                         "checkpoint with `--checkpoint best`")
 
 
 def one_line(text: str) -> str:
     return " ".join(str(text).split())[:300]
 
 
-def load(run_dir: str | Path, device: str | None = None):
-    """A saved run, ready to score: a `jnskr.pipeline.RunResult`."""
+def load(run_dir: str | Path, device: str | None = None, checkpoint: str = "final"):
+    """A saved run, ready to score: a `jnskr.pipeline.RunResult`.  `checkpoint`: ``"final"``
+    (the finished run's model) or ``"best"`` (the best validation weights of model selection so
+    far, from ``checkpoint/``: also for an interrupted run; `jnskr.training.checkpoint.best_weights`)."""
+    from jnskr.training.checkpoint import best_weights
+
+    if checkpoint not in ("final", "best"):
+        raise JnskrError(f"--checkpoint {checkpoint!r}: expected final or best")
     folder = RunFolder(run_dir)
     if not folder.path.is_dir():
         raise JnskrError(f"{folder.path}: no such run folder")
-    refuse_unfinished(folder)
+    if checkpoint == "final":
+        refuse_unfinished(folder)
     cfg = validate_config(folder.read_config(), str(folder.file("config.yaml")))
     if device is not None:
         cfg = cfg.model_copy(update={"device": device})
@@ -123,8 +149,11 @@ def load(run_dir: str | Path, device: str | None = None):
     if not (0 < ids.n_users < 2**40 and 0 < ids.n_items < 2**40):
         raise JnskrError(f"{folder.file('id_maps.json')}: n_users {ids.n_users} / n_items {ids.n_items} "
                          f"out of range")
-    struct = folder.load_structure()
-    where = folder.file("structure.safetensors")
+    where = folder.file("structure.safetensors" if checkpoint == "final" else SELECTION_FILE)
+    if checkpoint == "best" and not where.is_file():
+        raise JnskrError(f"{where}: not found: this run folder predates `--checkpoint best` (resume it with "
+                         f"`jnskr train --resume {shlex.quote(str(folder.path))}`)")
+    struct = load_tensors(where)
     try:
         train_seen = Interactions(struct["train_indptr"].numpy(), struct["train_indices"].numpy(), ids.n_items)
         item_counts = struct["item_counts"].numpy()
@@ -138,12 +167,18 @@ def load(run_dir: str | Path, device: str | None = None):
     kg_sizes = (item_kg.n_tails, item_kg.n_relations, item_kg.n_facts) if item_kg is not None else (0, 0, 0)
     check_memory(cfg, Sizes(ids.n_users, ids.n_items, *kg_sizes), dev, str(folder.file("config.yaml")))
     model = get(cfg.model).build(cfg, ModelData(ids.n_users, ids.n_items, item_counts, item_kg))
+    if checkpoint == "final":
+        weights, source, metrics = folder.load_model(), folder.file("model.safetensors"), folder.read_metrics()
+    else:
+        weights, source, state = best_weights(folder.path)
+        metrics = {"checkpoint": "best", "best_epoch": state["best_epoch"], "valid": state["best_valid"],
+                   "epochs_run": state["epoch"]}
     try:
-        model.load_state_dict(folder.load_model())
+        model.load_state_dict(weights)
     except RuntimeError as exc:
         msg = str(exc).splitlines()[0][:200]
-        raise JnskrError(f"{folder.file('model.safetensors')}: does not match config.yaml ({msg})") from None
+        raise JnskrError(f"{source}: does not match config.yaml ({msg})") from None
     model.to(dev).eval()
     model.use_interactions(train_seen)
     return RunResult(config=cfg, model=model, ids=ids, train_seen=train_seen, item_counts=item_counts,
-                     item_kg=item_kg, metrics=folder.read_metrics(), device=dev)
+                     item_kg=item_kg, metrics=metrics, device=dev)

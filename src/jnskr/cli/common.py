@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+import typer
 from rich.console import Console
 
 from jnskr.cli.records import LevelHandler, route_warnings
@@ -14,6 +15,10 @@ console = Console()
 err_console = Console(stderr=True)
 
 STATE = {"debug": False, "quiet": False}
+
+#: `--checkpoint` of the commands that use a run (evaluate, recommend, similar, export-embeddings, serve)
+CHECKPOINT = typer.Option("final", "--checkpoint", help="final: the finished run's model; best: the best validation "
+                          "weights of model selection from the run's checkpoint (also of an interrupted run).")
 
 
 #: the width of output that is not a terminal (pipes, files, CI logs): lines are never wrapped there

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from jnskr.cli.common import console, plain
+from jnskr.cli.common import CHECKPOINT, console, plain
 from jnskr.cli.dataopts import FORMAT_HELP, given, reader_options, with_data_options
 from jnskr.errors import JnskrError
 
@@ -231,6 +231,7 @@ def evaluate(
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
                                           help="torch threads (default: one for small data, else every core up to 8)."),
+    checkpoint: str = CHECKPOINT,
     options: dict = None,
 ) -> None:
     """Evaluate a saved run on the test split of its dataset (or another with the same ids)."""
@@ -240,7 +241,7 @@ def evaluate(
 
     from jnskr.threads import set_threads
 
-    rec = Recommender.load(run_dir, device=device)
+    rec = Recommender.load(run_dir, device=device, checkpoint=checkpoint)
     ids = rec.ids
     set_threads(threads, rec.train_seen.nnz, ids.n_users + ids.n_items)
     cfg = rec.config

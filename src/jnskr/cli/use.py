@@ -13,7 +13,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from jnskr.cli.common import console, fixed, plain, visible
+from jnskr.cli.common import CHECKPOINT, console, fixed, plain, visible
 from jnskr.errors import JnskrError
 
 log = logging.getLogger("jnskr")
@@ -112,6 +112,7 @@ def recommend(
                                           help="Fold-in ridge, relative to the Gram diagonal (default 0.01)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
                                           help="torch threads (default: one for small data, else every core up to 8)."),
+    checkpoint: str = CHECKPOINT,
 ) -> None:
     """Top-k recommendations: one user, many users or all of them, or a new user from a history."""
     from jnskr.coldstart import DEFAULT_RIDGE
@@ -129,7 +130,7 @@ def recommend(
     if output is not None:
         output_format(output)  # fail fast on a bad suffix or a missing pyarrow
     engine = Engine.load(run_dir, device=device, new_items_path=new_items,
-                         ridge=DEFAULT_RIDGE if ridge is None else ridge)
+                         ridge=DEFAULT_RIDGE if ridge is None else ridge, checkpoint=checkpoint)
     _threads(threads, engine)
     if explain:
         engine.fact_table()  # a clear error for runs without a KG
@@ -200,6 +201,7 @@ def similar(
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
                                           help="torch threads (default: one for small data, else every core up to 8)."),
+    checkpoint: str = CHECKPOINT,
 ) -> None:
     """Nearest items by cosine similarity of the item vectors q_v (= e_v + m_v for JNSKR)."""
     from jnskr.export import RecommendationWriter, output_format
@@ -207,7 +209,7 @@ def similar(
 
     if output is not None:
         output_format(output)
-    engine = Engine.load(run_dir, device=device, new_items_path=new_items)
+    engine = Engine.load(run_dir, device=device, new_items_path=new_items, checkpoint=checkpoint)
     _threads(threads, engine)
     idx = engine.item_index(item)
     top = engine.similar(idx, k)
@@ -241,6 +243,7 @@ def export_embeddings(
                                           help="torch threads (default: one for small data, else every core up to 8)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace files of the same names in --output that "
                                    "an earlier export did not write."),
+    checkpoint: str = CHECKPOINT,
 ) -> None:
     """Write users (p), items (q, e), entities (x), relations (z) and h as .npy with .tsv ids."""
     from jnskr.api import Recommender
@@ -249,7 +252,7 @@ def export_embeddings(
     from jnskr.threads import set_threads
 
     set_threads(threads or 1)
-    rec = Recommender.load(run_dir, device="cpu")
+    rec = Recommender.load(run_dir, device="cpu", checkpoint=checkpoint)
     manifest = do_export(rec, output, overwrite)
     t = Table(title=plain(f"embeddings of {run_dir} in {output}"), title_justify="left")
     t.add_column("file")
@@ -278,9 +281,10 @@ def serve(
                                         help="Every request but the page needs 'Authorization: Bearer TOKEN' "
                                              "(prefer the environment variable: command lines are visible to "
                                              "other users of the machine)."),
+    checkpoint: str = CHECKPOINT,
 ) -> None:
     """HTTP service: GET /recommend, /similar, /health, /metadata; POST /recommend (history)."""
     from jnskr.serve.app import serve_forever
 
     serve_forever(run_dir, host=host, port=port, new_items=new_items, device=device, threads=threads, ridge=ridge,
-                  allowed_hosts=allow_host, token=token)
+                  allowed_hosts=allow_host, token=token, checkpoint=checkpoint)

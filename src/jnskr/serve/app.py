@@ -154,7 +154,8 @@ def create_app(engine: Engine, max_body: int | None = None, heavy_slots: int = 1
 
 
 def serve_forever(run_dir, host: str = "127.0.0.1", port: int = 8000, new_items=None, device: str | None = None,
-                  threads: int = 1, ridge: float | None = None, allowed_hosts=(), token: str | None = None) -> None:
+                  threads: int = 1, ridge: float | None = None, allowed_hosts=(), token: str | None = None,
+                  checkpoint: str = "final") -> None:
     """Bind (`host`, `port`), load `run_dir`, build the app and run uvicorn until interrupted."""
     from jnskr.serve.security import check_token, is_loopback, normal_hosts
     from jnskr.serve.sockets import bind, uvicorn_config
@@ -175,7 +176,7 @@ def serve_forever(run_dir, host: str = "127.0.0.1", port: int = 8000, new_items=
         torch.set_num_threads(threads)
         torch.set_grad_enabled(False)  # while serving (restored when the server stops: a caller in-process)
         engine = Engine.load(run_dir, device=device, new_items_path=new_items,
-                             ridge=DEFAULT_RIDGE if ridge is None else ridge)
+                             ridge=DEFAULT_RIDGE if ridge is None else ridge, checkpoint=checkpoint)
         app = create_app(engine, allowed_hosts=hosts | {host.strip("[]").lower().rstrip(".")}, token=token)
         port = sock.getsockname()[1]
         if not is_loopback(host):

@@ -45,11 +45,12 @@ class Engine:
         self._writer = None
 
     @classmethod
-    def load(cls, run_dir, device: str | None = None, new_items_path=None, ridge: float = DEFAULT_RIDGE) -> "Engine":
+    def load(cls, run_dir, device: str | None = None, new_items_path=None, ridge: float = DEFAULT_RIDGE,
+             checkpoint: str = "final") -> "Engine":
         from jnskr.api import Recommender
         from jnskr.coldstart import read_new_items
 
-        rec = Recommender.load(run_dir, device=device)
+        rec = Recommender.load(run_dir, device=device, checkpoint=checkpoint)
         new = read_new_items(new_items_path, rec.ids) if new_items_path is not None else None
         return cls(rec, new, ridge=ridge)
 

@@ -97,6 +97,22 @@ def read_trainer_state(path: Path) -> dict:
     return d
 
 
+def best_weights(run_dir: Path) -> tuple[dict, Path, dict]:
+    """The best validation weights of model selection in `run_dir`'s checkpoint -> (weights,
+    their file, the loop state: epoch, best_epoch, best_valid, ...).  One line when there are none."""
+    ckpt = Checkpointer(run_dir)
+    d = ckpt.latest()
+    if d is None:
+        raise JnskrError(f"{ckpt.dir}: no checkpoint (the run stopped before its first one); train it again")
+    state = read_trainer_state(d / "trainer.pt")["state"]
+    if not (d / "best.safetensors").is_file():
+        raise JnskrError(f"{d}: no best weights yet (stopped after epoch {state['epoch']}, before the first "
+                         f"evaluation); resume it with `jnskr train --resume {run_dir}`")
+    log.info("the best checkpoint of %s: epoch %d of the %d trained (model selection's weights, trained on train "
+             "without the validation holdout, not refit)", run_dir, state.get("best_epoch", 0), state["epoch"])
+    return load_tensors(d / "best.safetensors"), d / "best.safetensors", state
+
+
 def checkpoint_epoch(ckpt: Checkpointer | None) -> int | None:
     """The epoch the latest complete checkpoint was taken after (None: no readable checkpoint)."""
     if ckpt is None or ckpt.latest() is None:
