@@ -208,3 +208,20 @@ def test_without_jnskr_kg_fetch_behaves_as_before(monkeypatch, capsys):
     assert "unknown dataset 'nations'" in capsys.readouterr().err
     assert run(["data", "list"]) == 0
     assert "nations" not in capsys.readouterr().out
+
+
+def test_validate_says_the_names_file_was_read_and_what_of_it_was_not(tmp_path, capsys):
+    """Issue 21 item 12: `data validate` did not say that the names file was read, nor which of
+    its columns were not."""
+    d = tmp_path / "shop"
+    d.mkdir()
+    (d / "interactions.tsv").write_text("user\titem\n1\ta\n1\tb\n2\ta\n2\tc\n3\tb\n3\tc\n")
+    (d / "names.tsv").write_text("item_id\tyear\ttitle\tgenre\na\t1999\tThe A\tx\nb\t2000\tThe B\ty\n")
+    assert run(["data", "validate", str(d)]) == 0
+    assert "names: read from names.tsv (item: item_id, name: title); not used: year, genre" in capsys.readouterr().out
+    (d / "names.tsv").write_text("a\tThe A\nb\tThe B\n")
+    assert run(["data", "validate", str(d)]) == 0
+    assert "names: read from names.tsv (item: column 1, name: column 2); no other columns" in capsys.readouterr().out
+    (d / "names.tsv").unlink()
+    assert run(["data", "validate", str(d)]) == 0
+    assert "names:" not in capsys.readouterr().out

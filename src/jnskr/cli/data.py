@@ -151,6 +151,10 @@ def _provenance_lines(ds) -> list[str]:
         how = {"links": "through the links file", "items": "KG entity ids are item ids (kg_ids: items)",
                "kgat": "item i is entity i (KGAT convention)"}.get(p["kg_ids"], p["kg_ids"])
         out.append(f"KG -> items: {how}")
+    nm = p.get("names") or {}
+    if nm:
+        rest = f"; not used: {', '.join(nm['unused'])}" if nm.get("unused") else "; no other columns"
+        out.append(f"names: read from {nm['file']} (item: {nm['item']}, name: {nm['name']}){rest}")
     w = p.get("weight") or {}
     if w.get("use") and w.get("use") != "ignore":
         parts = [f"{k} {v}" for k, v in w.items() if k not in ("norm", "divided_by")]

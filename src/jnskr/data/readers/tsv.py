@@ -144,6 +144,7 @@ def read_tsv(
         test, test_notes = _pairs(found["test"], spec, separator, timestamps=False, use_weight=use_weight)
         notes += [n for n in test_notes if n.startswith(found["test"].name + ": ")]
     kg = links = names = None
+    names_read = None
     if found["kg"] is not None:
         t = read_table(found["kg"], _columns(("head", "relation", "tail"), spec), separator, what="triples")
         kg = Triples(t.columns["head"], t.columns["relation"], t.columns["tail"], t.path)
@@ -158,11 +159,15 @@ def read_tsv(
         t = read_table(found["names"], _columns(("name_item", "name"), spec), separator, what="names")
         names = Names(t.columns["name_item"], t.columns["name"], t.path)
         notes += _header_note(t)
+        names_read = {"file": found["names"].name, "item": t.names["name_item"], "name": t.names["name"],
+                      "unused": list(t.unused)}
     warnings = list(notes)
     used = {r: p.name for r, p in found.items() if p is not None}
     if path.is_dir():
         warnings += unread_files(folder, {p.name for p in found.values() if p is not None and p.parent == folder})
     provenance = {"format": "tsv", "files": used}
+    if names_read is not None:
+        provenance["names"] = names_read  # `data validate` says what of it was read
     return assemble(Dataset, name=ds_name, train=train, test=test, kg=kg, links=links, names=names, opts=opts,
                     warnings=warnings, provenance=provenance, source=str(found["interactions"]))
 
