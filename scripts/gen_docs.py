@@ -20,7 +20,13 @@ to the Markdown file's folder (to copy a picture next to it).  A command may
 continue over lines ending in a backslash.
 
     python scripts/gen_docs.py docs/use.md --cwd /tmp/docs-run     # rewrite in place
-    python scripts/gen_docs.py docs/use.md --check                  # exit 1 when the file would change
+    python scripts/gen_docs.py docs/use.md --check                  # exit 1 when the shown output drifted
+
+`--check` writes nothing and compares the shown outputs with a fresh run through `output_drift`:
+numbers may differ by `--tolerance` (absolute, default 5e-4: the 4th decimal of a metric may move
+with the BLAS and the CPU), timings (`0.21 s`, `3.2 ms`, `1:23`, `s/epoch`, `req/s`, run folder
+time stamps) are ignored, and so is the padding of table cells and rules.  It exits 1 and prints the
+lines that differ beyond that.
 """
 
 from __future__ import annotations
@@ -179,13 +185,56 @@ def generate(text: str, cwd: Path, width: int = 100, timeout: float = 1800.0, ru
     return "\n".join(out)
 
 
+#: a number (thousands separators, a sign, an exponent)
+NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])")
+#: what a timing looks like: a number with a time unit, a clock duration, a run folder's time stamp
+TIMING = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?\s*(?:ms|s|sec|seconds|min|minutes|h|hours)\b(?:/\w+)?"
+                    r"|\b\d+(?::\d\d){1,2}\b|\d{8}-\d{6}(?:-\d+)?|\b\d[\d,]*(?:\.\d+)?\s*(?:req|it)/s\b")
+#: padding that moves when a cell grows: runs of spaces and of table rules
+PADDING = re.compile(r"[ \t]+|[─━═]+")
+
+
+def _parts(line: str) -> tuple[str, list[float]]:
+    """A shown line as (its text with numbers as `#`, timings and padding dropped; its numbers)."""
+    line = PADDING.sub(lambda m: " " if m.group(0).isspace() else "─", TIMING.sub("<t>", line)).strip()
+    numbers = [float(m.group(0).replace(",", "")) for m in NUMBER.finditer(line)]
+    return NUMBER.sub("#", line), numbers
+
+
+def line_differs(old: str, new: str, tolerance: float = 5e-4) -> bool:
+    """Whether two shown lines differ beyond `tolerance` on numbers, timings and padding aside."""
+    (a, xs), (b, ys) = _parts(old), _parts(new)
+    return a != b or len(xs) != len(ys) or any(abs(x - y) > tolerance for x, y in zip(xs, ys))
+
+
+def output_drift(old: str, new: str, tolerance: float = 5e-4) -> list[tuple[int, str, str]]:
+    """The lines where `new` (a regenerated file) differs from `old` beyond `line_differs`:
+    [(1-based line in old, old line, new line)]; a line added or removed pairs with ''.  Empty:
+    the shown outputs agree."""
+    a, b = old.split("\n"), new.split("\n")
+    out = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        n = max(i2 - i1, j2 - j1)
+        for k in range(n):
+            x = a[i1 + k] if i1 + k < i2 else ""
+            y = b[j1 + k] if j1 + k < j2 else ""
+            if (i1 + k >= i2) or (j1 + k >= j2) or line_differs(x, y, tolerance):
+                out.append((i1 + k + 1, x, y))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", type=Path, help="Markdown files with <!-- gen: ... --> blocks")
     ap.add_argument("--cwd", type=Path, default=None, help="working folder of the commands (default: a temp folder)")
     ap.add_argument("--width", type=int, default=100, help="terminal width the commands see (COLUMNS)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds one command may take")
-    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file would change")
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 when a shown output drifted "
+                    "(beyond --tolerance on numbers; timings and padding ignored)")
+    ap.add_argument("--tolerance", type=float, default=5e-4, help="with --check: absolute tolerance on numbers")
     args = ap.parse_args(argv)
     cwd = args.cwd or Path(tempfile.mkdtemp(prefix="gen-docs-"))
     cwd.mkdir(parents=True, exist_ok=True)
@@ -197,13 +246,14 @@ def main(argv: list[str] | None = None) -> int:
             new = generate(old, cwd.resolve(), args.width, args.timeout, log=lambda s: print(s, file=sys.stderr))
         finally:
             stop_background()
-        if new == old:
-            print(f"{path}: up to date", file=sys.stderr)
+        drift = output_drift(old, new, args.tolerance) if args.check else None
+        if new == old or (args.check and not drift):
+            print(f"{path}: up to date" + (" (within the tolerance)" if new != old else ""), file=sys.stderr)
             continue
         changed += 1
         if args.check:
-            sys.stdout.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True), str(path),
-                                                       f"{path} (generated)"))
+            for no, was, now in drift:
+                print(f"{path}:{no}: shown  {was}\n{path}:{no}: now    {now}")
         else:
             path.write_text(new)
             print(f"{path}: updated", file=sys.stderr)

@@ -1,0 +1,64 @@
+"""`scripts/gen_docs.py --check` compares shown outputs up to a numeric tolerance, timings and
+table padding aside (issue 21 item 12: outputs shown in the docs drift in the 3rd-4th decimal;
+CI checks them with `--check`, which must not fail on a timing or a last-digit BLAS difference)."""
+
+from test_usability_docs import _gen
+
+TABLE_OLD = """\
+┏━━━━━━━━━━━┳━━━━━━━━┳━━━━━━━━┓
+┃ split @K  ┃ Recall ┃   NDCG ┃
+┡━━━━━━━━━━━╇━━━━━━━━╇━━━━━━━━┩
+│ test @20  │ 0.3506 │ 0.4210 │
+└───────────┴────────┴────────┘"""
+
+
+def test_numbers_within_the_tolerance_agree():
+    gen = _gen()
+    assert not gen.line_differs("│ test @20  │ 0.3506 │ 0.4210 │", "│ test @20  │ 0.3509 │ 0.4206 │")
+    assert gen.line_differs("│ test @20  │ 0.3506 │ 0.4210 │", "│ test @20  │ 0.3512 │ 0.4210 │")  # 6e-4
+    assert gen.line_differs("│ test @20  │ 0.3506 │ 0.4210 │", "│ test @10  │ 0.3506 │ 0.4210 │")  # @K is a number
+    assert not gen.line_differs("1,598 items", "1,598 items") and gen.line_differs("1,598 items", "1,599 items")
+    assert gen.line_differs("score = base + kg", "score = base - kg")  # text still counts
+    assert not gen.line_differs("a=0.186  +0.0532", "a=0.186  +0.0530", tolerance=5e-4)
+    assert gen.line_differs("a=0.186  +0.0532", "a=0.186  +0.0530", tolerance=1e-4)
+
+
+def test_timings_and_padding_are_ignored():
+    gen = _gen()
+    for old, new in [
+        ("jnskr on data: best epoch 5, protocol standard, 0.046 s/epoch", "jnskr on data: best epoch 5, protocol "
+         "standard, 0.031 s/epoch"),
+        ("INFO epoch 2/5  loss 206.9638  valid recall@20 0.9500  (best 0.9500 @ 2)  0.12s",
+         "INFO epoch 2/5  loss 206.9639  valid recall@20 0.9500  (best 0.9500 @ 2)  1.40s"),
+        ("training: 29 s, ETA 1:23", "training: 31 s, ETA 0:59"),
+        ("run saved to runs/ml-100k-jnskr-20250101-120000", "run saved to runs/ml-100k-jnskr-20250302-091500"),
+        ("p50 3.2 ms, 1,175 req/s", "p50 4.1 ms, 998 req/s"),
+        ("│ test @20  │ 0.3506 │", "│ test @20  │  0.3506 │"),
+        ("└───────────┴────────┘", "└────────────┴─────────┘"),
+    ]:
+        assert not gen.line_differs(old, new), (old, new)
+    assert gen.line_differs("epoch 2/5 loss 206.96", "epoch 3/5 loss 206.96")  # epochs are not timings
+
+
+def test_output_drift_lists_the_lines_that_differ():
+    gen = _gen()
+    doc = "# doc\n```\n$ jnskr train\n" + TABLE_OLD + "\n```\n"
+    assert gen.output_drift(doc, doc) == []
+    near = doc.replace("0.3506", "0.3504").replace("0.4210", "0.4213")
+    assert near != doc and gen.output_drift(doc, near) == []
+    far = doc.replace("0.4210", "0.4250")
+    assert gen.output_drift(doc, far) == [(7, "│ test @20  │ 0.3506 │ 0.4210 │", "│ test @20  │ 0.3506 │ 0.4250 │")]
+    longer = doc.replace("$ jnskr train\n", "$ jnskr train\nwarning: new line\n")
+    assert [(was, now) for _, was, now in gen.output_drift(doc, longer)] == [("", "warning: new line")]
+
+
+def test_check_passes_within_the_tolerance_and_fails_beyond_it(tmp_path, capsys, monkeypatch):
+    gen = _gen()
+    doc = tmp_path / "d.md"
+    doc.write_text("<!-- gen: command -->\n```\n$ echo 'recall 0.3506 in 0.21 s'\nrecall 0.3504 in 9.9 s\n```\n")
+    assert gen.main([str(doc), "--cwd", str(tmp_path), "--check"]) == 0
+    doc.write_text("<!-- gen: command -->\n```\n$ echo 'recall 0.3506 in 0.21 s'\nrecall 0.3496 in 9.9 s\n```\n")
+    assert gen.main([str(doc), "--cwd", str(tmp_path), "--check"]) == 1
+    out = capsys.readouterr().out
+    assert "d.md:4: shown  recall 0.3496 in 9.9 s" in out and "now    recall 0.3506 in 0.21 s" in out
+    assert "0.3496" in doc.read_text()  # --check writes nothing
