@@ -119,6 +119,8 @@ def main() -> None:
                     "same settings and run only the grid points it lacks (the final fits always run again)")
     ap.add_argument("--jnskr-grid", choices=("full", "one"), default="full",
                     help="JNSKR's trials: the μ x ridge-factor grid, or one (μ 0.01 at ENMF's choice; large data)")
+    ap.add_argument("--no-jnskr-preset", action="store_true", help="leave JNSKR's preset out of its candidates "
+                    "(large data, where its figures are in bench/results/tta/)")
     ap.add_argument("--eval-every", type=int, default=1, help="sweeps between validations of jnskr's trials "
                     "(large data: a validation pass costs seconds)")
     args = ap.parse_args()
@@ -135,17 +137,18 @@ def main() -> None:
     points = grid(args.grid, args.dataset)
     skip = set(filter(None, args.skip.split(",")))
     name = args.dataset + ("" if args.grid == "full" else "-chosen")
-    earlier = {}
+    earlier, extended_from = {}, None
     if args.extend and (HERE / "results" / "ials" / f"{name}.json").is_file():
         import json
 
         old = json.loads((HERE / "results" / "ials" / f"{name}.json").read_text())
         earlier = {m: {_key(t["hparams"]): t for t in v["trials"]} for m, v in old["methods"].items()}
-        result["extended_from"] = old["machine"].get("date")
+        extended_from = old["machine"].get("date")
     result = {"dataset": args.dataset, "grid": {"factors": FACTORS, "regularization": REG, "alpha": ALPHA}
               if args.grid == "full" else points, "patience": PATIENCE, "max_iterations": MAX_ITERS,
               "split": SPLIT, "jnskr_eval_every": args.eval_every, "selection": "highest validation recall@20 (ties: ndcg@20) over (trial, checkpoint)",
-              "machine": machine(), "load_average_1min_start": load0, "methods": {}}
+              "machine": machine(), "load_average_1min_start": load0, "methods": {},
+              "trials_reused_from": extended_from}
 
     if "implicit" not in skip:
         t0 = time.perf_counter()
@@ -186,11 +189,12 @@ def main() -> None:
         combos = itertools.product(JNSKR_MU, JNSKR_LR) if args.jnskr_grid == "full" else [(0.01, 0.002)]
         jn_earlier = {**earlier.get("jnskr-ials", {}), **earlier.get("jnskr", {})}
         # the dataset's own JNSKR preset (chosen on validation by earlier searches) is a candidate too
-        hp = {"preset": args.dataset}
-        kept = jn_earlier.get(_key(hp))
-        trials.append(kept or {"hparams": hp, **jnskr_trial(ds, args.dataset, ["model=jnskr"], refit=False)})
-        print(f"jnskr {hp}: {trials[-1]['valid']['recall@20']:.4f} @ {trials[-1]['iterations']}", file=sys.stderr,
-              flush=True)
+        if not args.no_jnskr_preset:
+            hp = {"preset": args.dataset}
+            kept = jn_earlier.get(_key(hp))
+            trials.append(kept or {"hparams": hp, **jnskr_trial(ds, args.dataset, ["model=jnskr"], refit=False)})
+            print(f"jnskr {hp}: {trials[-1]['valid']['recall@20']:.4f} @ {trials[-1]['iterations']}", file=sys.stderr,
+                  flush=True)
         for mu, lr in combos:
             hp = {**base, "mu": mu, "lr": lr}
             kept = jn_earlier.get(_key(hp))
