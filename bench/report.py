@@ -604,6 +604,10 @@ def main_table(ds: str, protocol: str, rows: list[Row], ref: Row | None, tests: 
         note = [n for n in (r.note, _tuning_note(r) if r.source == SRC_RECBOLE else "") if n]
         if dr is not None and dr < 0:
             note.append("**beats JNSKR on Recall@20**")
+        pr, pn = t.get("recall@20"), t.get("ndcg@20")
+        if (pr and pn and pr.p_t is not None and pn.p_t is not None and pr.p_t >= SIG_LEVEL
+                and pn.p_t >= SIG_LEVEL):
+            note.append(f"**level with JNSKR**: no significant difference (p {pr.p_t:.2f} / {pn.p_t:.2f})")
         lines.append([r.source, name, seeds_text(r), fmt_ms(r, "recall@20"), fmt_ms(r, "ndcg@20"),
                       fmt_ms(r, "ndcg_kgat@20"), fmt_num(r.mean("seconds_per_epoch")), fmt_epoch(r.mean("best_epoch")),
                       fmt_num(r.mean("seconds_to_best_epoch")), fmt_delta(dr) + star_r,
