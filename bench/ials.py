@@ -241,8 +241,8 @@ def section(results: Path) -> list[str]:
         m = r["machine"]
         md += [f"### {r['dataset']}" + (" (implicit's own chosen point only)" if f.stem.endswith("-chosen") else ""),
                "", f"{m.get('cpu', '?')}, {m.get('date', '?')}, load {r['load_average_1min_start']:.1f} at start.", "",
-               "| method | trials | chosen (d, λ, α[, μ]) | valid R@20 | test R@20 | test NDCG@20 | sweeps/iterations | "
-               "tuning seconds |", "|---|---|---|---|---|---|---|---|"]
+               "| method | trials | chosen (d, λ, α_implicit[, μ, lr]) | valid R@20 | test R@20 | test NDCG@20 | "
+               "sweeps/iterations | trial seconds (sum) |", "|---|---|---|---|---|---|---|---|"]
         for name, v in r["methods"].items():
             hp = v["chosen"]["hparams"]
             chosen = f"its preset `{hp['preset']}`" if "preset" in hp else (
@@ -250,6 +250,6 @@ def section(results: Path) -> list[str]:
                 + (f", lr {hp['lr']:g}" if "lr" in hp else ""))
             md.append(f"| {name} | {len(v['trials'])} | {chosen} | {v['chosen']['valid']['recall@20']:.4f} | "
                       f"{v['test']['recall@20']:.4f} | {v['test']['ndcg@20']:.4f} | {v['chosen']['iterations']} | "
-                      f"{v['tuning_seconds']:.0f} |")
+                      f"{sum(t['wall_seconds'] for t in v['trials']):.0f} |")
         md.append("")
     return md

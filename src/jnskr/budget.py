@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jnskr.config import Config, config_to_dict
+from jnskr.config import Config, config_to_dict, parse_overrides
 from jnskr.errors import ConfigError, JnskrError
 
 log = logging.getLogger("jnskr")
@@ -91,7 +91,7 @@ def search(config: Config, dataset, seconds: float, space: str | None = None, se
     sp = T.load_space(name)
     base = config_to_dict(config)
     for s in sp.sets:  # the space's fixed settings, except the model's own section if the user chose another model
-        k, v = T.parse_overrides([s])[0]
+        k, v = parse_overrides([s])[0]
         if k == "model":
             continue
         T.set_dotted(base, k, v)
