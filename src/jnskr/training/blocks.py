@@ -186,18 +186,30 @@ class BlockOperator:
             self.terms.append((pattern, t.w.to(dtype), t.src.to(dtype)))
 
     def __call__(self, v: Tensor) -> Tensor:
-        out = v * self.ridge
+        out = None
         for G, sc in self.shared:
-            out = out + (v @ G if sc is None else (v @ G) * sc)
+            t = v @ G
+            if sc is not None:
+                t.mul_(sc)
+            out = t if out is None else out.add_(t)
+        if isinstance(self.ridge, Tensor):
+            out.addcmul_(v, self.ridge)
+        else:
+            out.add_(v, alpha=self.ridge)
         if self.diag is not None:
-            out = out + self.diag * v
+            out.addcmul_(self.diag, v)
         for pattern, w, src in self.terms:
             # o_jᵀ v_i at every entry (sampled dense-dense product), weighted, then Σ_j (…) o_j
             dots = torch.sparse.sampled_addmm(pattern, v, src.T, beta=0.0)
             weighted = torch.sparse_csr_tensor(pattern.crow_indices(), pattern.col_indices(),
-                                               dots.values() * w, size=pattern.shape)
-            out = out + weighted @ src
+                                               dots.values().mul_(w), size=pattern.shape)
+            out.add_(weighted @ src)
         return out
+
+
+def _rowdot(a: Tensor, b: Tensor) -> Tensor:
+    """Σ_k a_ik b_ik per row, in the tables' dtype, returned as float64 (the CG step sizes)."""
+    return torch.linalg.vecdot(a, b).double()
 
 
 def cg_rows(n: int, shared, terms: list[Term], diag: Tensor | None, ridge, rhs, x0: Tensor,
@@ -209,18 +221,18 @@ def cg_rows(n: int, shared, terms: list[Term], diag: Tensor | None, ridge, rhs, 
     op = BlockOperator(n, shared, terms, diag, ridge, dtype)
     b = rhs(torch.arange(n, device=x0.device)).to(dtype)
     x = x0.detach().clone()
-    r = b - op(x)
+    r = b.sub_(op(x))
     p = r.clone()
-    rs = (r.double() ** 2).sum(1)
+    rs = _rowdot(r, r)
     for _ in range(steps):
         Ap = op(p)
-        pap = (p.double() * Ap.double()).sum(1)
-        alpha = torch.where(pap > 0, rs / torch.where(pap > 0, pap, 1.0), 0.0)
-        x += alpha.to(dtype).unsqueeze(1) * p
-        r -= alpha.to(dtype).unsqueeze(1) * Ap
-        rs_new = (r.double() ** 2).sum(1)
-        beta = torch.where(rs > 0, rs_new / torch.where(rs > 0, rs, 1.0), 0.0)
-        p = r + beta.to(dtype).unsqueeze(1) * p
+        pap = _rowdot(p, Ap)
+        alpha = torch.where(pap > 0, rs / torch.where(pap > 0, pap, 1.0), 0.0).to(dtype).unsqueeze(1)
+        x.addcmul_(alpha, p)
+        r.addcmul_(alpha, Ap, value=-1.0)
+        rs_new = _rowdot(r, r)
+        beta = torch.where(rs > 0, rs_new / torch.where(rs > 0, rs, 1.0), 0.0).to(dtype).unsqueeze(1)
+        p = p.mul_(beta).add_(r)
         rs = rs_new
     if not bool(torch.isfinite(x).all()):
         raise torch.linalg.LinAlgError("the block system is not finite (conjugate gradient diverged)")
