@@ -28,6 +28,8 @@ def _require(module: str, package: str, who: str):
 
 
 def _column(frame, col, source: str) -> np.ndarray:
+    if not hasattr(frame, "columns"):
+        raise DataError(f"expected a pandas DataFrame, not a {type(frame).__name__}", source)
     if col not in frame.columns:
         have = ", ".join(map(str, frame.columns))
         raise DataError(f"no column {col!r} (columns: {have})", source)
@@ -41,6 +43,13 @@ def _strings(values, source: str, what: str) -> np.ndarray:
     if len(missing):
         raise DataError(f"{what}: {len(missing):,} missing values (first at row {int(missing[0])})", source)
     out = np.asarray([str(v) for v in vals.tolist()], dtype=str)
+    if len({type(v) for v in vals.tolist()}) > 1:  # 1 and "1" would silently become one id "1"
+        first: dict[str, object] = {}
+        for v, t in zip(vals.tolist(), out.tolist()):
+            if t in first and first[t] != v:
+                raise DataError(f"{what}: {first[t]!r} and {v!r} are different values with the same id {t!r}; "
+                                "give ids of one type", source)
+            first.setdefault(t, v)
     empty = np.flatnonzero(np.char.str_len(out) == 0) if len(out) else []
     if len(empty):
         raise DataError(f"{what}: empty id at row {int(empty[0])}", source)
