@@ -170,14 +170,15 @@ def main() -> None:
     if "enmf" not in skip:
         t0 = time.perf_counter()
         trials = []
+        one = len(points) == 1  # one candidate: its selection run is the trial, refit and tested in the same run
         for hp in points:
             kept = earlier.get("enmf-ials", {}).get(_key(hp))
             tr = kept or {"hparams": hp, **jnskr_trial(ds, args.dataset, ials_overrides("enmf", hp, n_active),
-                                                       refit=False)}
+                                                       refit=one)}
             trials.append(tr)
             print(f"enmf {hp}: {tr['valid']['recall@20']:.4f} @ {tr['iterations']}", file=sys.stderr, flush=True)
         enmf_chosen = best_of(trials)
-        final = jnskr_trial(ds, args.dataset, enmf_chosen["sets"], refit=True)
+        final = enmf_chosen if "test" in enmf_chosen else jnskr_trial(ds, args.dataset, enmf_chosen["sets"], refit=True)
         result["methods"]["enmf-ials"] = {"trials": trials, "chosen": enmf_chosen, "test": final["test"],
                                           "refit_wall_seconds": final["wall_seconds"],
                                           "tuning_seconds": time.perf_counter() - t0}
