@@ -196,15 +196,17 @@ def main() -> None:
             trials.append(kept or {"hparams": hp, **jnskr_trial(ds, args.dataset, ["model=jnskr"], refit=False)})
             print(f"jnskr {hp}: {trials[-1]['valid']['recall@20']:.4f} @ {trials[-1]['iterations']}", file=sys.stderr,
                   flush=True)
+        combos = list(combos)
+        one = len(combos) == 1 and not trials  # one candidate: its selection run is refit and tested at once
         for mu, lr in combos:
             hp = {**base, "mu": mu, "lr": lr}
             kept = jn_earlier.get(_key(hp))
             tr = kept or {"hparams": hp, **jnskr_trial(ds, args.dataset, ials_overrides("jnskr", hp, n_active),
-                                                       refit=False)}
+                                                       refit=one)}
             trials.append(tr)
             print(f"jnskr {hp}: {tr['valid']['recall@20']:.4f} @ {tr['iterations']}", file=sys.stderr, flush=True)
         chosen = best_of(trials)
-        final = jnskr_trial(ds, args.dataset, chosen["sets"], refit=True)
+        final = chosen if "test" in chosen else jnskr_trial(ds, args.dataset, chosen["sets"], refit=True)
         result["methods"]["jnskr"] = {"trials": trials, "chosen": chosen, "test": final["test"],
                                            "refit_wall_seconds": final["wall_seconds"],
                                            "tuning_seconds": time.perf_counter() - t0}
