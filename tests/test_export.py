@@ -176,3 +176,24 @@ def test_output_format_helper():
     assert output_format("-") == "jsonl" and output_format("a/b.CSV") == "csv"
     with pytest.raises(JnskrError, match="unknown format"):
         output_format("recs")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_output_never_replaces_a_users_file_but_replaces_an_earlier_export(runs, tmp_path, capsys, suffix):
+    """Issue 20 class 2: `recommend/similar --output` replaced any file; now only an earlier export,
+    or anything with --overwrite (checked before the run is loaded)."""
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    mine = tmp_path / f"mine{suffix}"
+    mine.write_bytes(b"my own notes\n")
+    for cmd in (["recommend", str(runs["jnskr"]), "--user", "u1"], ["similar", str(runs["jnskr"]), "--item", "i1"]):
+        assert run([*cmd, "--output", str(mine)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("error:") == 1 and "was not written by jnskr" in err and "--overwrite" in err
+        assert mine.read_bytes() == b"my own notes\n"
+        out = tmp_path / f"{cmd[0]}{suffix}"
+        assert run([*cmd, "--output", str(out)]) == 0
+        assert run([*cmd, "--output", str(out)]) == 0  # an earlier export of ours: replaced
+        capsys.readouterr()
+    assert run(["recommend", str(runs["jnskr"]), "--user", "u1", "--output", str(mine), "--overwrite"]) == 0
+    assert mine.read_bytes() != b"my own notes\n"

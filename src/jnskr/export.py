@@ -245,3 +245,25 @@ def export_embeddings(rec, out_dir: str | Path, overwrite: bool = False) -> dict
     }
     _write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def is_our_export(path: Path) -> bool:
+    """Whether `path` looks like a file `RecommendationWriter` wrote: a CSV whose header starts with
+    ``user,item,rank`` (or ``item,rank`` for `similar`), JSON Lines whose first record has those keys,
+    or a Parquet file whose schema names them."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 65536))
+            tail = f.read()
+    except OSError:
+        return False
+    if head.startswith((b"user,item,rank", b"item,rank", b"query,item,rank")):
+        return True
+    if head.startswith(b"{"):
+        first = head.split(b"\n", 1)[0]
+        return b'"item"' in first and b'"rank"' in first
+    return head.startswith(b"PAR1") and b"rank" in tail and b"item" in tail

@@ -22,6 +22,20 @@ log = logging.getLogger("jnskr")
 EXPLAIN_CHUNK = 2048
 
 
+OVERWRITE = typer.Option(False, "--overwrite", help="Let --output replace an existing file that is not an "
+                                                    "earlier jnskr export.")
+
+
+def _check_export(output: Path, overwrite: bool, inputs) -> None:
+    """Before any work: --output never replaces an input, or a file that is not an earlier export of
+    ours (a CSV/JSON Lines/Parquet file holding our user,item,rank columns), unless --overwrite."""
+    from jnskr.export import is_our_export
+    from jnskr.outputs import check_file_out
+
+    if str(output) != "-":
+        check_file_out(output, is_our_export, "--output", overwrite, inputs)
+
+
 def _threads(n: int | None, engine) -> None:
     from jnskr.threads import set_threads
 
@@ -106,6 +120,7 @@ def recommend(
     raw_csv: bool = typer.Option(False, "--raw-csv",
                                  help="CSV cells exactly as the ids and names are (by default a text cell "
                                       "starting with = + - @ gets a leading ' so spreadsheets do not run it)."),
+    overwrite: bool = OVERWRITE,
     batch_size: int = typer.Option(1024, "--batch-size", min=1, help="Users scored per batch."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
     ridge: Optional[float] = typer.Option(None, "--ridge", min=0.0,
@@ -129,6 +144,7 @@ def recommend(
         raise JnskrError(f"{modes[0]} needs --output FILE (.csv, .jsonl or .parquet; - for JSON Lines on stdout)")
     if output is not None:
         output_format(output)  # fail fast on a bad suffix or a missing pyarrow
+        _check_export(output, overwrite, [("--users file", users_file), ("--history file", history)])
     engine = Engine.load(run_dir, device=device, new_items_path=new_items,
                          ridge=DEFAULT_RIDGE if ridge is None else ridge, checkpoint=checkpoint)
     _threads(threads, engine)
@@ -198,6 +214,7 @@ def similar(
     raw_csv: bool = typer.Option(False, "--raw-csv",
                                  help="CSV cells exactly as the ids and names are (by default a text cell "
                                       "starting with = + - @ gets a leading ' so spreadsheets do not run it)."),
+    overwrite: bool = OVERWRITE,
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda (default: the run's)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, max=1024,
                                           help="torch threads (default: one for small data, else every core up to 8)."),
@@ -209,6 +226,7 @@ def similar(
 
     if output is not None:
         output_format(output)
+        _check_export(output, overwrite, [("--new-items file", new_items)])
     engine = Engine.load(run_dir, device=device, new_items_path=new_items, checkpoint=checkpoint)
     _threads(threads, engine)
     idx = engine.item_index(item)
