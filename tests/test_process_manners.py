@@ -64,3 +64,16 @@ def test_the_command_line_applies_its_process_settings():
     assert _run(code) == ["PASSIVE", "4", "auto", True]
     # the user's own settings win
     assert _run(code, OMP_WAIT_POLICY="ACTIVE", JNSKR_CPU_GEMM="torch")[:3] == ["ACTIVE", "4", "torch"]
+
+
+def test_jnskr_help_text_does_not_change_other_typer_apps():
+    """cli/common monkeypatched typer's classes for the whole process: another typer app's help
+    changed too.  The patches now live only while jnskr's command line runs."""
+    from typer import core
+
+    from jnskr.cli.main import run
+
+    before = (core.TyperOption.__dict__.get("display_type_rich"), core.TyperArgument.__dict__.get("display_name_raw"))
+    assert run(["train", "--help"]) == 0
+    after = (core.TyperOption.__dict__.get("display_type_rich"), core.TyperArgument.__dict__.get("display_name_raw"))
+    assert after == before

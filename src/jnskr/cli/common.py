@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import os
 import sys
@@ -67,16 +69,26 @@ def fixed(value: float, spec: str = ".4f") -> str:
     return out
 
 
-def tidy_help() -> None:
-    """Help text as users read it (typer >= 0.2x renders flags as ``--quiet <bool>``, which reads
-    like ``--quiet true``, and arguments as ``{run_dir}``): flags show no value type, arguments
-    show as ``RUN_DIR``.  Older typer already renders both that way; there this does nothing."""
+@contextlib.contextmanager
+def tidy_help():
+    """Help text as users read it, while jnskr's command line runs (typer >= 0.2x renders flags as
+    ``--quiet <bool>``, which reads like ``--quiet true``, and arguments as ``{run_dir}``): flags show
+    no value type, arguments show as ``RUN_DIR``.  typer's classes are patched only inside the block
+    and restored on exit, so another typer app in the same process renders as typer does.  Older
+    typer already renders both that way; there this does nothing."""
     try:
         from typer import core
     except ImportError:  # pragma: no cover
+        yield
         return
+    saved: list[tuple[type, str, object]] = []
+
+    def patch(cls, name, value):
+        saved.append((cls, name, cls.__dict__.get(name, _ABSENT)))
+        setattr(cls, name, value)
+
     opt, arg = getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)
-    if opt is not None and hasattr(opt, "display_type_rich") and not getattr(opt, "_jnskr_tidy", False):
+    if opt is not None and hasattr(opt, "display_type_rich"):
         original = opt.display_type_rich
 
         def display_type_rich(self, ctx):
@@ -87,19 +99,28 @@ def tidy_help() -> None:
                 shown = "<" + shown[len("<list["):].rstrip(">").rstrip("]") + ">"  # repeatable: one value each
             return shown
 
-        opt.display_type_rich = display_type_rich
-        opt._jnskr_tidy = True
-    if arg is not None and isinstance(getattr(arg, "display_name_raw", None), property) \
-            and not getattr(arg, "_jnskr_tidy", False):
-        arg.display_name_raw = property(lambda self: self.metavar if self.metavar is not None else self.name.upper())
+        patch(opt, "display_type_rich", display_type_rich)
+    if arg is not None and isinstance(getattr(arg, "display_name_raw", None), property):
+        patch(arg, "display_name_raw",
+              property(lambda self: self.metavar if self.metavar is not None else self.name.upper()))
         if hasattr(arg, "_usage_display_name"):
             def _usage_display_name(self) -> str:
                 name = self.display_name_raw
                 name = name if self.required else f"[{name}]"
                 return name + ("..." if self.nargs != 1 else "")
 
-            arg._usage_display_name = _usage_display_name
-        arg._jnskr_tidy = True
+            patch(arg, "_usage_display_name", _usage_display_name)
+    try:
+        yield
+    finally:
+        for cls, name, old in reversed(saved):
+            if old is _ABSENT:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, old)
+
+
+_ABSENT = object()
 
 
 def plain(text) -> str:

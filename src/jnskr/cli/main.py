@@ -40,7 +40,6 @@ def _register() -> None:
     if _REGISTERED:
         return
     _REGISTERED = True
-    tidy_help()
     from jnskr.cli import data as data_cli
     from jnskr.cli import presets as presets_cli
     from jnskr.cli import report as report_cli
@@ -89,7 +88,7 @@ def run(argv: list[str] | None = None) -> int:
     _register()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        with handle_signals():  # Ctrl-C / SIGTERM: a clean stop (jnskr.stop)
+        with handle_signals(), tidy_help():  # Ctrl-C / SIGTERM: a clean stop (jnskr.stop); jnskr's help text
             rc = app(args=args, standalone_mode=False, prog_name="jnskr")
     except (KeyboardInterrupt, Interrupted) as exc:
         return report_interrupt(exc)
