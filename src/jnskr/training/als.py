@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from jnskr.training.blocks import Term, solve_block, term_sums
-from jnskr.training.weights import positive_weights, row_ridge, scalar_positive_weight
+from jnskr.training.weights import block_ridges, positive_weights, scalar_positive_weight
 
 
 class CFProblem:
@@ -48,7 +48,7 @@ class CFProblem:
         self.cp_user = f64(positive_weights(train.values, c_pos, alpha))
         self.cp_item = f64(positive_weights(by_item.values, c_pos, alpha))
         self.method, self.steps = method, steps
-        self._counts = (np.diff(np.asarray(train.indptr)), np.diff(np.asarray(by_item.indptr)))
+        self.train = train
         cp_user = self.c_pos if self.cp_user is None else self.cp_user
         i_deg = self.i_ptr[1:] - self.i_ptr[:-1]
         self.w_user = cp_user - self.c_neg.index_select(0, self.u_idx)  # c⁺ − c⁻ per entry of the user CSR
@@ -61,12 +61,9 @@ class CFProblem:
         self.n_pairs = len(self.u_idx)
 
     def ridges(self, reg: float, exponent: float) -> tuple[Tensor, Tensor]:
-        """The per-row ridges λ(n_i + c⁻ mass_i)^ν of the user and the item block (`row_ridge`):
-        a user's unobserved mass is Σ_v c⁻_v, an item's c⁻_v · M.  -> float64 ([M], [N])."""
-        c_neg = self.c_neg.cpu().numpy()
-        users = row_ridge(reg, exponent, self._counts[0], c_neg.sum())
-        items = row_ridge(reg, exponent, self._counts[1], c_neg * self.n_users)
+        """The per-row ridges of the user and the item block (`block_ridges`).  -> float64 ([M], [N])."""
         f64 = lambda a: torch.as_tensor(a, dtype=torch.float64, device=self.c_neg.device)  # noqa: E731
+        users, items = block_ridges(reg, exponent, self.train, self.c_neg.cpu().numpy())
         return f64(users), f64(items)
 
     def _solve(self, n, shared, terms, diag, ridge, rhs, dtype, x0):

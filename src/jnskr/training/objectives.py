@@ -21,7 +21,7 @@ from jnskr.losses.gram import gram
 from jnskr.ops import csr_gather
 from jnskr.parallel import LocalStrategy
 from jnskr.training.dropout import EpochMasks
-from jnskr.training.weights import (cf_negative_weights, kg_negative_weights, positive_weights, row_ridge,
+from jnskr.training.weights import (block_ridges, cf_negative_weights, kg_negative_weights, positive_weights,
                                     scalar_positive_weight)
 
 LOCAL = LocalStrategy()
@@ -80,12 +80,11 @@ def cf_batch_loss(strategy, all_table: Tensor, all_name: str, batch: Tensor, h: 
     return positive + strategy.once(cf_allpairs_term(strategy.h_allpairs(h), all_gram, s_batch))
 
 
-def _row_ridges(cfg, train, item_counts, c_neg: np.ndarray, dtype, device) -> tuple[Tensor, Tensor] | None:
-    """The per-row ridges (users [M], items [N]) of a config's `reg` (`row_ridge`), or None."""
+def _row_ridges(cfg, train, c_neg: np.ndarray, dtype, device) -> tuple[Tensor, Tensor] | None:
+    """The per-row ridges (users [M], items [N]) of a config's `reg` (`block_ridges`), or None."""
     if not cfg.reg:
         return None
-    users = row_ridge(cfg.reg, cfg.reg_exponent, train.user_counts(), c_neg.sum())
-    items = row_ridge(cfg.reg, cfg.reg_exponent, item_counts, c_neg * train.n_users)
+    users, items = block_ridges(cfg.reg, cfg.reg_exponent, train, c_neg)
     return _t(users, device, dtype), _t(items, device, dtype)
 
 
@@ -120,7 +119,7 @@ class JNSKRObjective:
         self.c_pos_scalar = scalar_positive_weight(cfg.c_pos, cfg.alpha)
         counts = train.item_counts()
         self.c_neg_np = cf_negative_weights(counts, cfg.c0, cfg.beta)
-        self.ridge = _row_ridges(cfg, train, counts, self.c_neg_np, model.h.dtype, dev)
+        self.ridge = _row_ridges(cfg, train, self.c_neg_np, model.h.dtype, dev)
         self.c_neg = _t(self.c_neg_np, dev, torch.float32)
         self.has_kg = item_kg is not None and item_kg.n_facts > 0
         if self.has_kg:
@@ -236,7 +235,7 @@ class CFObjective:
         else:
             self.n_units = train.n_items
             self.c_neg = _t(c_neg, dev, torch.float32)
-        self.ridge = _row_ridges(cfg, train, counts, c_neg, model.h.dtype, dev)
+        self.ridge = _row_ridges(cfg, train, c_neg, model.h.dtype, dev)
         self.masks = EpochMasks(seed, self.n_units, cfg.embed_dim)
 
     def l2(self) -> Tensor:

@@ -71,3 +71,12 @@ def row_ridge(reg: float, exponent: float, counts: np.ndarray, negative_mass: np
         return np.full(len(counts), float(reg))
     base = counts + np.asarray(negative_mass, dtype=np.float64)
     return float(reg) * np.where(base > 0, base, 1.0) ** exponent
+
+
+def block_ridges(reg: float, exponent: float, train, c_neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The per-row ridges (`row_ridge`) of the user and the item block of the CF objective over
+    `train` (an `Interactions`), c_neg [N] the items' negative weights: a user's unobserved mass is
+    Σ_v c⁻_v, an item's c⁻_v · M.  -> float64 ([M], [N])."""
+    c_neg = np.asarray(c_neg, dtype=np.float64)
+    return (row_ridge(reg, exponent, train.user_counts(), c_neg.sum()),
+            row_ridge(reg, exponent, train.item_counts(), c_neg * train.n_users))
