@@ -119,9 +119,9 @@ def make_trainer(cfg: Config, model, train_part: Interactions, item_kg, epochs: 
         return None
     sweeps = (model.block_sweeps(train_part, item_kg, cfg.train.batch_size, cfg.train.block_solver,
                                  cfg.train.cg_steps) if cfg.solver() == "als" else None)
-    if hasattr(objective, "weight_summary"):
+    if summary := objective.weight_summary():
         log.log(logging.INFO if say_weights else logging.DEBUG, "weights: %s",
-                {k: round(v, 5) for k, v in objective.weight_summary().items()})
+                {k: round(v, 5) for k, v in summary.items()})
     return Trainer(
         model, objective, seed=cfg.seed, batch_size=cfg.train.batch_size, epochs=epochs,
         drop_last=cfg.drop_last(), optimizer=cfg.train.optimizer, lr=cfg.learning_rate(),

@@ -241,6 +241,9 @@ class CFObjective:
     def l2(self) -> Tensor:
         return self.cfg.lambda_emb * l2_sum(*self.model.embedding_tables())
 
+    def weight_summary(self) -> dict:
+        return {}
+
     def param_groups(self) -> list[dict]:
         m = self.model
         return [{"params": m.embedding_tables(), "weight_decay": self.cfg.lambda_emb},
@@ -324,6 +327,12 @@ class BPRObjective:
 
     def param_groups(self) -> list[dict]:
         return [{"params": list(self.model.parameters()), "weight_decay": 0.0}]
+
+    def l2(self) -> None:  # its ½·reg penalty is part of each batch's loss, not weight decay
+        return None
+
+    def weight_summary(self) -> dict:
+        return {}
 
     def __call__(self, units: Tensor, epoch: int, strategy=LOCAL):
         m = self.model

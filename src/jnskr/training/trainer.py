@@ -20,6 +20,7 @@ from torch import nn
 from jnskr.errors import JnskrError
 from jnskr.parallel import LocalStrategy
 from jnskr.training.optim import Adagrad
+from jnskr.training.protocols import Objective, Sweeps
 
 log = logging.getLogger("jnskr")
 
@@ -87,7 +88,7 @@ class Trainer:
     def __init__(
         self,
         model: nn.Module,
-        objective,
+        objective: Objective,
         *,
         seed: int,
         batch_size: int,
@@ -104,7 +105,7 @@ class Trainer:
         strategy=None,
         progress=None,
         on_epoch_end: Callable[["Trainer"], None] | None = None,
-        sweeps=None,
+        sweeps: Sweeps | None = None,
     ):
         self.model = model
         self.objective = objective
@@ -121,10 +122,7 @@ class Trainer:
         self.progress = progress  # None or an object with start/batch/epoch_end/close (see `Progress`)
         self.on_epoch_end = on_epoch_end  # called after each epoch's record (log, checkpoints)
         self.sweeps = sweeps  # train.solver: als (`jnskr.training.sweeps`): exact blocks, then first-order steps
-        if sweeps is not None:
-            groups = sweeps.param_groups()
-        else:
-            groups = objective.param_groups() if hasattr(objective, "param_groups") else model.parameters()
+        groups = sweeps.param_groups() if sweeps is not None else objective.param_groups()
         groups = [g for g in groups if g["params"]]
         self.optimizer = make_optimizer(groups, optimizer, lr, initial_accumulator) if groups else None
         self.state = TrainState()
@@ -205,9 +203,10 @@ class Trainer:
         sums = st.sum_values(sums)  # the global loss of the step, as one process would log it
         secs = time.perf_counter() - t0
         n = sum(len(u) for u in batches)
-        if hasattr(self.objective, "l2"):
-            with torch.no_grad():
-                sums["l2_per_batch"] = float(self.objective.l2())
+        with torch.no_grad():
+            l2 = self.objective.l2()
+        if l2 is not None:
+            sums["l2_per_batch"] = float(l2)
         return {"epoch": epoch + 1, **sums, "seconds": secs, "units_per_s": n / max(secs, 1e-9)}
 
     def _snapshot(self) -> dict[str, torch.Tensor]:
