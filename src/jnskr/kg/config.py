@@ -10,20 +10,18 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from jnskr import yamlsafe
+from jnskr.config import parse_overrides
+from jnskr.data.config import Strict
 from jnskr.errors import ConfigError
-from jnskr.kg.models import MODELS
+from jnskr.kg.models import MODELS, get_model
 
 __all__ = ["KGConfig", "preset_names", "preset_dict", "preset_for", "build_config", "parse_overrides"]
 
 PRESETS_PACKAGE = "jnskr.kg.presets"
 Side = Literal["uniform", "degree"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class LossConfig(Strict):
@@ -79,10 +77,9 @@ class KGConfig(Strict):
 
 
 def _load_yaml(text: str, where: str) -> dict:
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    """A config mapping read by `jnskr.yamlsafe` (duplicate keys, depth, size: one line naming
+    `where` and the line)."""
+    data = yamlsafe.loads(text, where, ConfigError) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: a config must be a mapping of keys to values")
     return data
@@ -95,7 +92,9 @@ def preset_names() -> list[str]:
 def preset_dict(name: str) -> dict:
     if name not in preset_names():
         raise ConfigError(f"unknown KG preset {name!r} (known: {', '.join(preset_names())})")
-    return _load_yaml((resources.files(PRESETS_PACKAGE) / f"{name}.yaml").read_text(), f"preset {name}")
+    path = resources.files(PRESETS_PACKAGE) / f"{name}.yaml"
+    return _load_yaml(yamlsafe.decode(path.read_bytes(), f"jnskr/kg/presets/{name}.yaml", ConfigError),
+                      f"jnskr/kg/presets/{name}.yaml")
 
 
 def preset_for(dataset_name: str | None) -> str:
@@ -105,21 +104,6 @@ def preset_for(dataset_name: str | None) -> str:
     key = dataset_name.strip().lower()
     key = {"kinships": "kinship"}.get(key, key)
     return key if key in preset_names() else "default"
-
-
-def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:
-    """``key=value`` strings -> [(dotted key, YAML-parsed value)]."""
-    out = []
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected key=value")
-        k, v = item.split("=", 1)
-        try:
-            val = yaml.safe_load(v) if v != "" else None
-        except yaml.YAMLError:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
-        out.append((k.strip(), val))
-    return out
 
 
 def _set_dotted(d: dict, key: str, value: Any) -> None:
@@ -160,8 +144,7 @@ def build_config(preset: str | None = None, model: str | None = None, overrides:
     if model is None:
         model = next((v for k, v in reversed(sets) if k == "model"), None) or (extra or {}).get("model") or d.get("model")
     if model is not None:
-        if model not in MODELS:
-            raise ConfigError(f"unknown KG model {model!r} (known: {', '.join(MODELS)})")
+        get_model(model)  # an unknown name: one line listing the known ones
         d["model"] = model
         d = _merge(d, per_model.get(model) or {})
     d = _merge(d, extra or {})

@@ -1,4 +1,5 @@
-"""The model registry: DistMult, ComplEx and CP as trilinear forms over named tables.
+"""The KG models, registered in a `jnskr.registry.Registry`: DistMult, ComplEx and CP as trilinear
+forms over named tables.
 
 A model is a `Trilinear` form (`jnskr.kg.losses`) plus the name of the table that plays each
 role (head, relation, tail).  DistMult and ComplEx use one entity table for heads and tails;
@@ -17,6 +18,7 @@ from torch import Tensor
 
 from jnskr.errors import ConfigError, JnskrError
 from jnskr.kg.losses import COMPLEX, DISTMULT, Trilinear, role_query
+from jnskr.registry import Registry
 
 __all__ = ["ModelSpec", "MODELS", "get_model", "KGModel"]
 
@@ -56,21 +58,18 @@ class ModelSpec:
         return tables[self.roles[0]], tables[self.roles[1]], tables[self.roles[2]]
 
 
-MODELS: dict[str, ModelSpec] = {
-    "distmult": ModelSpec("distmult", DISTMULT, ("entity", "relation", "entity"),
-                          "DistMult (Yang et al. 2015): ĝ = Σ_k e_h,k r_k e_t,k; symmetric in h and t"),
-    "complex": ModelSpec("complex", COMPLEX, ("entity", "relation", "entity"),
-                         "ComplEx (Trouillon et al. 2016): ĝ = Re Σ_k e_h,k r_k conj(e_t,k), rank d complex"),
-    "cp": ModelSpec("cp", DISTMULT, ("head", "relation", "tail"),
-                    "CP (Hitchcock 1927; Lacroix et al. 2018): ĝ = Σ_k h_h,k r_k t_t,k, separate head/tail tables"),
-}
+MODELS: Registry[ModelSpec] = Registry("KG model", ConfigError)
+MODELS.register(ModelSpec("distmult", DISTMULT, ("entity", "relation", "entity"),
+                          "DistMult (Yang et al. 2015): ĝ = Σ_k e_h,k r_k e_t,k; symmetric in h and t"))
+MODELS.register(ModelSpec("complex", COMPLEX, ("entity", "relation", "entity"),
+                          "ComplEx (Trouillon et al. 2016): ĝ = Re Σ_k e_h,k r_k conj(e_t,k), rank d complex"))
+MODELS.register(ModelSpec("cp", DISTMULT, ("head", "relation", "tail"),
+                          "CP (Hitchcock 1927; Lacroix et al. 2018): ĝ = Σ_k h_h,k r_k t_t,k, separate head/tail tables"))
 
 
 def get_model(name: str) -> ModelSpec:
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise ConfigError(f"unknown KG model {name!r} (known: {', '.join(MODELS)})") from None
+    """The registered model `name`; an unknown name is a one-line `ConfigError`."""
+    return MODELS.get(name)
 
 
 class KGModel:
