@@ -14,8 +14,8 @@ from jnskr.kg.losses import (
     role_matrix,
     role_query,
     score,
-    weighted_gram,
 )
+from jnskr.losses.gram import weighted_gram
 from jnskr.kg.models import MODELS
 from jnskr.kg.objective import Objective, negative_weights, with_reciprocals
 

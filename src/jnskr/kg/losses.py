@@ -25,6 +25,10 @@ its own factor).  DistMult: 1ᵀ[(EᵀAE) ∘ (RᵀBR) ∘ (EᵀGE)]1.  ComplEx:
 imaginary blocks; in complex form it equals ½ Re Σ_kl [P_h∘P_r∘conj(P_t) + Q_h∘Q_r∘conj(Q_t)]
 with P = Σ w x x^H and Q = Σ w x xᵀ (the tests check both forms against brute force).
 
+For one term (DistMult, CP) the two parts are JNSKR's KG term itself: `jnskr.losses.positive_term`
+and `jnskr.losses.kg_allpairs_term` (tests/test_kg_spine.py checks the two losses against each
+other and their brute-force twins).  The Grams come from `jnskr.losses.gram`.
+
 The efficient loss drops the constant c⁺·|pos|; `nonsampling_kge_loss_bruteforce` enumerates
 all triples.  Positives must be unique triples.  All functions work for any float dtype.
 """
@@ -36,8 +40,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from jnskr.losses import kg_allpairs_term, positive_term
+from jnskr.losses.gram import weighted_gram
+
 __all__ = [
-    "ROLES", "Trilinear", "DISTMULT", "COMPLEX", "weighted_gram", "grams_and_rows", "score", "role_query",
+    "ROLES", "Trilinear", "DISTMULT", "COMPLEX", "score", "role_query",
     "allpairs", "role_matrix", "nonsampling_kge_loss", "positive_part", "allpairs_part", "nonsampling_kge_loss_bruteforce", "penalty",
 ]
 
@@ -58,64 +65,6 @@ class Trilinear:
 
 DISTMULT = Trilinear((1, 1, 1), ((0, 0, 0, 1.0),))
 COMPLEX = Trilinear((2, 2, 2), ((0, 0, 0, 1.0), (1, 0, 1, 1.0), (0, 1, 1, 1.0), (1, 1, 0, -1.0)))
-
-
-class _WeightedGram(torch.autograd.Function):
-    """xᵀ diag(w) x with the one-matmul backward diag(w) x (G + Gᵀ); w is a constant."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, w: Tensor) -> Tensor:
-        ctx.save_for_backward(x, w)
-        return (x * w.unsqueeze(1)).transpose(0, 1) @ x
-
-    @staticmethod
-    def backward(ctx, g: Tensor):
-        x, w = ctx.saved_tensors
-        return (x @ (g + g.transpose(0, 1))) * w.unsqueeze(1), None
-
-
-class _GramsAndRows(torch.autograd.Function):
-    """(xᵀdiag(w_1)x, …, x[idx]) with one dense gradient Σ_i diag(w_i) x (G_i + G_iᵀ), into which
-    the rows' gradients are index-added in place (autograd would zero-fill one table-sized buffer
-    per gather and add them up)."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, idx: Tensor, *ws: Tensor):
-        ctx.save_for_backward(x, idx, *ws)
-        grams = [(x * w.unsqueeze(1)).transpose(0, 1) @ x for w in ws]
-        return (*grams, x.index_select(0, idx))
-
-    @staticmethod
-    def backward(ctx, *grads):
-        x, idx, *ws = ctx.saved_tensors
-        out = None
-        for g, w in zip(grads[:-1], ws):
-            if g is None:
-                continue
-            part = (x @ (g + g.transpose(0, 1))) * w.unsqueeze(1)
-            out = part if out is None else out.add_(part)
-        if out is None:
-            out = torch.zeros_like(x)
-        if grads[-1] is not None:
-            out.index_add_(0, idx, grads[-1])
-        return (out, None, *([None] * len(ws)))
-
-
-def grams_and_rows(x: Tensor, idx: Tensor, weights: list[Tensor]) -> tuple[list[Tensor], Tensor]:
-    """([xᵀdiag(w)x for w in weights], x[idx]) in one op.  x: [n, D], idx: [m] -> ([D, D]…, [m, D])."""
-    ws = [w.detach() for w in weights]
-    if x.requires_grad and torch.is_grad_enabled():
-        out = _GramsAndRows.apply(x, idx, *ws)
-    else:
-        out = (*[(x * w.unsqueeze(1)).transpose(0, 1) @ x for w in ws], x.index_select(0, idx))
-    return list(out[:-1]), out[-1]
-
-
-def weighted_gram(x: Tensor, w: Tensor) -> Tensor:
-    """xᵀ diag(w) x.  x: [n, D], w: [n] (constant, no gradient) -> [D, D]."""
-    if x.requires_grad and torch.is_grad_enabled():
-        return _WeightedGram.apply(x, w.detach())
-    return (x * w.unsqueeze(1)).transpose(0, 1) @ x
 
 
 def _split(x: Tensor, nb: int) -> Tensor:
@@ -173,8 +122,9 @@ def allpairs(spec: Trilinear, g_head: Tensor, g_rel: Tensor, g_tail: Tensor) -> 
     """Σ_{h,r,t} a_h b_r g_t ĝ² from the weighted Grams G_H, G_R, G_T ([n·d, n·d] each) -> scalar.
 
     = Σ_{s,s'} σ_s σ_s' ⟨G_H[α_s,α_s'] ∘ G_R[β_s,β_s'] ∘ G_T[γ_s,γ_s']⟩, all term pairs at once."""
-    if len(spec.terms) == 1:
-        return (g_head * g_rel * g_tail).sum() * (spec.terms[0][3] ** 2)
+    if len(spec.terms) == 1:  # DistMult, CP: JNSKR's KG term, ⟨G_R ∘ G_H ∘ G_T⟩ (`jnskr.losses`)
+        total = kg_allpairs_term(g_rel, g_head, g_tail)
+        return total if spec.terms[0][3] ** 2 == 1.0 else total * (spec.terms[0][3] ** 2)
     cols = list(zip(*spec.terms))
     prod = (_term_pairs(g_head, spec.blocks[0], list(cols[0])) * _term_pairs(g_rel, spec.blocks[1], list(cols[1]))
             * _term_pairs(g_tail, spec.blocks[2], list(cols[2])))
@@ -245,7 +195,7 @@ def positive_part(spec: Trilinear, head_table: Tensor, rel_table: Tensor, tail_t
     ph, pr, pt = pos[:, 0], pos[:, 1], pos[:, 2]
     y = score(spec, head_table.index_select(0, ph), rel_table.index_select(0, pr), tail_table.index_select(0, pt))
     cn = a.index_select(0, ph) * b.index_select(0, pr) * g.index_select(0, pt)
-    return ((c_pos - cn) * y * y - 2.0 * c_pos * y).sum()
+    return positive_term(y, c_pos, cn)
 
 
 def allpairs_part(spec: Trilinear, head_table: Tensor, rel_table: Tensor, tail_table: Tensor,

@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from jnskr.kg.losses import (allpairs, allpairs_part, grams_and_rows, nonsampling_kge_loss,
-                             nonsampling_kge_loss_bruteforce, penalty, positive_part, score)
+from jnskr.kg.losses import (allpairs, allpairs_part, nonsampling_kge_loss, nonsampling_kge_loss_bruteforce, penalty,
+                             positive_part, score)
 from jnskr.kg.models import ModelSpec
+from jnskr.losses import positive_term
+from jnskr.losses.gram import weighted_grams_with_rows
 
 __all__ = ["with_reciprocals", "negative_weights", "Objective"]
 
@@ -136,8 +138,8 @@ class Objective:
     def batch(self, tables: dict[str, Tensor], batch: Tensor) -> Tensor:
         """F_B for a batch of rows of `pos` ([b, 3]); Σ over a partition of `pos` = F.
 
-        One gather and one Gram op per table (`grams_and_rows`), so each table gets one dense
-        gradient; the same value as `nonsampling_kge_loss(..., allpairs_scale=|B|/|T⁺|)` + λΩ_B."""
+        One gather and one Gram op per table (`jnskr.losses.gram.weighted_grams_with_rows`), so
+        each table gets one dense gradient; the same value as `nonsampling_kge_loss(..., allpairs_scale=|B|/|T⁺|)` + λΩ_B."""
         weights = (self.a, self.b, self.g)
         b = batch.shape[0]
         grams: list[Tensor | None] = [None] * 3
@@ -145,15 +147,14 @@ class Objective:
         for name, roles, wsrc in self._plan():
             distinct = list(dict.fromkeys(wsrc))
             idx = torch.cat([batch[:, i] for i in roles]) if len(roles) > 1 else batch[:, roles[0]]
-            gs, r = grams_and_rows(tables[name], idx, [weights[i] for i in distinct])
+            gs, r = weighted_grams_with_rows(tables[name], idx, [weights[i] for i in distinct])
             for k, (i, src) in enumerate(zip(roles, wsrc)):
                 grams[i] = gs[distinct.index(src)]
                 rows[i] = r[k * b:(k + 1) * b] if len(roles) > 1 else r
         y = score(self.spec.form, rows[0], rows[1], rows[2])
         cn = self.a.index_select(0, batch[:, 0]) * self.b.index_select(0, batch[:, 1]) * \
             self.g.index_select(0, batch[:, 2])
-        loss = ((self.c_pos - cn) * y * y - 2.0 * self.c_pos * y).sum() + \
-            (b / self.n) * allpairs(self.spec.form, grams[0], grams[1], grams[2])
+        loss = positive_term(y, self.c_pos, cn) + (b / self.n) * allpairs(self.spec.form, grams[0], grams[1], grams[2])
         if self.lam == 0.0:
             return loss
         if self.weighting == "frequency":

@@ -23,7 +23,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from jnskr.kg.losses import role_matrix, role_query, weighted_gram
+from jnskr.kg.losses import role_matrix, role_query
+from jnskr.losses.gram import weighted_gram
 from jnskr.kg.objective import Objective
 
 __all__ = ["solve_block", "block_systems"]

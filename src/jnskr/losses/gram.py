@@ -58,6 +58,61 @@ def gram_with_rows(x: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
     return x.transpose(0, 1) @ x, x.index_select(0, idx)
 
 
+class _WeightedGram(torch.autograd.Function):
+    """S = xᵀ diag(w) x with the one-matmul backward ∂/∂x = diag(w) x (G + Gᵀ); w is a constant."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w: Tensor) -> Tensor:
+        ctx.save_for_backward(x, w)
+        return (x * w.unsqueeze(1)).transpose(0, 1) @ x
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x, w = ctx.saved_tensors
+        return (x @ (g + g.transpose(0, 1))) * w.unsqueeze(1), None
+
+
 def weighted_gram(x: Tensor, w: Tensor) -> Tensor:
-    """xᵀ diag(w) x.  x: [n, d], w: [n] -> [d, d]."""
+    """xᵀ diag(w) x.  x: [n, d], w: [n] (a constant: no gradient flows into it) -> [d, d]."""
+    if x.requires_grad and torch.is_grad_enabled():
+        return _WeightedGram.apply(x, w.detach())
     return (x * w.unsqueeze(1)).transpose(0, 1) @ x
+
+
+class _WeightedGramsWithRows(torch.autograd.Function):
+    """(xᵀdiag(w_1)x, …, x[idx]) with one dense gradient Σ_i diag(w_i) x (G_i + G_iᵀ), into which
+    the rows' gradients are index-added in place (autograd would zero-fill one table-sized buffer
+    per gather and add them up)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, idx: Tensor, *ws: Tensor):
+        ctx.save_for_backward(x, idx, *ws)
+        return (*[(x * w.unsqueeze(1)).transpose(0, 1) @ x for w in ws], x.index_select(0, idx))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        x, idx, *ws = ctx.saved_tensors
+        out = None
+        for g, w in zip(grads[:-1], ws):
+            if g is None:
+                continue
+            part = (x @ (g + g.transpose(0, 1))) * w.unsqueeze(1)
+            out = part if out is None else out.add_(part)
+        if out is None:
+            out = torch.zeros_like(x)
+        if grads[-1] is not None:
+            out.index_add_(0, idx, grads[-1])
+        return (out, None, *([None] * len(ws)))
+
+
+def weighted_grams_with_rows(x: Tensor, idx: Tensor, weights: list[Tensor]) -> tuple[list[Tensor], Tensor]:
+    """([xᵀdiag(w)x for w in weights], x[idx]) in one op.  x: [n, d], idx: [m] int64, weights: [n]
+    each (constants) -> ([d, d]…, [m, d]).  Same values and gradients as the separate
+    `weighted_gram`s and the gather: the weighted form of `gram_with_rows` (a table that plays
+    several roles with their own weights, `jnskr.kg`)."""
+    ws = [w.detach() for w in weights]
+    if x.requires_grad and torch.is_grad_enabled():
+        out = _WeightedGramsWithRows.apply(x, idx, *ws)
+    else:
+        out = (*[(x * w.unsqueeze(1)).transpose(0, 1) @ x for w in ws], x.index_select(0, idx))
+    return list(out[:-1]), out[-1]
