@@ -34,7 +34,7 @@ def _worker(rank, world, port, args, queue):
     from jnskr.data.synthetic import amazon_book_like
     from jnskr.parallel import DistStrategy, dense_allreduce_bytes
     from jnskr.models import JNSKR
-    from jnskr.training.objectives import JNSKRObjective
+    from jnskr.models.jnskr.objective import JNSKRObjective
     from jnskr.training.trainer import Trainer, epoch_batches
 
     dist.init_process_group("gloo")

@@ -8,7 +8,7 @@ from jnskr.api import Recommender
 from jnskr.config import build_config
 from jnskr.data.dataset import Interactions
 from jnskr.ops import csr_gather
-from jnskr.training.objectives import _PositiveLookup, sample_negatives
+from jnskr.training.sampling import PositiveLookup, sample_negatives
 
 
 def _cfg(model, **sets):
@@ -19,7 +19,7 @@ def _cfg(model, **sets):
 
 def test_negative_sampling_avoids_positives_and_is_keyed():
     train = Interactions.from_pairs(np.array([0, 0, 1]), np.array([0, 1, 2]), 2, 4)
-    look = _PositiveLookup(train, "cpu")
+    look = PositiveLookup(train, "cpu")
     ids = torch.arange(5000)
     rows = torch.zeros(5000, dtype=torch.long)
     neg = sample_negatives(3, 1, ids, rows, 4, look, stream=0)

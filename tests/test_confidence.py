@@ -27,7 +27,8 @@ from jnskr.models.jnskr import JNSKR, JNSKRConfig
 from jnskr.models.lightgcn import LightGCN, LightGCNConfig
 from jnskr.models.mf import ENMF, ENMFConfig
 from jnskr.training.dropout import keyed_dropout
-from jnskr.training.objectives import CFObjective, JNSKRObjective
+from jnskr.models.jnskr.objective import JNSKRObjective
+from jnskr.models.mf.objective import CFObjective
 from jnskr.training.weights import positive_weights
 
 USERS = np.array([0, 0, 1, 2, 3, 3, 4, 4, 1])

@@ -4,12 +4,8 @@
 import pytest
 import torch
 
-from jnskr.losses.fused import (
-    attention_and_kg_positive,
-    attention_and_kg_positive_reference,
-    cf_positive,
-    cf_positive_reference,
-)
+from jnskr.losses.fused import cf_positive, cf_positive_reference
+from jnskr.models.jnskr.fused import attention_and_kg_positive, attention_and_kg_positive_reference
 from jnskr.ops import segment_sum
 
 

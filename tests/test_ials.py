@@ -10,9 +10,9 @@ import torch
 from jnskr.coldstart import FoldIn
 from jnskr.data.dataset import Interactions
 from jnskr.models.mf import ENMF, ENMFConfig
-from jnskr.training.als import cf_value_bruteforce
+from jnskr.models.mf.problem import cf_value_bruteforce
 from jnskr.training.blocks import Term, cg_rows, solve_rows
-from jnskr.training.objectives import CFObjective
+from jnskr.models.mf.objective import CFObjective
 from jnskr.training.weights import row_ridge
 
 M, N, D = 9, 7, 4
@@ -306,7 +306,7 @@ def test_jnskr_first_order_objective_with_the_ridge_is_F():
     from jnskr.data.dataset import KnowledgeGraph
     from jnskr.data.kg import build_item_kg
     from jnskr.models.jnskr import JNSKR, JNSKRConfig
-    from jnskr.training.objectives import JNSKRObjective
+    from jnskr.models.jnskr.objective import JNSKRObjective
 
     torch.set_default_dtype(torch.float64)
     try:

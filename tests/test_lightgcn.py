@@ -11,7 +11,7 @@ from jnskr.data.dataset import Interactions
 from jnskr.losses import nonsampling_cf_loss_bruteforce
 from jnskr.models.lightgcn import LightGCN, LightGCNConfig, normalized_adjacency, propagate
 from jnskr.training.dropout import keyed_dropout
-from jnskr.training.objectives import CFObjective
+from jnskr.models.mf.objective import CFObjective
 
 
 def _toy():

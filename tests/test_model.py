@@ -11,7 +11,7 @@ from jnskr.losses import nonsampling_cf_loss_bruteforce, nonsampling_kg_loss_bru
 from jnskr.models.jnskr import JNSKR
 from jnskr.ops import csr_gather, segment_softmax
 from jnskr.training.dropout import keyed_dropout, keyed_uniform
-from jnskr.training.objectives import JNSKRObjective
+from jnskr.models.jnskr.objective import JNSKRObjective
 from jnskr.training.trainer import make_optimizer
 from jnskr.training.weights import cf_negative_weights, kg_negative_weights
 
@@ -319,7 +319,7 @@ def test_epoch_masks_equal_per_batch_keyed_dropout():
 @pytest.mark.parametrize("weighting", ["uniform", "popularity"])
 def test_enmf_objective_equals_bruteforce_in_value_and_gradient(weighting):
     from jnskr.models.mf import ENMF, ENMFConfig
-    from jnskr.training.objectives import CFObjective
+    from jnskr.models.mf.objective import CFObjective
 
     train = Interactions.from_pairs(np.array([0, 0, 1, 2, 3, 3, 4]), np.array([0, 1, 1, 2, 0, 2, 3]), 5, 4)
     cfg = ENMFConfig(embed_dim=6, keep_prob=0.6, negative_weight=0.3, weighting=weighting, init_std=0.3)

@@ -128,7 +128,7 @@ def test_in_process_resume_is_exact(synth, tmp_path):
 
 def test_divergence_reports_epoch_and_batch_and_keeps_checkpoint(synth, tmp_path):
     rec = Recommender(_cfg())
-    import jnskr.training.objectives as ob
+    import jnskr.models.jnskr.objective as ob
 
     orig = ob.JNSKRObjective.__call__
 
@@ -149,7 +149,7 @@ def test_divergence_reports_epoch_and_batch_and_keeps_checkpoint(synth, tmp_path
 
 
 def test_divergence_in_the_first_epoch_says_only_the_initial_weights_are_kept(synth, tmp_path):
-    import jnskr.training.objectives as ob
+    import jnskr.models.jnskr.objective as ob
 
     orig = ob.JNSKRObjective.__call__
 

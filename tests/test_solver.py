@@ -11,8 +11,8 @@ from jnskr.data.dataset import Interactions, KnowledgeGraph
 from jnskr.data.kg import build_item_kg
 from jnskr.models.jnskr import JNSKR, JNSKRConfig
 from jnskr.models.mf import ENMF, ENMFConfig
-from jnskr.training.als import CFProblem, cf_value_bruteforce
-from jnskr.training.sweeps import JNSKRSweeps, kg_value_bruteforce
+from jnskr.models.mf.problem import CFProblem, cf_value_bruteforce
+from jnskr.models.jnskr.sweeps import JNSKRSweeps, kg_value_bruteforce
 from jnskr.training.weights import cf_negative_weights, kg_negative_weights, row_ridge
 
 REL = 1e-8

@@ -22,9 +22,8 @@ from jnskr.errors import ConfigError
 from jnskr.models import MODELS
 from jnskr.models import get as get_model
 from jnskr.models import sections as model_sections
-from jnskr.models.jnskr import JNSKRConfig  # noqa: F401  (re-exported)
+from jnskr.models.jnskr import JNSKRConfig, SampledConfig  # noqa: F401  (re-exported)
 from jnskr.models.mf import BPRConfig, ENMFConfig  # noqa: F401
-from jnskr.models.sampled import SampledConfig  # noqa: F401
 
 
 SELECTABLE = ("recall", "ndcg", "ndcg_kgat", "precision", "hit")

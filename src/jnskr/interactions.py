@@ -1,7 +1,7 @@
 """Interaction functions: the model formulas as small pure functions (docs/spec.md §2).
 
 Every place that evaluates a formula calls it from here: the models' batch forward and scoring,
-the fused kernels of `jnskr.losses.fused` (their forward), and the explanations.
+the fused kernels of `jnskr.losses.fused` and `jnskr.models.jnskr.fused` (their forward), and the explanations.
 
     ŷ_uv  = hᵀ(p_u ∘ q_v)                                   (`mf_scores`)
     s(r,t) = w_αᵀ ReLU(Wᵀ(z_r ∘ x_t) + b)          "code"   (`attention_logits`)

@@ -5,7 +5,6 @@ from jnskr.models import jnskr as _jnskr  # noqa: F401  (registration)
 from jnskr.models import lightgcn as _lightgcn  # noqa: F401
 from jnskr.models import mf as _mf  # noqa: F401
 from jnskr.models import popularity as _popularity  # noqa: F401
-from jnskr.models import sampled as _sampled  # noqa: F401
 from jnskr.models.base import MODELS, Model, ModelData, NotSupported, get, register, sections
 from jnskr.models.jnskr import JNSKR
 from jnskr.models.mf import BPR, ENMF

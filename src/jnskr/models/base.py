@@ -78,7 +78,7 @@ def trunc_normal_(t: Tensor, std: float, generator: torch.Generator) -> Tensor:
 
 
 class WholeDataCF(Strict):
-    """Keys every model on the whole-data CF loss (`jnskr.training.objectives.CFObjective`) shares:
+    """Keys every model on the whole-data CF loss (`jnskr.models.mf.objective.CFObjective`) shares:
     the confidence slope and the per-row ridge of docs/solver.md ("The iALS point")."""
 
     alpha: float | None = Field(None, ge=0.0, le=1e6)  # confidence c⁺ = 1 + α·value (null: c⁺ = value)
@@ -144,7 +144,7 @@ class Model(nn.Module):
         return None if cls.has_sweeps else f"model {cls.name} has no exact blocks (use adagrad)"
 
     def block_sweeps(self, train, item_kg, batch_size: int, block_solver: str = "cholesky", cg_steps: int = 3):
-        """The exact block solver of `train.solver: als` (`jnskr.training.sweeps`)."""
+        """The exact block solver of `train.solver: als` (`jnskr.models.<family>.sweeps`)."""
         raise NotSupported(f"{self.name} has no exact blocks: train it with train.solver: adagrad")
 
     def use_interactions(self, train) -> None:

@@ -7,7 +7,7 @@ interactions), with no feature transforms and no non-linearity:
     P⁽ᵏ⁺¹⁾ = Â Q⁽ᵏ⁾,   Q⁽ᵏ⁺¹⁾ = Âᵀ P⁽ᵏ⁾,   P = (1/(K+1)) Σ_{k=0..K} P⁽ᵏ⁾,   Q likewise,
 
 with P⁽⁰⁾, Q⁽⁰⁾ the trained tables.  `encode()` returns (P, Q); the whole-data loss of
-`jnskr.training.objectives.CFObjective` consumes them unchanged (the Gram of the all side, the
+`jnskr.models.mf.objective.CFObjective` consumes them unchanged (the Gram of the all side, the
 batch rows, the positive pairs), and ŷ_uv = p_u · q_v (h is fixed to ones).  K = 0 is ENMF
 without h.  Propagation is two sparse products per layer with a hand-written backward (Âᵀ is
 stored, so the backward of Â X is Âᵀ G).
@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 import jnskr.ops  # noqa: F401  (silences torch's one-time sparse warnings before any thread runs)
 from jnskr.models.base import FoldInTerms, Model, ModelData, WholeDataCF, register, trunc_normal_
-from jnskr.training.objectives import CFObjective
+from jnskr.models.mf.objective import CFObjective
 from jnskr.training.weights import cf_negative_weights, scalar_positive_weight
 
 

@@ -121,7 +121,7 @@ class Trainer:
         self.strategy = strategy if strategy is not None else LocalStrategy()
         self.progress = progress  # None or an object with start/batch/epoch_end/close (see `Progress`)
         self.on_epoch_end = on_epoch_end  # called after each epoch's record (log, checkpoints)
-        self.sweeps = sweeps  # train.solver: als (`jnskr.training.sweeps`): exact blocks, then first-order steps
+        self.sweeps = sweeps  # train.solver: als (`protocols.Sweeps`): exact blocks, then first-order steps
         groups = sweeps.param_groups() if sweeps is not None else objective.param_groups()
         groups = [g for g in groups if g["params"]]
         self.optimizer = make_optimizer(groups, optimizer, lr, initial_accumulator) if groups else None

@@ -1,93 +1,23 @@
-"""Block-coordinate sweeps of `train.solver: als` (docs/solver.md).
+"""Exact blocks of JNSKR's joint objective (`train.solver: als`; docs/solver.md).
 
-One sweep replaces one epoch.  It minimises the same objective F as the first-order solver —
-the whole-data losses with their dropout in expectation (`jnskr.training.als`) plus the L2 term —
-exactly over every block where F is quadratic, and takes first-order steps elsewhere:
-
-* ENMF (`MFSweeps`): users, items and h (when learned), each in closed form (weighted ALS with
-  per-item negative weights, a dropout diagonal and the per-row ridge `reg`): at ``h: fixed``
-  without dropout this is implicit's ALS (docs/solver.md, "The iALS point").
-* JNSKR (`JNSKRSweeps`): users, h and the item base vectors e_v (CF and KG terms together, the
-  message m_v held fixed) in closed form; the relation and tail vectors and the attention MLP are
-  not quadratic (they feed the attention), so the trainer then runs one pass of its optimiser over
-  item batches on those parameters only.
-
-Units of F: the L2 weight is λ_emb × (batches per epoch), what the per-batch weight decay of the
-first-order solver applies over one epoch, so a preset means the same objective under both.  The
-ridge ``reg`` (λ Σ_i s_i‖θ_i‖², `jnskr.training.weights.row_ridge`) is in F's own units.
-
-Each row block is solved exactly (Cholesky) or by warm-started conjugate gradient
-(`train.block_solver`, `jnskr.training.blocks.solve_block`; `auto`: cg above d = 32).
+Users, h and the item base vectors e_v (CF and KG terms together, the message m_v held fixed) are
+solved in closed form; the relation and tail vectors and the attention MLP are not quadratic (they
+feed the attention), so the trainer then runs one pass of its optimiser over item batches on those
+parameters only.  F is the whole-data CF loss (`jnskr.models.mf.problem`) times κ plus μ times the
+KG loss, each with its dropout in expectation, plus the L2 terms in the units of
+`jnskr.models.mf.sweeps`.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import Tensor
 
 from jnskr.losses.gram import gram
-from jnskr.training.als import CFProblem
+from jnskr.models.mf.problem import CFProblem
+from jnskr.models.mf.sweeps import batches_per_epoch, dropout_odds
 from jnskr.training.blocks import Term, block_method, solve_block, term_sums
 from jnskr.training.weights import cf_negative_weights, kg_negative_weights
-
-
-def _odds(keep: float) -> float:
-    """ρ/(1−ρ) for a keep probability 1−ρ: Var of inverted dropout per unit of x²."""
-    return (1.0 - keep) / keep
-
-
-def batches_per_epoch(n_units: int, batch_size: int) -> int:
-    return max(1, math.ceil(n_units / batch_size))
-
-
-class MFSweeps:
-    """Exact ALS sweeps of an MF model with h (ENMF): ŷ = hᵀ(p ∘ q), dropout on one side."""
-
-    first_order = False
-
-    def __init__(self, model, train, cfg, batch_size: int, block_solver: str = "cholesky", cg_steps: int = 3):
-        self.model = model
-        n_units = train.n_users if cfg.weighting == "uniform" else train.n_items
-        self.lam = cfg.lambda_emb * batches_per_epoch(n_units, batch_size)
-        c_neg = model.fold_in_terms(train.item_counts()).c_neg  # the run's c⁻_v (uniform or popularity)
-        self.problem = CFProblem(train, 1.0, c_neg, model.device, cfg.alpha,
-                                 block_method(block_solver, cfg.embed_dim), cg_steps)
-        self.rho = _odds(cfg.keep_prob)
-        self.learn_h = cfg.h == "learned"
-        self.reg = float(cfg.reg)
-        r_user, r_item = self.problem.ridges(cfg.reg, cfg.reg_exponent)
-        self.ridge_user, self.ridge_item = r_user + self.lam / 2, r_item + self.lam / 2
-
-    def exact_params(self) -> list[Tensor]:
-        m = self.model
-        return [m.user_emb, m.item_emb] + ([m.h] if self.learn_h else [])
-
-    def param_groups(self) -> list[dict]:
-        return []
-
-    def sigma(self, q: Tensor) -> Tensor | None:
-        return self.rho * q.double() ** 2 if self.rho else None
-
-    @torch.no_grad()
-    def sweep(self, epoch: int) -> None:
-        m, pr = self.model, self.problem
-        m.user_emb.copy_(pr.solve_users(m.item_emb, m.h, self.sigma(m.item_emb), self.ridge_user, m.user_emb))
-        s_user = self.rho * (m.h.double() ** 2) * m.user_emb.double() ** 2 if self.rho else None
-        m.item_emb.copy_(pr.solve_items(m.user_emb, m.h, s_user, self.ridge_item, m.item_emb))
-        if self.learn_h:
-            m.h.copy_(pr.solve_h(m.user_emb, m.item_emb, self.sigma(m.item_emb), self.reg))
-
-    @torch.no_grad()
-    def value(self) -> float:
-        """F = F_CF + Σ_u ρ_u‖p_u‖² + Σ_v ρ_v‖q_v‖² (+ reg·‖h‖² when h is learned); ρ = λ/2 + the
-        row's `reg` ridge."""
-        m = self.model
-        l2 = float(self.ridge_user @ (m.user_emb.double() ** 2).sum(1) + self.ridge_item @ (m.item_emb.double() ** 2).sum(1))
-        if self.learn_h:
-            l2 += self.reg * float((m.h.double() ** 2).sum())
-        return self.problem.value(m.user_emb, m.item_emb, m.h, self.sigma(m.item_emb)) + l2
 
 
 class JNSKRSweeps:
@@ -114,7 +44,7 @@ class JNSKRSweeps:
         # per-row ridges in F's units: λ/2 + reg·s_i (users and item bases); the user block is solved
         # on F/κ, so its ridge is divided by κ
         self.ridge_user, self.ridge_item = r_user + self.lam / 2, r_item + self.lam / 2
-        self.rho_e, self.rho_k = _odds(cfg.keep_prob[0]), _odds(cfg.keep_prob[1])
+        self.rho_e, self.rho_k = dropout_odds(cfg.keep_prob[0]), dropout_odds(cfg.keep_prob[1])
         self.has_kg = item_kg is not None and item_kg.n_facts > 0 and cfg.mu > 0
         if self.has_kg:
             t = lambda a: torch.as_tensor(a, dtype=torch.long, device=dev)  # noqa: E731
@@ -233,6 +163,3 @@ def kg_value_bruteforce(e: Tensor, z: Tensor, x: Tensor, item_kg, w_pos: float, 
     w[heads, torch.as_tensor(item_kg.relations), torch.as_tensor(item_kg.tails)] = w_pos
     var = rho_k * torch.einsum("bd,rd,td->brt", e * e, z * z, x * x)
     return (w * ((g - ghat) ** 2 + var)).sum()
-
-
-__all__ = ["MFSweeps", "JNSKRSweeps", "batches_per_epoch", "kg_value_bruteforce"]

@@ -14,8 +14,8 @@ from torch import Tensor, nn
 from jnskr.data.config import Strict
 from jnskr.models.base import FoldInTerms, Model, ModelData, WholeDataCF, register, trunc_normal_
 from jnskr.ops import matmul_nt
-from jnskr.training.objectives import BPRObjective, CFObjective
-from jnskr.training.sweeps import MFSweeps
+from jnskr.models.mf.objective import BPRObjective, CFObjective
+from jnskr.models.mf.sweeps import MFSweeps
 from jnskr.training.weights import cf_negative_weights, scalar_positive_weight
 
 

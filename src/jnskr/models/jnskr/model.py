@@ -6,7 +6,7 @@ q_v = e_v + m_v,   m_v = Σ_{(r,t)∈𝒩(v)} α_v(r,t) x_t,   ŷ_uv = hᵀ(p_u 
 α is a softmax over each item's neighbours of `jnskr.interactions.attention_logits`; items without
 neighbours get m_v = 0.  Neighbour lists are ragged (CSR, `jnskr.ops`): no padding, no cap unless
 `max_neighbors` is set.  The batch forward of training (`batch_forward`) lives here too; it
-uses the fused kernel of `jnskr.losses.fused` when it applies, an implementation detail behind
+uses the fused kernel of `jnskr.models.jnskr.fused` when it applies, an implementation detail behind
 the same values and gradients.
 """
 
@@ -22,11 +22,11 @@ from torch import Tensor, nn
 
 from jnskr.data.kg import cap_neighbors
 from jnskr.interactions import attention_logits
-from jnskr.losses.fused import attention_and_kg_positive
 from jnskr.models.base import FoldInTerms, Model, ModelData, WholeDataCF, register, trunc_normal_
 from jnskr.ops import csr_gather, matmul_nt, segment_softmax
-from jnskr.training.objectives import BatchForward, JNSKRObjective, KGFacts
-from jnskr.training.sweeps import JNSKRSweeps
+from jnskr.models.jnskr.fused import attention_and_kg_positive
+from jnskr.models.jnskr.objective import BatchForward, JNSKRObjective, KGFacts
+from jnskr.models.jnskr.sweeps import JNSKRSweeps
 from jnskr.training.weights import cf_negative_weights, scalar_positive_weight
 
 

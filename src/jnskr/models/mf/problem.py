@@ -1,4 +1,4 @@
-"""The whole-data CF objective as exact blocks (`train.solver: als`; docs/solver.md).
+"""The whole-data CF objective of the MF family as exact blocks (`train.solver: als`; docs/solver.md).
 
 The CF part of the objective both solvers minimise, with its training dropout in expectation:
 
