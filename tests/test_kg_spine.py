@@ -119,3 +119,27 @@ def test_weighted_grams_with_rows_equal_the_separate_ops():
     (gb,) = torch.autograd.grad(sum(((o * u).sum() for o, u in zip(
         [((x * w1[:, None]).T @ x), ((x * w2[:, None]).T @ x), x[idx]], up))), x)
     assert _rel_err(ga, gb) <= 1e-12
+
+
+# ----------------------------------------------------------------------------- the ALS row solver
+
+
+def test_kg_als_blocks_are_solved_by_the_recommender_row_solver(monkeypatch):
+    """`jnskr kg`'s exact blocks go through `jnskr.training.blocks.solve_rows` (its Cholesky and its
+    least-squares fallback for singular rows), and the singular fallback is the recommender's."""
+    import jnskr.kg.solver as ks
+    import jnskr.training.blocks as blocks
+    from jnskr.kg.objective import Objective
+    from test_kg_losses import problem
+
+    calls = []
+    monkeypatch.setattr(ks, "solve_rows", lambda *a, **k: calls.append(a[0]) or blocks.solve_rows(*a, **k))
+    spec, tables, pos, a, b, g = problem("cp", 0, n_e=7, n_r=4, d=3, n_pos=30)
+    tables = {k: v.detach() for k, v in tables.items()}
+    keep = pos[:, 0] != 0  # b = 0: K = 0, so head row 0 (no positives, λ = 0) has a zero system
+    obj = Objective(spec, pos[keep], 1.0, a, b * 0, g, reg="l2", lam=0.0)
+    new = ks.solve_block(obj, tables, 0)
+    assert calls == [7] and torch.isfinite(new).all()
+    A, rhs = ks.block_systems(obj, tables, 0)
+    assert float(A[0].abs().max()) == 0.0  # row 0: no positives, no negatives, no ridge
+    assert torch.allclose(new.double(), blocks.spd_solve(A, rhs), rtol=1e-10, atol=1e-12)
