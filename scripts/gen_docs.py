@@ -7,6 +7,11 @@ A fenced block right after a marker comment is generated:
                                      them); a non-zero exit adds `(exit N)`
     <!-- gen: command lines=4 -->    keep the first 4 output lines of each command, then
                                      `... (N more lines)`
+    <!-- gen: command tail=4 -->     keep the last 4 output lines of each command (an excerpt: say so
+                                     in the command's comment)
+    <!-- gen: python -->             the ```python block after the marker runs (`python3 -`, its code on
+                                     stdin) and the fenced block right after it is replaced by its
+                                     output (`lines=`/`tail=` apply); the code is shown as written
     <!-- gen: setup -->              the commands run (in order with the others), the block stays as is
     <!-- gen: run CMD -->            CMD runs at this point and nothing is shown (preparing files)
 
@@ -15,7 +20,8 @@ appears, the next command waits until the http://HOST:PORT that line names accep
 and it is stopped when the file is done.
 
 Commands run with bash, one after the other, in one working folder (`--cwd`, default a fresh
-temporary one), with COLUMNS set to `--width` so rich tables have a fixed width and GEN_DOCS_DIR set
+temporary one); a command `export NAME=VALUE` (alone on its line, a comment allowed) sets NAME for
+the file's later commands, as in one shell session.  They run with COLUMNS set to `--width` so rich tables have a fixed width and GEN_DOCS_DIR set
 to the Markdown file's folder (to copy a picture next to it).  A command may
 continue over lines ending in a backslash.
 
@@ -41,19 +47,39 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MARKER = re.compile(r"^<!--\s*gen:\s*(command|setup)((?:\s+\w+=\S+)*)\s*-->\s*$")
+MARKER = re.compile(r"^<!--\s*gen:\s*(command|setup|python)((?:\s+\w+=\S+)*)\s*-->\s*$")
 HIDDEN = re.compile(r"^<!--\s*gen:\s*run\s+(.*?)\s*-->\s*$")
 BACKGROUND: list = []  # servers started by `cmd &`, stopped by stop_background()
+EXPORTED: dict = {}  # NAME -> value of the file's `export NAME=VALUE` commands so far (reset per file)
+EXPORT = re.compile(r"^export\s+([A-Za-z_]\w*)=(\S*)\s*(?:#.*)?$")
 FENCE = re.compile(r"^(```+|~~~+)")
+PY_EOF = "GEN_DOCS_PYTHON_EOF"  # the here-document that feeds a `gen: python` block to python3
 
 
 @dataclass
 class Block:
-    kind: str  # command | setup
+    kind: str  # command | setup | python | run
     options: dict
     start: int  # index of the first line inside the fence
     end: int  # index of the closing fence
     commands: list[tuple[str, list[str]]] = field(default_factory=list)  # (command, its output lines as shown)
+
+
+def _fenced(lines: list[str], after: int, missing: str) -> tuple[int, int]:
+    """The fenced block that starts at the first non-blank line from `after`: (its opening line, its
+    closing line); ValueError(`missing`) when that line opens no fence."""
+    j = after
+    while j < len(lines) and not lines[j].strip():
+        j += 1
+    if j >= len(lines) or not FENCE.match(lines[j]):
+        raise ValueError(missing)
+    fence = FENCE.match(lines[j]).group(1)
+    k = j + 1
+    while k < len(lines) and not lines[k].startswith(fence):
+        k += 1
+    if k >= len(lines):
+        raise ValueError(f"line {j + 1}: the code block is not closed")
+    return j, k
 
 
 def parse(lines: list[str]) -> list[Block]:
@@ -70,18 +96,12 @@ def parse(lines: list[str]) -> list[Block]:
         if not m:
             i += 1
             continue
-        j = i + 1
-        while j < len(lines) and not lines[j].strip():
-            j += 1
-        if j >= len(lines) or not FENCE.match(lines[j]):
-            raise ValueError(f"line {i + 1}: a gen marker must be followed by a fenced code block")
-        fence = FENCE.match(lines[j]).group(1)
-        k = j + 1
-        while k < len(lines) and not lines[k].startswith(fence):
-            k += 1
-        if k >= len(lines):
-            raise ValueError(f"line {j + 1}: the code block is not closed")
+        j, k = _fenced(lines, i + 1, f"line {i + 1}: a gen marker must be followed by a fenced code block")
         options = dict(opt.split("=", 1) for opt in m.group(2).split())
+        if m.group(1) == "python":
+            blocks.append(_python_block(lines, options, j, k))
+            i = blocks[-1].end + 1
+            continue
         block = Block(m.group(1), options, j + 1, k)
         body = lines[j + 1:k]
         n = 0
@@ -101,6 +121,18 @@ def parse(lines: list[str]) -> list[Block]:
         blocks.append(block)
         i = k + 1
     return blocks
+
+
+def _python_block(lines: list[str], options: dict, j: int, k: int) -> Block:
+    """A `gen: python` block: the code in lines j+1..k-1, its output in the fenced block after it."""
+    code = lines[j + 1:k]
+    m, n = _fenced(lines, k + 1, f"line {k + 1}: a gen python block must be followed by a fenced block for its output")
+    if any(ln.strip() == PY_EOF for ln in code):
+        raise ValueError(f"line {j + 2}: the python code may not hold a line {PY_EOF}")
+    cmd = "python3 - <<'" + PY_EOF + "'\n" + "\n".join(code) + "\n" + PY_EOF
+    block = Block("python", options, m + 1, n)
+    block.commands.append((cmd, lines[m + 1:n]))
+    return block
 
 
 def _background(cmd: str, cwd: Path, env: dict, timeout: float) -> tuple[list[str], int]:
@@ -141,8 +173,17 @@ def stop_background() -> None:
 
 
 def run_command(cmd: str, cwd: Path, width: int, timeout: float) -> tuple[list[str], int]:
-    env = {**os.environ, "COLUMNS": str(width), "LINES": "50", "TERM": "dumb", "NO_COLOR": "1"}
+    env = {**os.environ, **EXPORTED, "COLUMNS": str(width), "LINES": "50", "TERM": "dumb", "NO_COLOR": "1"}
     env.pop("FORCE_COLOR", None)
+    export = EXPORT.match(cmd.strip())
+    if export:  # the value as bash expands it, kept for the later commands
+        name = export.group(1)
+        proc = subprocess.run(["bash", "-c", f"{export.group(0).split('#')[0]}\nprintf %s \"${name}\""], cwd=cwd,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        if proc.returncode == 0:
+            EXPORTED[name] = proc.stdout
+            return [], 0
+        return [ln.rstrip() for ln in proc.stdout.splitlines()], proc.returncode
     if cmd.split("#")[0].rstrip().endswith("&"):
         return _background(cmd.split("#")[0], cwd, env, min(timeout, 300.0))
     proc = subprocess.run(["bash", "-c", cmd], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -156,6 +197,9 @@ def shown(output: list[str], rc: int, options: dict) -> list[str]:
     keep = int(options.get("lines", 0) or 0)
     if keep and len(out) > keep:
         out = out[:keep] + [f"... ({len(out) - keep} more lines)"]
+    last = int(options.get("tail", 0) or 0)
+    if last and len(out) > last:
+        out = out[-last:]
     if rc != 0:
         out.append(f"(exit {rc})")
     return out
@@ -176,6 +220,9 @@ def generate(text: str, cwd: Path, width: int = 100, timeout: float = 1800.0, ru
                 log(f"$ {cmd}")
             output, rc = runner(cmd)
             if b.kind == "run":
+                continue
+            if b.kind == "python":  # the code stays as written above; only its output block changes
+                new_body.extend(shown(output, rc, b.options))
                 continue
             new_body.append("$ " + cmd)
             new_body.extend(old if b.kind == "setup" else shown(output, rc, b.options))
@@ -242,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.files:
         old = path.read_text()
         os.environ["GEN_DOCS_DIR"] = str(path.parent.resolve())  # commands may copy files next to the doc
+        EXPORTED.clear()
         try:
             new = generate(old, cwd.resolve(), args.width, args.timeout, log=lambda s: print(s, file=sys.stderr))
         finally:

@@ -62,3 +62,58 @@ def test_check_passes_within_the_tolerance_and_fails_beyond_it(tmp_path, capsys,
     out = capsys.readouterr().out
     assert "d.md:4: shown  recall 0.3496 in 9.9 s" in out and "now    recall 0.3506 in 0.21 s" in out
     assert "0.3496" in doc.read_text()  # --check writes nothing
+
+
+PY_DOC = """\
+<!-- gen: python -->
+```python
+import sys
+print("sum", sum(range(4)))
+print("to stderr", file=sys.stderr)
+```
+```
+stale
+```
+after
+"""
+
+
+def test_python_blocks_run_and_their_output_block_is_replaced(tmp_path):
+    gen = _gen()
+    blocks = gen.parse(PY_DOC.split("\n"))
+    assert [b.kind for b in blocks] == ["python"] and blocks[0].commands[0][1] == ["stale"]
+    doc = tmp_path / "d.md"
+    doc.write_text(PY_DOC)
+    assert gen.main([str(doc), "--cwd", str(tmp_path / "w"), "--check"]) == 1
+    assert gen.main([str(doc), "--cwd", str(tmp_path / "w")]) == 0
+    assert doc.read_text() == PY_DOC.replace("stale", "sum 6\nto stderr")  # the code stays as written
+    assert gen.main([str(doc), "--cwd", str(tmp_path / "w"), "--check"]) == 0
+    doc.write_text(PY_DOC.replace('print("sum"', 'raise SystemExit(3)\nprint("sum"'))
+    assert gen.main([str(doc), "--cwd", str(tmp_path / "w")]) == 0
+    assert "```\n(exit 3)\n```\nafter" in doc.read_text()
+    import pytest
+
+    with pytest.raises(ValueError, match="fenced block for its output"):
+        gen.parse(["<!-- gen: python -->", "```python", "print(1)", "```", "text"])
+
+
+def test_tail_keeps_the_last_lines(tmp_path):
+    gen = _gen()
+    doc = tmp_path / "d.md"
+    doc.write_text("<!-- gen: command tail=2 -->\n```\n$ printf 'a\\nb\\nc\\n'   # (excerpt)\nold\n```\n")
+    assert gen.main([str(doc), "--cwd", str(tmp_path)]) == 0
+    assert "# (excerpt)\nb\nc\n```" in doc.read_text()
+
+
+def test_export_sets_a_variable_for_the_later_commands(tmp_path):
+    gen = _gen()
+    doc = tmp_path / "d.md"
+    doc.write_text("<!-- gen: command -->\n```\n$ export WHERE=here/$((1+1))   # a comment\n"
+                   "$ echo \"in $WHERE\"\nold\n```\n")
+    assert gen.main([str(doc), "--cwd", str(tmp_path)]) == 0
+    assert doc.read_text().endswith("$ export WHERE=here/$((1+1))   # a comment\n$ echo \"in $WHERE\"\nin here/2\n```\n")
+    assert "WHERE" not in gen.EXPORTED or gen.EXPORTED["WHERE"] == "here/2"
+    other = tmp_path / "e.md"
+    other.write_text("<!-- gen: command -->\n```\n$ echo \"[$WHERE]\"\n```\n")
+    assert gen.main([str(other), "--cwd", str(tmp_path)]) == 0  # the next file starts afresh
+    assert "$ echo \"[$WHERE]\"\n[]\n" in other.read_text()
