@@ -21,9 +21,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE / "peers" / "implicit"))
-from common import SHARED_DATA, machine, print_table, write_result  # noqa: E402
+from bench.common import SHARED_DATA, machine, print_table, write_result  # noqa: E402
 
 DIMS = [32, 64, 128, 256, 512, 1024]
 
@@ -44,7 +42,7 @@ def ours(train, d: int, method: str, repeat: int) -> float:
 
 
 def theirs(train, d: int, threads: int, repeat: int) -> float:
-    from peer import make_model, to_csr
+    from bench.peers.implicit.peer import make_model, to_csr
     from threadpoolctl import threadpool_limits
 
     csr = to_csr(train)

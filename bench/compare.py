@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, machine, write_run  # noqa: E402
+from bench.common import RESULTS, machine, write_run
 
 #: variant -> overrides on top of the dataset's preset (the preset holds the tuned JNSKR/ENMF values)
 VARIANTS: dict[str, list[str]] = {

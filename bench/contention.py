@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from common import SHARED_DATA, machine, print_table, write_result  # noqa: E402
+from bench.common import SHARED_DATA, machine, print_table, write_result  # noqa: E402
 
 COMPETITOR = """
 import time, torch

@@ -14,14 +14,12 @@ import argparse
 import json
 import os
 import socket
-import sys
 import time
 
 import torch
 import torch.multiprocessing as mp
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from common import machine, print_table, write_result  # noqa: E402
+from bench.common import machine, print_table, write_result
 
 
 def _worker(rank, world, port, args, queue):

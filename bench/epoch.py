@@ -30,8 +30,7 @@ import sys
 import statistics
 import time
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from common import SHARED_DATA, machine, peak_rss_mb, print_table, write_result  # noqa: E402
+from bench.common import SHARED_DATA, machine, peak_rss_mb, print_table, write_result
 
 
 def load(name: str):
@@ -153,7 +152,7 @@ def main() -> None:
     for ds in args.datasets.split(","):
         for model in args.models.split(","):
             for bs in (int(b) for b in args.batch_sizes.split(",")):
-                cmd = [sys.executable, __file__, "--one", "--dataset", ds, "--model", model, "--batch-size", str(bs),
+                cmd = [sys.executable, "-m", "bench.epoch", "--one", "--dataset", ds, "--model", model, "--batch-size", str(bs),
                        "--device", args.device, "--max-batches", str(args.max_batches),
                        "--repeats", str(args.repeats)] + \
                     (["--compile"] if args.compile else [])

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import jnskr  # noqa: F401  (first: it quiets OpenBLAS's idle threads before numpy loads, as the CLI does)
 import numpy as np
 import torch
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from common import machine, print_table, write_result  # noqa: E402
+from bench.common import machine, print_table, write_result
 
 
 def main() -> None:

@@ -27,9 +27,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE / "peers" / "implicit"))
-from common import SHARED_DATA, machine, print_table, write_result  # noqa: E402
+from bench.common import SHARED_DATA, machine, print_table, write_result  # noqa: E402
 
 FACTORS = [64, 128, 256, 512]
 REG = [3, 10, 30, 100]
@@ -56,7 +54,7 @@ def grid(kind: str, dataset: str) -> list[dict]:
 
 
 def implicit_trial(hp: dict, train, eval_fn, threads: int, iterations: int | None = None) -> dict:
-    from peer import fit_curve
+    from bench.peers.implicit.peer import fit_curve
 
     cps = list(range(1, (iterations or MAX_ITERS) + 1))
     t = time.perf_counter()
@@ -128,7 +126,7 @@ def main() -> None:
 
     from jnskr.data import load_dataset
     from jnskr.data.split import holdout_split
-    from peer import make_eval_fn
+    from bench.peers.implicit.peer import make_eval_fn
 
     load0 = os.getloadavg()[0]
     ds = load_dataset(str(SHARED_DATA / args.dataset), format="kgat", log_warnings=False)

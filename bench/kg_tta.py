@@ -302,8 +302,7 @@ def main() -> None:
     p.add_argument("--report", action="store_true")
     a = p.parse_args()
     if a.report:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import kg_report
+        from bench import kg_report
 
         kg_report.main()
     elif a.default_command:

@@ -10,15 +10,13 @@ in the same run, on the same random problem, after a warm-up.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from common import machine, print_table, write_result  # noqa: E402
+from bench.common import machine, print_table, write_result
 
-from jnskr.losses import (  # noqa: E402
+from jnskr.losses import (
     nonsampling_cf_loss,
     nonsampling_cf_loss_bruteforce,
     nonsampling_kg_loss,

@@ -17,15 +17,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 import jnskr  # noqa: E402,F401  (first, as the CLI: thread and BLAS settings before numpy loads)
 import numpy as np  # noqa: E402
-from common import SHARED_DATA, machine, print_table, write_result  # noqa: E402
+from bench.common import SHARED_DATA, machine, print_table, write_result  # noqa: E402
 
 METRICS = ("recall@20", "ndcg@20", "ndcg_kgat@20")
 

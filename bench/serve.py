@@ -42,8 +42,7 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, print_table, write_result  # noqa: E402
+from bench.common import machine, print_table, write_result
 
 HOST = "127.0.0.1"
 HEAVY_PATH = "/recommend?user={u}&k=10000&explain=true&facts=100"

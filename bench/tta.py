@@ -24,9 +24,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE / "peers" / "implicit"))
-from common import REPO, SHARED_DATA, machine, print_table, write_result  # noqa: E402
+from bench.common import REPO, SHARED_DATA, machine, print_table, write_result  # noqa: E402
 
 BUDGETS = (1, 5, 10, 30, 60, 300, 1000)
 METHODS = ("jnskr-als", "jnskr-adagrad", "enmf-als", "enmf-adagrad", "implicit-als", "implicit-bpr")
@@ -84,7 +82,7 @@ def jnskr_curve(ds, dataset: str, model: str, solver: str, max_epochs: int, thre
 
 
 def implicit_curve(ds, dataset: str, model: str, max_iterations: int, threads: int, eval_every: int = 1) -> dict:
-    from peer import fit_curve, make_eval_fn
+    from bench.peers.implicit.peer import fit_curve, make_eval_fn
 
     tune = json.loads((HERE / "results" / "tta" / "peers" / f"tune-{dataset}-{model}.json").read_text())
     hp = dict(tune["chosen"]["hparams"] if "chosen" in tune else tune["best"]["hparams"])

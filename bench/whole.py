@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from common import SHARED_DATA, machine, print_table, write_result  # noqa: E402
+from bench.common import SHARED_DATA, machine, print_table, write_result  # noqa: E402
 
 
 def wall(cmd: list[str], env: dict | None = None) -> tuple[float, str]:

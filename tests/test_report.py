@@ -1,20 +1,18 @@
-"""bench/report.py: a tiny fake results tree -> docs/results.md + PNGs with the expected numbers."""
+"""bench.report (python -m bench.report): a tiny fake results tree -> docs/results.md + PNGs with the expected numbers."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench import common, report
+from bench.report import load, tables
+
 pytest.importorskip("matplotlib")
 stats = pytest.importorskip("scipy.stats")
-
-REPO = Path(__file__).resolve().parents[1]
 
 N_USERS = 40
 # model -> seed -> test recall@20 / ndcg@20 (the per-user values are built to average to them)
@@ -22,21 +20,6 @@ TEST = {
     "JNSKR": {1: (0.30, 0.36), 2: (0.32, 0.38)},
     "ENMF": {1: (0.26, 0.31), 2: (0.27, 0.33)},
 }
-
-
-def _load_report():
-    spec = importlib.util.spec_from_file_location("bench_report", REPO / "bench" / "report.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _load_common():
-    spec = importlib.util.spec_from_file_location("bench_common", REPO / "bench" / "common.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _per_user(model: str, seed: int, mean: float, metric: str) -> list[float]:
@@ -92,7 +75,6 @@ def _recbole_run(model: str = "BPR", tuned: bool = True, stopped_by: str = "earl
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     results, out = root / "results", root / "docs"
-    common = _load_common()
     for model in TEST:
         for seed in TEST[model]:
             if seed == 2:  # per-user values in the gzip sidecar, as bench/compare.py writes them now
@@ -109,7 +91,6 @@ def built(tmp_path_factory):
     # tuned but stopped by a budget: still not compared
     (results / "recbole" / "ml100k-kgat-CKE-s2020.json").write_text(
         json.dumps(_recbole_run("CKE", tuned=True, stopped_by="budget", recall=0.2200)))
-    report = _load_report()
     assert report.main(["--results", str(results), "--out", str(out)]) == 0
     return report, results, out, (out / "results.md").read_text()
 
@@ -151,8 +132,8 @@ def test_p_values_match_scipy(built):
         p_w = stats.wilcoxon(a, b).pvalue
         name = "Recall@20" if metric == "recall@20" else "NDCG@20"
         line = next(line for line in md.splitlines() if line.startswith(f"| ENMF | 1, 2 | 40 | {name} |"))
-        assert report.fmt_p(p_t) in line and report.fmt_p(p_w) in line
-    assert report.fmt_p(0.004) == "0.004 **" and report.fmt_p(0.2) == "0.200" and report.fmt_p(None) == "–"
+        assert tables.fmt_p(p_t) in line and tables.fmt_p(p_w) in line
+    assert tables.fmt_p(0.004) == "0.004 **" and tables.fmt_p(0.2) == "0.200" and tables.fmt_p(None) == "–"
 
 
 def test_sparsity_and_plots(built):
@@ -188,12 +169,12 @@ def test_untuned_or_truncated_peers_are_not_compared(built):
     cke = [line for line in lines if line.startswith("| RecBole | CKE (tuned) |")]
     assert len(kgat) == 1 and len(cke) == 1  # shown once each, in the not-compared table
     for line in kgat + cke:
-        assert report.NOT_COMPARED in line
+        assert load.NOT_COMPARED in line
         assert "%" not in line and "**" not in line  # no Δ, no stars
     assert "not tuned on validation" in kgat[0] and "300 s budget" in kgat[0]
     assert "not tuned" not in cke[0] and "300 s budget" in cke[0]
     readme = [line for line in lines if line.startswith("| RecBole (earlier run, README) |")]
-    assert readme and all(report.NOT_COMPARED in line and "%" not in line for line in readme)
+    assert readme and all(load.NOT_COMPARED in line and "%" not in line for line in readme)
     # the significance table has the tuned peer, paired across frameworks, and never the others
     sig = [line for line in lines if line.startswith("| BPR (tuned) (RecBole) |")]
     assert len(sig) == 2 and "1, 2 vs 2020" in sig[0]
@@ -202,25 +183,23 @@ def test_untuned_or_truncated_peers_are_not_compared(built):
 
 
 def test_peer_status_rules():
-    report = _load_report()
-    row = report.Row(report.SRC_RECBOLE, "X", "standard", [1], [_recbole_run()])
-    assert report.peer_status(row) == (True, "")
+    row = load.Row(load.SRC_RECBOLE, "X", "standard", [1], [_recbole_run()])
+    assert load.peer_status(row) == (True, "")
     row.runs = [_recbole_run(tuned=False)]
-    assert report.peer_status(row)[0] is False
+    assert load.peer_status(row)[0] is False
     row.runs = [_recbole_run(), {**_recbole_run(), "stopped_by": "terminated"}]
-    assert report.peer_status(row)[0] is False
+    assert load.peer_status(row)[0] is False
     row.runs = [{**_recbole_run(), "error": "boom"}]
-    assert report.peer_status(row)[0] is False
-    assert report.peer_status(report.Row(report.SRC_JNSKR, "ENMF", "standard"))[0] is True
+    assert load.peer_status(row)[0] is False
+    assert load.peer_status(load.Row(load.SRC_JNSKR, "ENMF", "standard"))[0] is True
 
 
 def test_shorter_patience_is_superseded():
     """A peer tuned again with a longer patience: the shorter-patience row is no longer compared."""
-    report = _load_report()
-    short = report.Row(report.SRC_RECBOLE, "ENMF (tuned)", "standard", [2020], [_recbole_run("ENMF")])
+    short = load.Row(load.SRC_RECBOLE, "ENMF (tuned)", "standard", [2020], [_recbole_run("ENMF")])
     run = _recbole_run("ENMF")
     run["tuning"] = {**run["tuning"], "stopping_step": 30}
-    long_ = report.Row(report.SRC_RECBOLE, "ENMF (tuned-p30)", "standard", [2020], [run])
-    report.mark_superseded([short, long_])
-    assert report.is_compared(long_) and not report.is_compared(short)
-    assert "superseded by ENMF (tuned-p30)" in report.peer_status(short)[1]
+    long_ = load.Row(load.SRC_RECBOLE, "ENMF (tuned-p30)", "standard", [2020], [run])
+    load.mark_superseded([short, long_])
+    assert load.is_compared(long_) and not load.is_compared(short)
+    assert "superseded by ENMF (tuned-p30)" in load.peer_status(short)[1]
