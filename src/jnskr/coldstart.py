@@ -44,6 +44,7 @@ from torch import Tensor
 
 from jnskr.data.parse import decode_lines, read_bytes
 from jnskr.errors import DataError, JnskrError
+from jnskr.losses.gram import weighted_gram
 from jnskr.training.weights import row_ridge
 
 #: relative ridge ρ / mean(diag Gram) of the fold-in solve
@@ -133,7 +134,7 @@ class FoldIn:
         self.c_neg = torch.as_tensor(cn, dtype=torch.float64, device=dev)
         self.c_pos = float(c_pos)
         self.reg, self.reg_exponent, self.neg_mass = float(reg), float(reg_exponent), float(cn.sum())
-        self.gram = (self.a * self.c_neg.unsqueeze(1)).T @ self.a  # (hhᵀ)∘(Qᵀ C Q) = Aᵀ C A
+        self.gram = weighted_gram(self.a, self.c_neg)  # (hhᵀ)∘(Qᵀ C Q) = Aᵀ C A
         d = self.gram.shape[0]
         self.shift = lam / 2 + ridge * float(torch.diagonal(self.gram).mean())
         self.hvar = None  # [N', d] h² ∘ σ_v

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from jnskr.ops import matmul_nt
+
 ATTENTION_FORMS = ("code", "paper", "mean")
 
 
@@ -45,6 +47,11 @@ def attention_logits(x: Tensor, z: Tensor, params: dict[str, Tensor], form: str)
     return hidden @ params["w"]
 
 
-def mf_scores(p: Tensor, h: Tensor, q: Tensor) -> Tensor:
-    """ŷ = (p ∘ h) qᵀ for every pair of rows.  p: [n, d]; h: [d]; q: [m, d] -> [n, m]."""
-    return (p * h) @ q.T
+def mf_scores(p: Tensor, h: Tensor, q: Tensor, out: Tensor | None = None) -> Tensor:
+    """ŷ_uv = hᵀ(p_u ∘ q_v) for every pair of rows: (p ∘ h) qᵀ, into `out` when given (a reused
+    buffer; `jnskr.ops.matmul_nt`).  p: [n, d]; h: [d]; q: [m, d] -> [n, m].
+
+    >>> mf_scores(torch.ones(1, 2), torch.tensor([1., 2.]), torch.eye(2)).tolist()
+    [[1.0, 2.0]]
+    """
+    return matmul_nt(p * h, q, out)

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from jnskr.coldstart import DEFAULT_RIDGE, FoldIn, NewItems
 from jnskr.errors import JnskrError
+from jnskr.interactions import mf_scores
 from jnskr.models.base import NotSupported
 from jnskr.ops import csr_gather, topk_masked
 
@@ -45,7 +46,7 @@ class Catalog:
             try:
                 p, q = model.encode()
             except NotSupported:  # a model that only scores (popularity)
-                self.q = self.uh = self.qT = self.h = None
+                self.q = self.p = self.h = None
                 if self.new_items:
                     raise JnskrError("cold-start items need a model with KG facts") from None
                 return
@@ -53,8 +54,7 @@ class Catalog:
                 q = torch.cat([q, self.facts().item_vectors()[n_items:].to(q.dtype)])
             self.q = q.detach().contiguous()  # [N', d]
             self.h = model.h.detach()
-            self.uh = (p * self.h).detach().contiguous()  # [M, d] p_u ∘ h
-            self.qT = self.q.T.contiguous()
+            self.p = p.detach()  # [M, d]
 
     @property
     def has_vectors(self) -> bool:
@@ -63,14 +63,14 @@ class Catalog:
     # -------------------------------------------------------------- scoring
     def scores_users(self, users: Tensor) -> Tensor:
         """Scores of the catalogue for dense users [n] -> [n, N'] (a fresh tensor)."""
-        if self.uh is None:
+        if self.p is None:
             return self.model.score(users)
-        return self.uh.index_select(0, users) @ self.qT
+        return mf_scores(self.p.index_select(0, users), self.h, self.q)
 
     def scores_vectors(self, p: Tensor) -> Tensor:
         if self.q is None:
             return self.popularity.unsqueeze(0).repeat(len(p), 1)
-        return (p.to(self.q.dtype) * self.h) @ self.qT
+        return mf_scores(p.to(self.q.dtype), self.h, self.q)
 
     def candidates_mask(self, items: np.ndarray | None) -> Tensor | None:
         if items is None:
@@ -120,8 +120,8 @@ class Catalog:
             var = None
             if self.dropout_aware:
                 e = torch.zeros_like(self.q)
-                base = getattr(self.model, "base_vectors", None)
-                e[: self.n_items] = base().detach() if base is not None else self.q[: self.n_items]
+                base = self.model.base_vectors()
+                e[: self.n_items] = base.detach() if base is not None else self.q[: self.n_items]
                 var = self.model.dropout_variance(self.q, e)
             self._fold = FoldIn(self.q, self.h, terms.c_pos, terms.c_neg, terms.lam, self.ridge, var,
                                 terms.reg, terms.reg_exponent)

@@ -32,28 +32,31 @@ class Sizes:
     n_facts: int = 0
 
 
-def contributions(cfg, sizes: Sizes) -> list[tuple[str, object, int]]:
-    """(config key, its value, bytes it accounts for) of the allocations a config sizes."""
+def embedding_part(key: str, d: int, sizes: Sizes, solver: str, layers: int = 0) -> tuple[str, int, int]:
+    """(key, d, bytes) of embedding tables of width d over the data's rows (parameters, gradients,
+    optimiser moments); `layers`: a propagated encoder's layer outputs kept for backward; under the
+    als solver, the d×d float64 Grams and one chunk of row systems [rows, d, d] (+ its factor)."""
     s = sizes
-    out: list[tuple[str, object, int]] = []
-    for name in cfg.model_class().config_sections():
-        sec = getattr(cfg, name, None)
-        d = getattr(sec, "embed_dim", None)
-        if not isinstance(d, int):
-            continue
-        tables = estimate_bytes(s.n_users, s.n_items, s.n_items + s.n_tails, s.n_relations, embed_dim=d) \
-            - estimate_bytes(s.n_users, s.n_items, s.n_items + s.n_tails, s.n_relations)
-        layers = getattr(sec, "layers", None)  # a propagated encoder keeps every layer's output
-        if isinstance(layers, int):
-            tables += FLOAT * d * (s.n_users + s.n_items) * (layers + 1) * 2
-        if cfg.solver() == "als":  # d×d float64 Grams, one chunk of A [rows, d, d] (+ its factor)
-            tables += 8 * d * d * (GRAMS + 3 * solve_chunk_rows(d))
-        out.append((f"{name}.embed_dim", d, tables))
-        a = getattr(sec, "attention_dim", None)
-        if "attention_dim" in type(sec).model_fields:
-            a = a if a is not None else max(d // 2, 1)
-            attention = TRAIN_COPIES * FLOAT * a * (3 * d + 2) + 2 * FLOAT * a * s.n_facts
-            out.append((f"{name}.attention_dim", a, attention))
+    tables = estimate_bytes(s.n_users, s.n_items, s.n_items + s.n_tails, s.n_relations, embed_dim=d) \
+        - estimate_bytes(s.n_users, s.n_items, s.n_items + s.n_tails, s.n_relations)
+    if layers:
+        tables += FLOAT * d * (s.n_users + s.n_items) * (layers + 1) * 2
+    if solver == "als":
+        tables += 8 * d * d * (GRAMS + 3 * solve_chunk_rows(d))
+    return key, d, tables
+
+
+def attention_part(key: str, a: int, d: int, sizes: Sizes) -> tuple[str, int, int]:
+    """(key, a, bytes) of an attention MLP of width a over d-dimensional facts: its weights and
+    their training copies, and two [facts, a] activations."""
+    return key, a, TRAIN_COPIES * FLOAT * a * (3 * d + 2) + 2 * FLOAT * a * sizes.n_facts
+
+
+def contributions(cfg, sizes: Sizes) -> list[tuple[str, object, int]]:
+    """(config key, its value, bytes it accounts for) of the allocations a config sizes: the
+    model's own (`Model.memory_parts`) and evaluation's."""
+    s = sizes
+    out: list[tuple[str, object, int]] = list(cfg.model_class().memory_parts(cfg, sizes))
     rows = min(cfg.eval.batch_size, max(s.n_users, 1))
     out.append(("eval.batch_size", cfg.eval.batch_size, rows * s.n_items * FLOAT * 2))
     out.append(("eval.k_max", cfg.eval.k_max, rows * cfg.eval.k_max * 9))

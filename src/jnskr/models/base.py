@@ -31,6 +31,7 @@ from pydantic import Field
 
 from jnskr.data.config import Strict
 from jnskr.errors import JnskrError
+from jnskr.interactions import mf_scores
 
 MODELS: dict[str, type["Model"]] = {}
 
@@ -119,6 +120,14 @@ class Model(nn.Module):
     supports_distributed: ClassVar[bool] = False
     has_sweeps: ClassVar[bool] = False  # `block_sweeps` (train.solver: als)
     uses_confidence: ClassVar[bool] = False  # its loss weighs each training pair by c_pos · value (data.weight: confidence)
+    has_kg: bool = False  # this instance scores with KG facts (explanations, the service's /explain)
+    h: Tensor  # the prediction vector of ŷ = hᵀ(p_u ∘ q_v): set by every model with `encode()` (a parameter)
+
+    @classmethod
+    def memory_parts(cls, cfg, sizes) -> list[tuple[str, object, int]]:
+        """(config key, its value, bytes) of the allocations `cfg` sizes for data of `sizes`
+        (`jnskr.sizing.Sizes`): what `jnskr.sizing.check_memory` adds up and blames ([]: none)."""
+        return []
 
     @classmethod
     def config_sections(cls) -> dict[str, type[Strict]]:
@@ -161,20 +170,21 @@ class Model(nn.Module):
 
     @torch.no_grad()
     def score(self, users: Tensor) -> Tensor:
-        """Scores of every item for dense `users` [n] -> a fresh [n, N] tensor."""
+        """Scores of every item for dense `users` [n] -> a fresh [n, N] tensor (`mf_scores`)."""
         p, q = self.encode()
-        return (p.index_select(0, users) * self.h) @ q.T
+        return mf_scores(p.index_select(0, users), self.h, q)
 
     @torch.no_grad()
     def score_into(self, users: Tensor, out: Tensor) -> Tensor:
         """`score(users)` written into `out` [n, N] (a reused buffer).  -> out."""
-        return out.copy_(self.score(users))
+        p, q = self.encode()
+        return mf_scores(p.index_select(0, users), self.h, q, out)
 
     @torch.no_grad()
     def score_vectors(self, p: Tensor) -> Tensor:
         """Scores of every item for user vectors p [n, d] (folded-in users) -> [n, N]."""
         _, q = self.encode()
-        return (p.to(q.dtype) * self.h) @ q.T
+        return mf_scores(p.to(q.dtype), self.h, q)
 
     # ------------------------------------------------------------ capabilities
     def item_vectors(self) -> Tensor:
@@ -191,6 +201,11 @@ class Model(nn.Module):
 
     def fold_in_terms(self, item_counts: np.ndarray) -> FoldInTerms:
         raise NotSupported(f"fold-in needs an embedding model, not {self.name}")
+
+    def base_vectors(self) -> Tensor | None:
+        """The part of each item vector that training drops out as one block (JNSKR's e_v; None:
+        the whole q_v), for the dropout-aware fold-in (`dropout_variance`)."""
+        return None
 
     def dropout_variance(self, q: Tensor, e: Tensor | None) -> Tensor:
         """Var(q̃_v) under training dropout [N', d] (zeros: no dropout)."""

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 import jnskr.ops  # noqa: F401  (silences torch's one-time sparse warnings before any thread runs)
 from jnskr.models.base import FoldInTerms, Model, ModelData, WholeDataCF, register, trunc_normal_
 from jnskr.models.mf.objective import CFObjective
+from jnskr.sizing import embedding_part
 from jnskr.training.weights import cf_negative_weights, scalar_positive_weight
 
 
@@ -100,6 +101,11 @@ class LightGCN(Model):
     @classmethod
     def learning_rate(cls, cfg) -> float:
         return cfg.lightgcn.lr if cfg.lightgcn.lr is not None else cfg.train.lr
+
+    @classmethod
+    def memory_parts(cls, cfg, sizes) -> list[tuple[str, object, int]]:
+        c = cfg.lightgcn  # a propagated encoder keeps every layer's output for backward
+        return [embedding_part("lightgcn.embed_dim", c.embed_dim, sizes, cfg.solver(), layers=c.layers)]
 
     def use_interactions(self, train) -> None:
         """Propagate over `train`: the interactions trained on, then (for the saved model and the

@@ -28,5 +28,9 @@ class Popularity(Model):
         return self.counts.unsqueeze(0).repeat(len(users), 1)
 
     @torch.no_grad()
+    def score_into(self, users: Tensor, out: Tensor) -> Tensor:
+        return out.copy_(self.score(users))
+
+    @torch.no_grad()
     def score_vectors(self, p: Tensor) -> Tensor:
         return self.counts.unsqueeze(0).repeat(len(p), 1)

@@ -38,7 +38,7 @@ class Engine:
         names = self.ids.item_names
         self.item_names = (list(names) + [""] * (self.n_catalog - self.n_items)) if names else None
         self._item_lookup = {i: k for k, i in enumerate(self.item_ids)}
-        self.has_kg = bool(getattr(rec.model, "has_kg", False))
+        self.has_kg = bool(rec.model.has_kg)
         self.names = rec.names() if self.has_kg else None
         self._sorted_users: list[str] | None = None
         self._p: Tensor | None = None

@@ -23,7 +23,8 @@ from torch import Tensor, nn
 from jnskr.data.kg import cap_neighbors
 from jnskr.interactions import attention_logits
 from jnskr.models.base import FoldInTerms, Model, ModelData, WholeDataCF, register, trunc_normal_
-from jnskr.ops import csr_gather, matmul_nt, segment_softmax
+from jnskr.ops import csr_gather, segment_softmax
+from jnskr.sizing import attention_part, embedding_part
 from jnskr.models.jnskr.fused import attention_and_kg_positive
 from jnskr.models.jnskr.objective import BatchForward, JNSKRObjective, KGFacts
 from jnskr.models.jnskr.sweeps import JNSKRSweeps
@@ -137,6 +138,13 @@ class JNSKR(Model):
 
     def objective(self, train, item_kg, seed: int):
         return JNSKRObjective(self, train, item_kg, self.cfg, seed)
+
+    @classmethod
+    def memory_parts(cls, cfg, sizes) -> list[tuple[str, object, int]]:
+        c = cfg.jnskr
+        a = c.attention_dim if c.attention_dim is not None else max(c.embed_dim // 2, 1)
+        return [embedding_part("jnskr.embed_dim", c.embed_dim, sizes, cfg.solver()),
+                attention_part("jnskr.attention_dim", a, c.embed_dim, sizes)]
 
     @classmethod
     def sweeps_supported(cls, cfg) -> str | None:
@@ -305,17 +313,6 @@ class JNSKR(Model):
     @torch.no_grad()
     def prepare_scoring(self) -> None:
         self._q_cache = self.item_vectors()
-
-    @torch.no_grad()
-    def score(self, users: Tensor) -> Tensor:
-        """ŷ for every item.  users: [n] -> [n, n_items]."""
-        q = self._q_cache if self._q_cache is not None else self.item_vectors()
-        return (self.user_emb[users] * self.h) @ q.T
-
-    @torch.no_grad()
-    def score_into(self, users: Tensor, out: Tensor) -> Tensor:
-        q = self._q_cache if self._q_cache is not None else self.item_vectors()
-        return matmul_nt(self.user_emb[users] * self.h, q, out)
 
     # ------------------------------------------------------------ capabilities
     def explainer(self, extra=None):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from jnskr.losses.gram import gram
+from jnskr.losses.gram import gram, weighted_gram
 from jnskr.models.mf.problem import CFProblem
 from jnskr.models.mf.sweeps import batches_per_epoch, dropout_odds
 from jnskr.training.blocks import Term, block_method, solve_block, term_sums
@@ -146,7 +146,7 @@ class JNSKRSweeps:
         g = ezx.sum(1).double()
         e, z, x = e0.double(), z0.double(), x0.double()
         out = (self.w_fact * g * g - 2 * cfg.w_pos * g).sum() + cfg.w_pos * len(g)
-        out += ((gram(z)) * ((e * self.w_neg.unsqueeze(1)).T @ e) * gram(x)).sum()
+        out += (gram(z) * weighted_gram(e, self.w_neg) * gram(x)).sum()
         if self.rho_k:
             out += self.rho_k * ((self.w_neg.unsqueeze(1) * e ** 2).sum(0) * (z ** 2).sum(0) * (x ** 2).sum(0)).sum()
             out += self.rho_k * (self.w_fact * (ezx ** 2).sum(1).double()).sum()

@@ -13,9 +13,9 @@ from torch import Tensor, nn
 
 from jnskr.data.config import Strict
 from jnskr.models.base import FoldInTerms, Model, ModelData, WholeDataCF, register, trunc_normal_
-from jnskr.ops import matmul_nt
 from jnskr.models.mf.objective import BPRObjective, CFObjective
 from jnskr.models.mf.sweeps import MFSweeps
+from jnskr.sizing import embedding_part
 from jnskr.training.weights import cf_negative_weights, scalar_positive_weight
 
 
@@ -62,14 +62,9 @@ class MF(nn.Module):
     def encode(self) -> tuple[Tensor, Tensor]:
         return self.user_emb, self.item_emb
 
-    @torch.no_grad()
-    def score(self, users: Tensor) -> Tensor:
-        """users: [n] -> [n, n_items]."""
-        return (self.user_emb[users] * self.h) @ self.item_emb.T
-
-    @torch.no_grad()
-    def score_into(self, users: Tensor, out: Tensor) -> Tensor:
-        return matmul_nt(self.user_emb[users] * self.h, self.item_emb, out)
+    @classmethod
+    def memory_parts(cls, cfg, sizes) -> list[tuple[str, object, int]]:
+        return [embedding_part(f"{cls.section}.embed_dim", getattr(cfg, cls.section).embed_dim, sizes, cfg.solver())]
 
     def embedding_tables(self) -> list[Tensor]:
         return [self.user_emb, self.item_emb]

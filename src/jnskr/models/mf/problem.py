@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from jnskr.interactions import mf_scores
+from jnskr.losses.gram import gram, weighted_gram
 from jnskr.training.blocks import Term, solve_block, term_sums
 from jnskr.training.weights import block_ridges, positive_weights, scalar_positive_weight
 
@@ -75,7 +77,7 @@ class CFProblem:
         `ridge` a float or float64 [M]; x0 [M, d] the current rows (the start of cg)."""
         z = q * h  # [N, d] in the tables' dtype (gathered per row); the systems are float64
         z64 = z.double()
-        G = (z64 * self.c_neg.unsqueeze(1)).T @ z64
+        G = weighted_gram(z64, self.c_neg)
         pos = Term(self.u_ptr, self.u_idx, z, self.w_user)
         diag = None
         if sigma is not None:
@@ -98,7 +100,7 @@ class CFProblem:
         `s_user` [M, d]: the per-user diagonal coefficient of the item-side dropout term."""
         x = p * h  # [M, d]
         x64 = x.double()
-        G = scale * (x64.T @ x64)
+        G = scale * gram(x64)
         terms = [Term(self.i_ptr, self.i_idx, x, scale * self.w_item)]
         diag = None
         rows_all = torch.arange(self.n_items, device=x.device)
@@ -116,7 +118,7 @@ class CFProblem:
     def solve_h(self, p: Tensor, q: Tensor, sigma: Tensor | None, ridge: float = 0.0) -> Tensor:
         """argmin over h of F_CF + ridge·‖h‖².  -> [d]."""
         P, Q = p.double(), q.double()
-        A = (P.T @ P) * ((Q * self.c_neg.unsqueeze(1)).T @ Q)
+        A = gram(P) * weighted_gram(Q, self.c_neg)
         b = torch.zeros(P.shape[1], dtype=torch.float64, device=P.device)
         sig = sigma.to(p.dtype) if sigma is not None else None
         for lo in range(0, self.n_pairs, 1 << 16):  # the pairs' products in the tables' dtype, sums in float64
@@ -124,7 +126,7 @@ class CFProblem:
             pu = p.index_select(0, self.pair_users[sl])
             pq = pu * q.index_select(0, self.u_idx[sl])
             w = self.w_user[sl].to(p.dtype).unsqueeze(1)
-            A += ((pq * w).T @ pq).double()
+            A += weighted_gram(pq, w[:, 0]).double()
             if self.cp_user is None:
                 b += self.c_pos * pq.sum(0).double()
             else:
@@ -145,7 +147,7 @@ class CFProblem:
         cp = self.c_pos if self.cp_user is None else self.cp_user
         const = self.c_pos * self.n_pairs if self.cp_user is None else self.cp_user.sum()  # Σ c⁺ over the pairs
         out = (self.w_user * y * y - 2 * cp * y).sum() + const
-        out += H @ (((P.T @ P) * ((Q * self.c_neg.unsqueeze(1)).T @ Q)) @ H)
+        out += H @ ((gram(P) * weighted_gram(Q, self.c_neg)) @ H)
         if sigma is not None:
             S = sigma.double()
             h2 = H * H
@@ -160,7 +162,7 @@ def cf_value_bruteforce(p: Tensor, q: Tensor, h: Tensor, sigma: Tensor | None, t
     """F_CF enumerated over every (user, item) pair (tests and benchmarks only); a training pair
     weighs c_pos · its value when `train.values` is set, c_pos · (1 + α · value) with `alpha`.
     -> scalar."""
-    yhat = (p * h) @ q.T  # [M, N]
+    yhat = mf_scores(p, h, q)  # [M, N]
     users, items = train.pairs()
     y = torch.zeros_like(yhat)
     y[users, items] = 1.0
