@@ -6,7 +6,7 @@ conjugate-gradient steps (`cg`, implicit's default); implicit runs its CG solver
 the median of `--repeat` sweeps/iterations after one warm-up, with the same thread count on both
 sides.
 
-    python bench/blocks.py --dataset ml100k-kgat --threads 1
+    python -m bench.blocks --dataset ml100k-kgat --threads 1
 
 Writes bench/results/blocks-<dataset>.json.
 """

@@ -4,10 +4,10 @@ Every run trains under `protocol: standard` (selection on the validation split) 
 bench/results/runs/<dataset>/<variant>-s<seed>.json with test/valid metrics (both NDCG
 variants), the learning curve (validation Recall@20 vs epoch and training seconds), per-user test
 Recall@20/NDCG@20 (for paired significance tests) and KGAT's sparsity groups.
-`bench/report.py` turns them into docs/results.md.
+`python -m bench.report` turns them into docs/results.md.
 
-    python bench/compare.py --dataset ml-100k --seeds 1,2,3
-    python bench/compare.py --dataset ../shared/data/kgcn-music --variants JNSKR,ENMF --seeds 1
+    python -m bench.compare --dataset ml-100k --seeds 1,2,3
+    python -m bench.compare --dataset ../shared/data/kgcn-music --variants JNSKR,ENMF --seeds 1
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ itself after `--competitor-seconds`.  The command is timed quiet, then with the 
 jnskr's defaults (passive OpenMP waiting, a thread count chosen from the data) and, for the
 record, with the spinning default forced back (`OMP_WAIT_POLICY=ACTIVE`).
 
-    python bench/contention.py --competitors 2
+    python -m bench.contention --competitors 2
 
 Writes bench/results/contention-cpu.json.
 """

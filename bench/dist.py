@@ -5,7 +5,7 @@ Amazon-book-sized synthetic dataset, and reports, per step and per rank, the byt
 collectives moved (2 d×d Gram all-reduces + sparse row all_gathers + small parameters) next to
 the bytes a plain all-reduce of every gradient would move (every parameter, every step).
 
-    python bench/dist.py --world 2 --scale 1 --steps 3 --batch-size 256
+    python -m bench.dist --world 2 --scale 1 --steps 3 --batch-size 256
 """
 
 from __future__ import annotations

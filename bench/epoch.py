@@ -14,10 +14,10 @@ Each configuration runs in a fresh subprocess (clean peak-RSS reading).  By defa
 epoch is timed after a warm-up of 2 batches; `--max-batches N` times N batches and reports the
 epoch time extrapolated from them (marked `extrapolated`).
 
-    python bench/epoch.py                                   # CPU: x1 + amazon-book, b=256/1024/4096
-    python bench/epoch.py --datasets synthetic-x1,synthetic-x2,synthetic-x4,synthetic-x8 \
+    python -m bench.epoch                                   # CPU: x1 + amazon-book, b=256/1024/4096
+    python -m bench.epoch --datasets synthetic-x1,synthetic-x2,synthetic-x4,synthetic-x8 \
         --models jnskr --batch-sizes 1024 --max-batches 10  # scaling
-    python bench/epoch.py --datasets ml-100k,../shared/data/kgcn-music --batch-sizes 256 \
+    python -m bench.epoch --datasets ml-100k,../shared/data/kgcn-music --batch-sizes 256 \
         --repeats 15 --name epoch-cpu-small                 # small datasets (median of 15 epochs)
 """
 

@@ -7,7 +7,7 @@ same users, i.e. the floor the evaluator sits on; on CPU also the evaluator with
 (`jnskr.ops.cpu_gemm`: torch's MKL, numpy's OpenBLAS), with the number of users whose top-100 lists
 differ between the two (ties aside they are identical) and the largest metric difference.
 
-    python bench/eval.py [--device cuda] [--batch-sizes 256,1024,4096]
+    python -m bench.eval [--device cuda] [--batch-sizes 256,1024,4096]
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ python - <<'PY'
 import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
 PY
 python -m pytest -q -m gpu tests 2>&1 | tail -3
-python bench/epoch.py --device cuda --datasets synthetic-x1 --models jnskr --batch-sizes 256 --name epoch-cuda-b256
-python bench/epoch.py --device cuda --datasets synthetic-x1 --models jnskr --batch-sizes 256 --compile --name epoch-cuda-b256-compiled
-python bench/eval.py --device cuda --batch-sizes 1024,4096
-python bench/epoch.py --device cuda --datasets synthetic-x1,amazon-book --models jnskr,enmf --batch-sizes 256,1024,4096 --name epoch-cuda
-python bench/epoch.py --device cuda --datasets synthetic-x2,synthetic-x4,synthetic-x8 --models jnskr --batch-sizes 1024 --name epoch-cuda-scaling
+python -m bench.epoch --device cuda --datasets synthetic-x1 --models jnskr --batch-sizes 256 --name epoch-cuda-b256
+python -m bench.epoch --device cuda --datasets synthetic-x1 --models jnskr --batch-sizes 256 --compile --name epoch-cuda-b256-compiled
+python -m bench.eval --device cuda --batch-sizes 1024,4096
+python -m bench.epoch --device cuda --datasets synthetic-x1,amazon-book --models jnskr,enmf --batch-sizes 256,1024,4096 --name epoch-cuda
+python -m bench.epoch --device cuda --datasets synthetic-x2,synthetic-x4,synthetic-x8 --models jnskr --batch-sizes 1024 --name epoch-cuda-scaling
 [ "$OUT" != "$PWD/bench/results" ] && cp bench/results/*cuda*.json "$OUT"/ 2>/dev/null
 true

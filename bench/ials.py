@@ -10,8 +10,8 @@ earlier searches) and ENMF's chosen (d, λ, α) with a grid of its KG weight μ 
 rate of its first-order part (its own, smaller, trial budget).  Every chosen setting is trained on
 all of train for the chosen number of iterations/sweeps and scored on test with jnskr's evaluator.
 
-    python bench/ials.py --dataset ml100k-kgat
-    python bench/ials.py --dataset amazon-book --grid chosen      # implicit's own chosen point only
+    python -m bench.ials --dataset ml100k-kgat
+    python -m bench.ials --dataset amazon-book --grid chosen      # implicit's own chosen point only
 
 Writes bench/results/ials/<dataset>.json (every trial, the choices, test metrics, seconds, machine,
 load).  Run it in a quiet window.
@@ -224,7 +224,7 @@ if __name__ == "__main__":
 
 
 def section(results: Path) -> list[str]:
-    """The docs/results.md section from bench/results/ials/*.json (bench/report.py calls it)."""
+    """The docs/results.md section from bench/results/ials/*.json (bench.report calls it)."""
     import json
 
     files = sorted((results / "ials").glob("*.json"))

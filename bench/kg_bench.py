@@ -1,10 +1,10 @@
 """Tuning and benchmark runs of `jnskr kg` (selection on validation only).
 
-    python bench/kg_bench.py tune --dataset umls --model complex --grid loss.neg_total=0.5,1,2 \
+    python -m bench.kg_bench tune --dataset umls --model complex --grid loss.neg_total=0.5,1,2 \
         --grid reg.weight=0,0.01 --set train.threads=1 --tag round1
         -> bench/results/kg/tune-umls-complex-round1.json (valid metrics only; test never looked at)
 
-    python bench/kg_bench.py run --dataset umls --model complex [--set k=v ...]
+    python -m bench.kg_bench run --dataset umls --model complex [--set k=v ...]
         -> bench/results/kg/umls-complex.json (config, seed, commit, CPU, load, seconds to best,
            valid and test metrics under both unseen-entity rules)
 
@@ -58,7 +58,7 @@ def tune(args) -> None:
     values = [g.split("=", 1)[1].split(",") for g in args.grid]
     preset = args.preset or preset_for(data.name)
     out = RESULTS / f"tune-{data.name}-{args.model}-{args.tag}.json"
-    report = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "dataset": data.name,
+    report = {"command": "python -m bench.kg_bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "dataset": data.name,
               "model": args.model, "preset": preset, "fixed": args.set, "grid": dict(zip(keys, values)),
               "selection": "validation MRR, filtered, unseen entities kept", **_machine(), "trials": []}
     for combo in itertools.product(*values):
@@ -89,7 +89,7 @@ def run(args) -> None:
     wall = time.perf_counter() - t0
     m = res.metrics
     name = f"{data.name}-{args.model}" + (f"-{args.tag}" if args.tag else "")
-    report = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "dataset": data.name,
+    report = {"command": "python -m bench.kg_bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "dataset": data.name,
               "model": args.model, "preset": preset, "config": cfg.model_dump(mode="json"), "seed": cfg.seed,
               **_machine(), "torch_threads": cfg.train.threads or torch.get_num_threads(),
               "seconds_to_best": m["seconds_to_best"], "seconds_train": m["seconds_train"],

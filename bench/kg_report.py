@@ -1,6 +1,6 @@
 """Markdown tables and docs/img/kg-tta.png from bench/results/kg/{tta,default-command,runs}-*.json.
 
-    python bench/kg_tta.py --report        (or python bench/kg_report.py)
+    python -m bench.kg_tta --report        (or python -m bench.kg_report)
 
 Prints the tables used in docs/results.md and docs/kg.md; writes the plot of test MRR against
 training seconds, ours (solid) against PyKEEN (dashed), one panel per small dataset.
@@ -143,7 +143,7 @@ def plot(tta: dict[str, dict]) -> None:
 
 
 def section(out: Path, plots: bool = True) -> list[str]:
-    """The "Knowledge-graph embedding" section of docs/results.md (bench/report.py calls this)."""
+    """The "Knowledge-graph embedding" section of docs/results.md (bench.report calls this)."""
     import os
 
     tta, dc, runs = _load("tta-*.json"), _load("default-command-*.json"), _load("runs-*.json")
@@ -179,7 +179,7 @@ def section(out: Path, plots: bool = True) -> list[str]:
 
 
 KG_MD = REPO / "docs" / "kg.md"
-BEGIN, END = "<!-- kg-results: written by python bench/kg_report.py -->", "<!-- /kg-results -->"
+BEGIN, END = "<!-- kg-results: written by python -m bench.kg_report -->", "<!-- /kg-results -->"
 
 
 def update_kg_md(tta: dict, dc: dict, runs: dict) -> None:

@@ -1,18 +1,18 @@
 """Time to accuracy of `jnskr kg` against PyKEEN 1.11.1, side by side on this machine.
 
-    nice -n 10 python bench/kg_tta.py --dataset umls --models distmult complex cp
+    nice -n 10 python -m bench.kg_tta --dataset umls --models distmult complex cp
         -> bench/results/kg/tta-umls.json: for every model, OUR preset (jnskr.kg API, 1 thread) and
            then PYKEEN's validation-selected configuration (bench/peers/pykeen/run.py in its venv,
            OMP_NUM_THREADS=1), back to back; test MRR / Hits against training seconds (test ranked
            at every evaluation for the curve, never used to select), time to each one's best
            validation epoch, the ratio, the time we need to reach PyKEEN's best validation MRR,
            `lscpu` model name, `uptime` before and after every run.
-    nice -n 10 python bench/kg_tta.py --default-command umls
+    nice -n 10 python -m bench.kg_tta --default-command umls
         -> bench/results/kg/default-command-umls.json: `jnskr kg train --data DIR --model complex
            --out RUN` exactly (DIR = the unpacked folder, preset picked by its name), wall time, MRR
-    nice -n 10 python bench/kg_tta.py --large fb15k-237 --model complex --time-limit 1500 [--set k=v]
+    nice -n 10 python -m bench.kg_tta --large fb15k-237 --model complex --time-limit 1500 [--set k=v]
         -> bench/results/kg/runs-fb15k-237-complex.json: the CLI under /usr/bin/time -v (peak RSS)
-    python bench/kg_tta.py --report      (bench/kg_report.py: markdown tables, docs/img/kg-tta.png)
+    python -m bench.kg_tta --report      (bench.kg_report: markdown tables, docs/img/kg-tta.png)
 
 PyKEEN's configuration: per (dataset, model) the loop (sLCWA or LCWA) whose tune JSON
 (bench/results/kg/pykeen/tune-<dataset>-<model>-<loop>.json) has the higher validation MRR, with
@@ -178,7 +178,7 @@ def tta(args) -> None:
     out = RESULTS / f"tta-{args.dataset}.json"
     doc = json.loads(out.read_text()) if out.exists() and args.keep else {}
     doc.update({"dataset": args.dataset, "cpu": cpu_name(), "cpu_count": os.cpu_count(), "date": now(),
-                "command": "nice -n 10 python " + shlex.join(sys.argv), "threads": 1,
+                "command": "nice -n 10 python -m bench.kg_tta " + shlex.join(sys.argv[1:]), "threads": 1,
                 "time": "wall seconds of training, evaluation excluded (both frameworks)",
                 "metrics": "filtered, realistic rank, both directions; test ranked at every evaluation for the "
                            "curve, epoch selected on validation MRR",

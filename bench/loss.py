@@ -4,7 +4,7 @@ The efficient CF loss costs O((M + B)·d² + n·d), its brute-force twin O(M·B�
 O((R + T + B)·d²) against O(B·R·T·d).  The ratio grows with M (resp. T).  Both sides are timed
 in the same run, on the same random problem, after a warm-up.
 
-    python bench/loss.py                      # M = 1k, 4k, 16k, 64k users (T likewise)
+    python -m bench.loss                      # M = 1k, 4k, 16k, 64k users (T likewise)
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Protocol paper (test-set epoch selection, Adagrad), as those Amazon-book rows; e
 seeds 1..S; one torch thread.  The difference between the two variants per seed is the measured cost
 of losing relation types on data that has them.
 
-    python bench/relations.py [--datasets ml100k-kgat,kgcn-music] [--seeds 3]
+    python -m bench.relations [--datasets ml100k-kgat,kgcn-music] [--seeds 3]
 
 Writes bench/results/relations-ablation.json.
 """
@@ -67,7 +67,7 @@ def section(results: Path = HERE / "results") -> list[str]:
           "JNSKR with the KG as given against the same KG with every relation merged into one (facts that differ "
           "only in their relation become one), protocol paper (test-set epoch selection, Adagrad) as the "
           f"Amazon-book rows, each dataset's preset, seeds 1–{d['seeds']}; {m.get('cpu')}, commit "
-          f"{m.get('commit')} (`python bench/relations.py`; "
+          f"{m.get('commit')} (`python -m bench.relations`; "
           "[relations-ablation.json](../bench/results/relations-ablation.json)).", "",
           "| dataset | KG | facts | relations | Recall@20 | NDCG@20 | NDCG@20 legacy |",
           "|---|---|---|---|---|---|---|"]

@@ -2,7 +2,7 @@
 dataset's test split: Recall@K and NDCG@K (standard and legacy) computed from the file alone, so a
 figure can be checked end to end from what a user would get.
 
-    python bench/score_recs.py recs.csv --data ../shared/data/ml100k-kgat --format kgat
+    python -m bench.score_recs recs.csv --data ../shared/data/ml100k-kgat --format kgat
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Bounded load test of `jnskr serve` on loopback: latency percentiles, throughput, memory.
 
     python -m jnskr train --out /tmp/ml100k-run            # ~2 min on 2 cores (ml-100k)
-    python bench/serve.py /tmp/ml100k-run --clients 4 --seconds 10 --k 20
-    python bench/serve.py /tmp/ml100k-run --mixed --seconds 20 --name serve-mixed
+    python -m bench.serve /tmp/ml100k-run --clients 4 --seconds 10 --k 20
+    python -m bench.serve /tmp/ml100k-run --mixed --seconds 20 --name serve-mixed
 
 Starts the server in a subprocess on 127.0.0.1 with a free port (`python -m jnskr.serve`;
 ``--server-rev REV`` serves with the service modules of an older git revision, ``--server-cmd``
@@ -321,7 +321,7 @@ def main() -> int:
         "uptime_after": shell("uptime"), "run_dir": str(args.run_dir), "dataset": ids.get("dataset"),
         "n_users": ids["n_users"], "n_items": ids["n_items"], "server_torch_threads": args.threads,
         "server_cmd": args.server_cmd, "server_rev": args.server_rev, "note": args.note, "startup_s": round(startup_s, 2),
-        "command": " ".join(["python", "bench/serve.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "-m", "bench.serve", *sys.argv[1:]]),
         "light_request": f"{endpoint} k={args.k}", "heavy_request": HEAVY_PATH if args.mixed else None,
         "phases": phases, "probes": probes,
         "target": "light p99 <= 20 ms alone, <= 50 ms with the heavy client, 0 errors (2-core machine)",

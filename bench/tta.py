@@ -7,8 +7,8 @@ evaluator (evaluation time excluded from the training seconds).  The output answ
 best test Recall@20 reachable within T seconds of training" for T in 1, 5, 10, 30, 60, 300, 1000,
 and plots test Recall@20 against training seconds.
 
-    python bench/tta.py --dataset ml100k-kgat
-    python bench/tta.py --dataset amazon-book --methods jnskr-als,enmf-als,implicit-als --max-epochs 40
+    python -m bench.tta --dataset ml100k-kgat
+    python -m bench.tta --dataset amazon-book --methods jnskr-als,enmf-als,implicit-als --max-epochs 40
 
 Writes bench/results/tta/<dataset>.json and docs/img/tta-<dataset>.png.  Run it in a quiet window:
 the CPU model and the load average at start and end are recorded.

@@ -3,9 +3,9 @@
 `bench/tta.py` writes one JSON per dataset (curves of test Recall@20 against training seconds,
 side by side with implicit's ALS and BPR), `bench/whole.py` the whole-command timings and
 `bench/contention.py` the busy-machine ratios.  `section(out, plots)` returns Markdown lines;
-`bench/report.py` appends them to docs/results.md.
+`bench.report` appends them to docs/results.md.
 
-    python bench/tta_report.py          # print the section
+    python -m bench.tta_report          # print the section
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ selection on the 10% validation split of train.txt), and picks the one with the 
 Recall@20.  Test metrics are recorded for the record but never read by the selection.  The
 search space, the budget and every trial are written to bench/results/tune-<dataset>-<model>.json.
 
-    python bench/tune.py --dataset ml-100k --model jnskr --trials 24
+    python -m bench.tune --dataset ml-100k --model jnskr --trials 24
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ folder name picks) against implicit's ALS script (start-up, load, fit, evaluate)
 `--repeats` times alternately, wall seconds from process start to exit.  Then the jnskr run's
 recommendations (`jnskr recommend RUN --all --k 100`) are scored from the file.
 
-    python bench/whole.py --dataset ml100k-kgat
+    python -m bench.whole --dataset ml100k-kgat
 
 Writes bench/results/tta/whole-<dataset>.json.
 """

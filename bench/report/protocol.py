@@ -171,6 +171,6 @@ ENMF_GAP = [
     "",
     "Not closed here: a 500-epoch Amazon-book ENMF run takes about 500 × 6.7 s ≈ 56 min single-threaded on this "
     "machine (about 7.5 h for the authors' 8-point weight grid), over the ~20 minutes this session could give it; "
-    "the command is `python bench/compare.py --dataset amazon-book --variants ENMF --seeds 1 --protocol paper "
+    "the command is `python -m bench.compare --dataset amazon-book --variants ENMF --seeds 1 --protocol paper "
     "--set train.epochs=500 --set train.eval_every=10` (and `--set enmf.negative_weight=W` for the grid).",
 ]

@@ -18,7 +18,7 @@ the JSON says ``"stopped_by": "budget"``.  ``--budget 0``: no budget (``tune.py`
 protocol: only RecBole's early stop on validation, or its ``epochs`` cap, ends training).
 
 Per-user test Recall@20 / NDCG@20 (jnskr user ids) are recorded as ``per_user``, so
-``bench/report.py`` can run paired tests against jnskr's rows.
+``bench.report`` can run paired tests against jnskr's rows.
 
 Output: ``bench/results/recbole/<dataset>-<model>[-<tag>]-s<seed>.json``.
 """
@@ -136,7 +136,7 @@ def _dump_scores(users, scores, path: Path) -> None:
 
 def _per_user(users, scores, test_file: Path, k: int = 20) -> dict:
     """Per-user test Recall@k and standard NDCG@k (jnskr's definitions, spec section 6) from the
-    score matrix, in the layout of jnskr's ``per_user`` record, so bench/report.py can pair a
+    score matrix, in the layout of jnskr's ``per_user`` record, so bench.report can pair a
     RecBole row with a jnskr row user by user.  Their means equal RecBole's own figures (checked
     by the caller)."""
     import numpy as np
