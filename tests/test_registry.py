@@ -371,5 +371,5 @@ def test_a_model_registered_after_the_config_module_is_configurable():
         with pytest.raises(Exception, match="unknown key"):
             build_config("default", overrides={"itemknn_test.nope": 1})
     finally:
-        MODELS.pop("itemknn_test")
+        MODELS.unregister("itemknn_test")
     assert "itemknn_test" not in build_config("default").model_dump()

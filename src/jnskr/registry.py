@@ -59,6 +59,10 @@ class Registry(Mapping[str, T], Generic[T]):
         """The registered names, in the order of registration."""
         return list(self._items)
 
+    def unregister(self, name: str) -> T:
+        """Remove and return what is registered under `name` (a plugin's or a test's own entry)."""
+        return self._items.pop(name)
+
     def __getitem__(self, name: str) -> T:
         return self._items[name]
 

@@ -32,8 +32,9 @@ from pydantic import Field
 from jnskr.data.config import Strict
 from jnskr.errors import JnskrError
 from jnskr.interactions import mf_scores
+from jnskr.registry import Registry
 
-MODELS: dict[str, type["Model"]] = {}
+MODELS: Registry[type["Model"]] = Registry("model")
 
 
 class NotSupported(JnskrError):
@@ -41,19 +42,13 @@ class NotSupported(JnskrError):
 
 
 def register(cls: type["Model"]) -> type["Model"]:
-    """Class decorator: make `cls` available under `cls.name`."""
-    if cls.name in MODELS and MODELS[cls.name] is not cls:
-        raise ValueError(f"model name {cls.name!r} registered twice")
-    MODELS[cls.name] = cls
-    return cls
+    """Class decorator: make `cls` available under `cls.name` (`jnskr.registry.Registry`)."""
+    return MODELS.register(cls)
 
 
 def get(name: str) -> type["Model"]:
-    """The model class registered under `name`."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise JnskrError(f"unknown model {name!r} (known: {', '.join(sorted(MODELS))})") from None
+    """The model class registered under `name` (an unknown name: one line listing the known ones)."""
+    return MODELS.get(name)
 
 
 def sections() -> dict[str, type[Strict]]:
