@@ -21,9 +21,11 @@ and it is stopped when the file is done.
 
 Commands run with bash, one after the other, in one working folder (`--cwd`, default a fresh
 temporary one); a command `export NAME=VALUE` (alone on its line, a comment allowed) sets NAME for
-the file's later commands, as in one shell session.  They run with COLUMNS set to `--width` so rich tables have a fixed width and GEN_DOCS_DIR set
-to the Markdown file's folder (to copy a picture next to it).  A command may
-continue over lines ending in a backslash.
+the file's later commands, as in one shell session.  They run with COLUMNS set to `--width` so
+rich tables have a fixed width, GEN_DOCS_SRC set to the Markdown file's folder (to read files of
+the checkout, `$GEN_DOCS_SRC/../tests/data/...`) and GEN_DOCS_DIR to where a command puts files next
+to the doc (a picture): the same folder, or under `--check` a scratch copy of its subfolders, so that
+a check writes nothing into the checkout.  A command may continue over lines ending in a backslash.
 
     python scripts/gen_docs.py docs/use.md --cwd /tmp/docs-run     # rewrite in place
     python scripts/gen_docs.py docs/use.md --check                  # exit 1 when the shown output drifted
@@ -273,6 +275,17 @@ def output_drift(old: str, new: str, tolerance: float = 5e-4) -> list[tuple[int,
     return out
 
 
+def _scratch_mirror(folder: Path) -> Path:
+    """A fresh temp folder with the subfolders of `folder`, two levels deep, empty: where `--check`
+    lets commands write what they would put next to the doc."""
+    root = Path(tempfile.mkdtemp(prefix="gen-docs-check-"))
+    for sub in [*folder.glob("*/"), *folder.glob("*/*/")]:
+        rel = sub.relative_to(folder)
+        if sub.is_dir() and not any(part.startswith(".") for part in rel.parts):
+            (root / rel).mkdir(parents=True, exist_ok=True)
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="+", type=Path, help="Markdown files with <!-- gen: ... --> blocks")
@@ -288,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     changed = 0
     for path in args.files:
         old = path.read_text()
-        os.environ["GEN_DOCS_DIR"] = str(path.parent.resolve())  # commands may copy files next to the doc
+        os.environ["GEN_DOCS_SRC"] = str(path.parent.resolve())  # commands may read files of the checkout
+        # ... and copy files next to the doc, which a check must not do
+        os.environ["GEN_DOCS_DIR"] = str(_scratch_mirror(path.parent) if args.check else path.parent.resolve())
         EXPORTED.clear()
         try:
             new = generate(old, cwd.resolve(), args.width, args.timeout, log=lambda s: print(s, file=sys.stderr))

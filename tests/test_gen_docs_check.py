@@ -117,3 +117,18 @@ def test_export_sets_a_variable_for_the_later_commands(tmp_path):
     other.write_text("<!-- gen: command -->\n```\n$ echo \"[$WHERE]\"\n```\n")
     assert gen.main([str(other), "--cwd", str(tmp_path)]) == 0  # the next file starts afresh
     assert "$ echo \"[$WHERE]\"\n[]\n" in other.read_text()
+
+
+def test_check_writes_nothing_next_to_the_doc(tmp_path):
+    """A command that copies a file next to the doc ($GEN_DOCS_DIR, e.g. a picture) writes into a
+    scratch folder under --check; $GEN_DOCS_SRC is the doc's own folder, to read from."""
+    gen = _gen()
+    (tmp_path / "docs" / "img").mkdir(parents=True)
+    (tmp_path / "docs" / "data.txt").write_text("read me\n")
+    doc = tmp_path / "docs" / "d.md"
+    doc.write_text("<!-- gen: run echo new > \"$GEN_DOCS_DIR/img/pic.txt\" -->\n<!-- gen: command -->\n```\n"
+                   "$ cat \"$GEN_DOCS_SRC/data.txt\"\nread me\n```\n")
+    assert gen.main([str(doc), "--cwd", str(tmp_path / "w"), "--check"]) == 0
+    assert not (tmp_path / "docs" / "img" / "pic.txt").exists()
+    assert gen.main([str(doc), "--cwd", str(tmp_path / "w")]) == 0
+    assert (tmp_path / "docs" / "img" / "pic.txt").read_text() == "new\n"
