@@ -4,6 +4,7 @@ after selection; its failures reach the caller; when it is used."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import torch
@@ -112,6 +113,37 @@ def test_lockstep_runs_on_to_the_target_and_starts_from_a_resumed_selection():
     lk2 = Lockstep(tr2).start()
     lk2.selection_epoch(1, 1)
     assert lk2.finish(3)[-1]["epoch"] == 3 and float(tr2.model.weight.detach()) == 3.0  # beyond what was allowed
+
+
+class _Slow(_Counting):
+    """An epoch of 500 batches of 10 ms, each after a batch boundary (as the trainer's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = threading.Event()
+
+    def train_epoch(self, epoch):
+        from jnskr import stop
+
+        self.started.set()
+        for _ in range(500):
+            stop.boundary()
+            time.sleep(0.01)
+        return super().train_epoch(epoch)
+
+
+def test_cancel_stops_the_refit_at_its_next_batch_not_at_the_end_of_its_epoch():
+    """Selection interrupted (or failed) while the refit thread is in a long epoch: `cancel`
+    returns at the thread's next batch boundary.  Was: it waited for the epoch's end (a whole
+    sweep, minutes on large d)."""
+    tr = _Slow()
+    lk = Lockstep(tr).start()
+    lk.selection_epoch(1, 1)
+    assert tr.started.wait(30)
+    t0 = time.perf_counter()
+    lk.cancel()
+    assert time.perf_counter() - t0 < 2.5  # the epoch takes 5 s
+    assert not lk.thread.is_alive() and tr.ran == []
 
 
 def test_cancel_stops_a_waiting_thread():

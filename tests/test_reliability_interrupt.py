@@ -1,8 +1,9 @@
-"""Ctrl-C and SIGTERM: the epoch under way finishes, a checkpoint of it is saved, status.json says
-"interrupted", the resume command is printed (a WARNING record) and the exit code is 128 + the
-signal; a second signal stops at once, keeping the last checkpoint; `--resume` then gives the
-uninterrupted run.  Signals are sent by the process to itself at chosen moments, so each case is
-deterministic."""
+"""Ctrl-C and SIGTERM: training stops at the next batch boundary, abandoning the epoch under way
+(a signal at an epoch's start: that epoch runs no batch), the last checkpoint is kept, status.json
+says "interrupted", the resume command is printed (a WARNING record) and the exit code is 128 +
+the signal; a second signal stops at once, keeping the last checkpoint; `--resume` then gives the
+uninterrupted run (signals inside an epoch: tests/test_stop_boundary.py).  Signals are sent by
+the process to itself at chosen moments, so each case is deterministic."""
 
 from __future__ import annotations
 
@@ -51,12 +52,12 @@ def _stderr_lines_are_records(err: str) -> list[str]:
 
 SEQUENTIAL = ["--set", "train.refit_parallel=false"]  # the refit after selection instead of beside it
 CASES = {  # name: (signals, phase, 0-based epoch, exit code, epoch the checkpoint holds, extra args)
-    "ctrl_c_finishes_the_epoch": ([signal.SIGINT], "selection", 1, 130, 2, []),
-    "sigterm_finishes_the_epoch": ([signal.SIGTERM], "selection", 2, 143, 3, []),
+    "ctrl_c_stops_at_the_next_batch": ([signal.SIGINT], "selection", 1, 130, 1, []),
+    "sigterm_stops_at_the_next_batch": ([signal.SIGTERM], "selection", 2, 143, 2, []),
     "second_ctrl_c_stops_at_once": ([signal.SIGINT, signal.SIGINT], "selection", 3, 130, 3, []),
     # None: the selection's last epoch
     "ctrl_c_during_sequential_refit": ([signal.SIGINT], "refit", 1, 130, None, SEQUENTIAL),
-    # the refit's epoch 2 runs beside selection's epoch 3 or later: selection stops after the epoch it is in
+    # the refit's epoch 2 runs beside selection's epoch 3 or later: selection stops at its next batch
     "ctrl_c_during_refit_beside_selection": ([signal.SIGINT], "refit", 1, 130, "any", ["--set", "train.refit_parallel=true"]),
 }
 

@@ -136,10 +136,13 @@ def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None
     """Train `model` with selection on validation (on test under protocol paper); keep the best.
 
     With a run folder: a fresh run creates it here, whole, with a checkpoint of the untrained
-    state (`start_folder`); a checkpoint follows the first epoch, every evaluation (or every
-    `train.checkpoint_every` epochs), the early stop, the last epoch and a requested stop, so a
-    run killed at any moment resumes to the same weights.  `lockstep` (the refit beside
-    selection) hears of every completed epoch."""
+    state (`start_folder`); a checkpoint follows the first epoch, every evaluation and every epoch
+    long enough to be worth one (`Checkpointer.worth`) (or every `train.checkpoint_every` epochs),
+    the early stop, the last epoch and a stop requested at an epoch's end, so a run killed at any
+    moment resumes to the same weights.  A stop requested during an epoch takes effect at its next
+    batch boundary and discards it (`jnskr.stop`; one process only: under torchrun every rank stops
+    at the end of the same epoch).  `lockstep` (the refit beside selection) hears of every
+    completed epoch."""
     ds = prep.dataset
     if cfg.train.protocol == "paper":
         validate = lambda: evaluate(model, cfg, ds.test, [ds.train], strategy)  # noqa: E731
@@ -170,7 +173,7 @@ def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None
         if folder is not None:
             folder.append_log(record)
             e = tr.state.epoch
-            due = (e % every == 0) if every else tr.is_eval_epoch(e - 1)
+            due = (e % every == 0) if every else (tr.is_eval_epoch(e - 1) or ckpt.worth(record["seconds"]))
             if due or asked or e == 1 or e == tr.epochs or tr.state.stopped:
                 ckpt.save(tr)
                 folder.write_status("running", resumable_from_epoch=e)
@@ -180,7 +183,7 @@ def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None
     trainer.on_epoch_end = after_epoch
     tell_schedule(progress, cfg.eval_every(), cfg.patience(), cfg.select_metric())  # ETAs from early stopping
     try:
-        with stop.deferred():
+        with stop.deferred(prompt=strategy.world == 1):  # ranks would leave each other's collectives
             trainer.fit()
     except TrainingDiverged as exc:  # say what is actually kept
         kept = checkpoint_epoch(ckpt)

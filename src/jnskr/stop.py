@@ -1,12 +1,25 @@
 """Stopping a run cleanly on Ctrl-C (SIGINT) or SIGTERM.
 
 The CLI trains inside `handle_signals()`.  While the epochs of model selection run (inside
-`deferred()`), the first signal only asks for a stop: the epoch under way finishes, a checkpoint of
-it is saved, and `Interrupted` is raised from the epoch's end.  Anywhere else (loading data, the
-refit, the final evaluation), and at a second signal, `Interrupted` is raised at once; the run
-folder then keeps its last checkpoint.  `jnskr.pipeline.run` marks the run "interrupted" in
-`status.json` either way, and the CLI prints the resume command and exits with 128 + the signal
-number (130 for Ctrl-C, 143 for SIGTERM).
+`deferred()`), the first signal only asks for a stop, and training stops at the next *batch
+boundary*: `boundary()`, which the trainer calls before each batch of an epoch and around an
+exact sweep (and sweep code between its blocks), raises `Interrupted` there.  The epoch under way
+is discarded, not saved: half an epoch (an optimiser step on some batches, the user block of a
+sweep solved but not the items) is no state a run can continue from, while an epoch replayed from
+its start is exact (shuffles and dropout are keyed by (seed, epoch)).  The run folder keeps its
+last checkpoint, written after every evaluation and after every epoch that took longer than
+`jnskr.training.checkpoint.CHEAP` times the checkpoint's own writing (so the epochs a stop
+discards were short), and `--resume` replays from there to the same result as an uninterrupted
+run.  A signal that comes during an evaluation, or after an epoch's last batch, stops at the end of
+that epoch, with a checkpoint of it.  Under torchrun (`deferred(prompt=False)`) every rank stops at
+the end of the same epoch instead.
+
+Anywhere else (loading data, the refit after selection, the final evaluation), and at a second
+signal, `Interrupted` is raised at once; the run folder then keeps its last checkpoint.  A refit
+running beside selection in a thread (`jnskr.training.lockstep`) is cancelled at its next batch
+boundary (`cancellable`: `boundary()` raises `Cancelled` in that thread).  `jnskr.pipeline.run`
+marks the run "interrupted" in `status.json` either way, and the CLI prints the resume command
+and exits with 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM).
 
 Without `handle_signals` (library use) Ctrl-C is Python's KeyboardInterrupt: `run` marks the run
 folder the same way and re-raises it.
@@ -40,25 +53,65 @@ class Interrupted(BaseException):
         return 128 + int(self.signum)
 
 
+class Cancelled(BaseException):
+    """Raised by `boundary()` in a thread whose work was cancelled (`cancellable`).  A
+    BaseException, so that no `except Exception` between the boundary and the thread's top swallows
+    it."""
+
+
 class _State:
     installed = False
     deferring = False
+    prompt = False  # deferring, and the stop is at the next batch boundary (not the epoch's end)
     signum: int | None = None
 
 
 STATE = _State()
+_LOCAL = threading.local()  # .cancel: the threading.Event of `cancellable` in this thread
 
 
 def requested() -> int | None:
-    """The signal that asked for a stop at the end of the current epoch (None: none)."""
+    """The signal that asked for a stop (at the next batch boundary, or at the end of the
+    current epoch); None: none."""
     return STATE.signum if STATE.installed else None
+
+
+def boundary() -> None:
+    """A point between two batches of an epoch, or between two blocks of a sweep, where training
+    may stop.  Returns at once (a few attribute reads) unless
+
+    * a signal asked for a stop, in the main thread, within `deferred(prompt=True)`: raises
+      `Interrupted` (the trainer does not catch it; the epoch under way is discarded and the run
+      folder keeps its last checkpoint), or
+    * this thread's work was cancelled (`cancellable`): raises `Cancelled`.
+
+    Callers must not catch either (both are BaseExceptions) and should call it only where the
+    epoch's partial work may be dropped: anything already written in place is discarded with it."""
+    event = getattr(_LOCAL, "cancel", None)
+    if event is not None and event.is_set():
+        raise Cancelled()
+    if (STATE.prompt and STATE.installed and STATE.signum is not None
+            and threading.current_thread() is threading.main_thread()):
+        raise Interrupted(STATE.signum)
+
+
+@contextlib.contextmanager
+def cancellable(event: threading.Event):
+    """Within, in the calling thread: `boundary()` raises `Cancelled` once `event` is set."""
+    before = getattr(_LOCAL, "cancel", None)
+    _LOCAL.cancel = event
+    try:
+        yield
+    finally:
+        _LOCAL.cancel = before
 
 
 def _handler(signum, frame) -> None:
     if STATE.deferring and STATE.signum is None:
         STATE.signum = signum
-        log.warning("%s: stopping after this epoch with a checkpoint (press Ctrl-C again to stop now)",
-                    signal.Signals(signum).name)
+        when = ("at the next batch; the run keeps its last checkpoint" if STATE.prompt
+                else "after this epoch with a checkpoint")
+        log.warning("%s: stopping %s (press Ctrl-C again to stop now)", signal.Signals(signum).name, when)
         return
     STATE.signum = STATE.signum or signum
     raise Interrupted(signum)
@@ -71,7 +124,7 @@ def handle_signals():
         yield
         return
     old = {s: signal.getsignal(s) for s in SIGNALS}
-    STATE.installed, STATE.signum, STATE.deferring = True, None, False
+    STATE.installed, STATE.signum, STATE.deferring, STATE.prompt = True, None, False, False
     for s in SIGNALS:
         signal.signal(s, _handler)
     try:
@@ -79,17 +132,18 @@ def handle_signals():
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        STATE.installed, STATE.signum, STATE.deferring = False, None, False
+        STATE.installed, STATE.signum, STATE.deferring, STATE.prompt = False, None, False, False
 
 
 @contextlib.contextmanager
-def deferred():
-    """Within: a first signal waits for the end of the epoch (see the module docstring)."""
-    before = STATE.deferring
-    STATE.deferring = True
+def deferred(prompt: bool = True):
+    """Within: a first signal only asks for a stop, taken at the next `boundary()` (`prompt`) or at
+    the end of the epoch (see the module docstring)."""
+    before = STATE.deferring, STATE.prompt
+    STATE.deferring, STATE.prompt = True, prompt
     try:
         yield
     finally:
-        STATE.deferring = before
+        STATE.deferring, STATE.prompt = before
     if STATE.installed and STATE.signum is not None:  # asked while deferring, not yet acted on
         raise Interrupted(STATE.signum)

@@ -8,12 +8,18 @@
 A new checkpoint is written into `checkpoint.new/` (each file by temp-and-rename) and swapped in
 with renames, so a process killed at any moment leaves either the previous checkpoint or the new
 one, never a mix.  A checkpoint that cannot be read is a one-line `JnskrError` naming the file.
+
+When: `jnskr.pipeline.train` checkpoints after every evaluation, and after any other epoch that
+took at least `CHEAP` times as long as writing the previous checkpoint did (`Checkpointer.worth`):
+writing then costs at most 1/`CHEAP` of those epochs' time, and a stop at a batch boundary
+(`jnskr.stop`), which discards the epoch under way, also redoes only epochs shorter than that.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 
 import torch
@@ -23,14 +29,24 @@ from jnskr.runs import atomic_write, load_tensors, save_tensors
 
 log = logging.getLogger("jnskr")
 
+#: an epoch between evaluations is checkpointed when it took CHEAP times as long as the last save
+CHEAP = 20.0
+
 
 class Checkpointer:
     def __init__(self, run_dir: Path):
         self.dir = Path(run_dir) / "checkpoint"
         self.new = Path(run_dir) / "checkpoint.new"
         self.old = Path(run_dir) / "checkpoint.old"
+        self.seconds: float | None = None  # how long the last `save` took (None: none yet)
+
+    def worth(self, epoch_seconds: float) -> bool:
+        """A checkpoint after an epoch of `epoch_seconds` costs at most 1/CHEAP of it (or no save
+        has been timed yet)."""
+        return self.seconds is None or epoch_seconds >= CHEAP * self.seconds
 
     def save(self, trainer) -> None:
+        t0 = time.perf_counter()
         shutil.rmtree(self.new, ignore_errors=True)
         self.new.mkdir(parents=True)
         save_tensors(self.new / "model.safetensors", dict(trainer.model.state_dict()))
@@ -46,7 +62,8 @@ class Checkpointer:
         except OSError as exc:
             raise JnskrError(f"{self.dir}: cannot save the checkpoint ({exc.strerror or exc})") from None
         shutil.rmtree(self.old, ignore_errors=True)
-        log.debug("checkpoint after epoch %d", trainer.state.epoch)
+        self.seconds = time.perf_counter() - t0
+        log.debug("checkpoint after epoch %d (%.3fs)", trainer.state.epoch, self.seconds)
 
     def latest(self) -> Path | None:
         """The complete checkpoint folder, if any (a swap interrupted midway leaves `.old`)."""

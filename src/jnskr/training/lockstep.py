@@ -11,6 +11,10 @@ ends with (tests/test_lockstep.py checks bit equality).
 
 On a machine with a free core the refit then costs almost no wall time: each thread does
 single-threaded torch work (kernels release the GIL).  `use_lockstep` decides when to use it.
+
+`cancel` (selection failed or was interrupted) stops the thread at its next batch boundary
+(`jnskr.stop.boundary`, which the trainer calls between batches and around sweeps): it does not
+wait for the refit's epoch under way to end.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import threading
 
 import torch
 
+from jnskr import stop
 from jnskr.threads import usable_cores
 
 
@@ -46,6 +51,7 @@ class Lockstep:
         self.kept: tuple[int, dict] | None = None
         self.records: list[dict] = []
         self.error: BaseException | None = None
+        self.stopping = threading.Event()  # set by `cancel`: `stop.boundary()` raises in the thread
         self.thread = threading.Thread(target=self._run, name="jnskr-refit", daemon=True)
 
     def start(self) -> "Lockstep":
@@ -67,6 +73,10 @@ class Lockstep:
         return k < (self.target if self.target is not None else self.allowed)
 
     def _run(self) -> None:
+        with stop.cancellable(self.stopping):
+            self._epochs()
+
+    def _epochs(self) -> None:
         try:
             k = 0
             while True:
@@ -102,9 +112,11 @@ class Lockstep:
         return self.records[:n]
 
     def cancel(self) -> None:
-        """Stop the thread after its current epoch (nothing to do when it never started or ended)."""
+        """Stop the thread at its next batch boundary, abandoning the epoch under way (nothing to
+        do when it never started or ended)."""
         with self.cv:
             self.cancelled = True
+            self.stopping.set()
             self.cv.notify_all()
         if self.thread.ident is not None:  # started
             self.thread.join()

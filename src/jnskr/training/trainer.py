@@ -2,7 +2,9 @@
 evaluation with early stopping, best-epoch weights kept.
 
 Shuffling and dropout are keyed by (seed, epoch): an epoch's batches and masks do not depend
-on what ran before it, so a resumed run replays exactly.
+on what ran before it, so a resumed run replays exactly.  Before each batch, and before and after
+an exact sweep, the loop calls `jnskr.stop.boundary()`: where a requested stop abandons the epoch
+under way (the run resumes from its last checkpoint; see `jnskr.stop`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Callable, Protocol
 import torch
 from torch import nn
 
+from jnskr import stop
 from jnskr.errors import JnskrError
 from jnskr.parallel import LocalStrategy
 from jnskr.training.optim import Adagrad
@@ -147,6 +150,7 @@ class Trainer:
         if self.sweeps is None:
             return self._first_order_epoch(epoch)
         t0 = time.perf_counter()
+        stop.boundary()
         try:
             self.sweeps.sweep(epoch)
         except RuntimeError as exc:  # a singular or non-finite system: the weights degenerated
@@ -155,6 +159,7 @@ class Trainer:
                 raise
             raise TrainingDiverged(f"the exact solver failed in sweep {epoch + 1} "
                                    f"({str(exc).splitlines()[0][:120]})") from None
+        stop.boundary()
         rec = {"epoch": epoch + 1}
         if self.sweeps.first_order:
             frozen = self.sweeps.exact_params()
@@ -186,6 +191,7 @@ class Trainer:
         t0 = time.perf_counter()
         st = self.strategy
         for b, units in enumerate(batches):
+            stop.boundary()  # a requested stop abandons the epoch here (jnskr.stop)
             self.optimizer.zero_grad(set_to_none=True)
             units = st.split_batch(units)  # this rank's share of the global batch
             loss, parts = self.objective(units, epoch, st)
