@@ -133,7 +133,7 @@ def test_worth_a_checkpoint(tmp_path):
 def test_boundary_raises_only_where_a_prompt_stop_was_asked_for():
     stop.boundary()  # no handlers, no request: nothing
     with stop.handle_signals():
-        with pytest.raises(stop.Interrupted) as got, stop.deferred():
+        with pytest.raises(stop.Interrupted) as got, stop.deferred(prompt=True):
             stop.boundary()
             os.kill(os.getpid(), signal.SIGTERM)  # asks; the handler returns
             assert stop.requested() == signal.SIGTERM
@@ -145,8 +145,8 @@ def test_boundary_raises_only_where_a_prompt_stop_was_asked_for():
             stop.boundary()
             pytest.fail("boundary() did not raise")
         assert got.value.signum == signal.SIGTERM and got.value.exit_code == 143
-    with stop.handle_signals():  # torchrun: ranks stop at the end of the same epoch, not at a batch
-        with pytest.raises(stop.Interrupted), stop.deferred(prompt=False):
+    with stop.handle_signals():  # torchrun, kg train: at the end of the epoch, not at a batch
+        with pytest.raises(stop.Interrupted), stop.deferred():
             os.kill(os.getpid(), signal.SIGINT)
             stop.boundary()
             reached = True

@@ -1,18 +1,19 @@
 """Stopping a run cleanly on Ctrl-C (SIGINT) or SIGTERM.
 
 The CLI trains inside `handle_signals()`.  While the epochs of model selection run (inside
-`deferred()`), the first signal only asks for a stop, and training stops at the next *batch
-boundary*: `boundary()`, which the trainer calls before each batch of an epoch and around an
+`deferred(prompt=True)`), the first signal only asks for a stop, and training stops at the next
+*batch boundary*: `boundary()`, which the trainer calls before each batch of an epoch and around an
 exact sweep (and sweep code between its blocks), raises `Interrupted` there.  The epoch under way
 is discarded, not saved: half an epoch (an optimiser step on some batches, the user block of a
 sweep solved but not the items) is no state a run can continue from, while an epoch replayed from
 its start is exact (shuffles and dropout are keyed by (seed, epoch)).  The run folder keeps its
 last checkpoint, written after every evaluation and after every epoch that took longer than
-`jnskr.training.checkpoint.CHEAP` times the checkpoint's own writing (so the epochs a stop
-discards were short), and `--resume` replays from there to the same result as an uninterrupted
-run.  A signal that comes during an evaluation, or after an epoch's last batch, stops at the end of
-that epoch, with a checkpoint of it.  Under torchrun (`deferred(prompt=False)`) every rank stops at
-the end of the same epoch instead.
+`jnskr.training.checkpoint.CHEAP` times the checkpoint's own writing (so the completed epochs a
+resume redoes were each short), and `--resume` replays from there to the same result as an
+uninterrupted run.  A signal that comes during an evaluation, or after an epoch's last batch, stops at the end of
+that epoch, with a checkpoint of it.  Within `deferred(prompt=False)` a first signal stops at the
+end of the epoch under way, with a checkpoint of it: under torchrun (every rank stops at the end of
+the same epoch) and in `jnskr kg train`, whose trainer has no batch boundaries.
 
 Anywhere else (loading data, the refit after selection, the final evaluation), and at a second
 signal, `Interrupted` is raised at once; the run folder then keeps its last checkpoint.  A refit
@@ -136,7 +137,7 @@ def handle_signals():
 
 
 @contextlib.contextmanager
-def deferred(prompt: bool = True):
+def deferred(prompt: bool = False):
     """Within: a first signal only asks for a stop, taken at the next `boundary()` (`prompt`) or at
     the end of the epoch (see the module docstring)."""
     before = STATE.deferring, STATE.prompt
