@@ -143,3 +143,147 @@ def test_kg_als_blocks_are_solved_by_the_recommender_row_solver(monkeypatch):
     A, rhs = ks.block_systems(obj, tables, 0)
     assert float(A[0].abs().max()) == 0.0  # row 0: no positives, no negatives, no ridge
     assert torch.allclose(new.double(), blocks.spd_solve(A, rhs), rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- resume, Ctrl-C, progress
+
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import jnskr.kg as kg  # noqa: E402
+from jnskr import stop  # noqa: E402
+
+TINY = Path(__file__).parent / "data" / "kg_tiny"
+
+
+def _synthetic():
+    from test_kg_train import synthetic
+
+    return synthetic()
+
+
+def _cfg(model, solver):
+    extra = ["reg.norm=l2", "reg.weight=0.05"] if solver == "als" else ["reg.weight=0.01"]
+    return build_config("default", model=model, overrides=[
+        "dim=6", "train.epochs=9", "train.eval_every=2", "train.lr=0.2", "train.threads=1", "loss.neg_total=0.5",
+        "train.batch_size=32", f"train.solver={solver}", "train.patience=10", "loss.neg_head=degree", *extra])
+
+
+class Record:
+    """A progress object that remembers its calls (and can send a signal at an epoch's end)."""
+
+    def __init__(self, signal_at=None):
+        self.calls, self.signal_at = [], signal_at
+
+    def start(self, done, total, per_epoch):
+        self.calls.append(("start", done, total, per_epoch))
+
+    def batch(self, epoch, loss):
+        self.calls.append(("batch", epoch))
+
+    def epoch_end(self, record):
+        self.calls.append(("epoch_end", record))
+        if record["epoch"] == self.signal_at:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the epoch's checkpoint is not yet written
+
+    def close(self):
+        self.calls.append(("close",))
+
+
+def _figures(run):
+    rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    metrics = json.loads((run / "metrics.json").read_text())
+    return ([(r["epoch"], r["objective"], r.get("valid_mrr")) for r in rows],
+            metrics["valid"], metrics["test"], metrics["best_epoch"], metrics["epochs_run"])
+
+
+@pytest.mark.parametrize("model,solver", [("complex", "adagrad"), ("cp", "als"), ("distmult", "adam")])
+def test_ctrl_c_checkpoints_and_resume_is_exact(model, solver, tmp_path):
+    cfg, data = _cfg(model, solver), _synthetic()
+    whole = kg.train(cfg, data, run_dir=tmp_path / "whole", progress=False)
+    part = tmp_path / "part"
+    with stop.handle_signals(), pytest.raises(stop.Interrupted) as info:
+        kg.train(cfg, data, run_dir=part, progress=Record(signal_at=3))
+    assert info.value.exit_code == 130 and info.value.epoch == 3 and info.value.run_dir == part
+    assert "jnskr kg train --resume" in info.value.kept
+    status = json.loads((part / "status.json").read_text())
+    assert status["status"] == "interrupted" and status["resumable_from_epoch"] == 3
+    assert not (part / "metrics.json").exists() and len((part / "log.jsonl").read_text().splitlines()) == 3
+    with pytest.raises(JnskrError, match="not finished.*--resume"):
+        kg.load(part)
+    rec = Record()
+    resumed = kg.resume(part, progress=rec)
+    assert rec.calls[0][:3] == ("start", 3, 9)
+    assert _figures(part) == _figures(tmp_path / "whole")  # per-epoch F and validation MRR, metrics: exact
+    for k in whole.tables:
+        assert torch.equal(resumed.tables[k], whole.tables[k])
+    assert not (part / "checkpoint").exists()
+    with pytest.raises(JnskrError, match="finished; nothing to resume"):
+        kg.resume(part)
+
+
+def test_checkpoint_is_safetensors_and_weights_only_state(tmp_path):
+    with stop.handle_signals(), pytest.raises(stop.Interrupted):
+        kg.train(_cfg("complex", "adagrad"), _synthetic(), run_dir=tmp_path / "r", progress=Record(signal_at=1))
+    ck = tmp_path / "r" / "checkpoint"
+    assert {p.name for p in ck.iterdir()} == {"model.safetensors", "best.safetensors", "trainer.pt"}
+    state = torch.load(ck / "trainer.pt", weights_only=True)
+    assert state["state"]["epoch"] == 1 and isinstance(state["rng"], torch.Tensor)
+
+
+def test_cli_ctrl_c_exits_143_with_the_resume_command_then_resumes(tmp_path, monkeypatch, capfd):
+    from jnskr.cli.main import run as cli
+    from jnskr.kg.trainer import KGTrainer
+
+    fast = ["--set", "dim=4", "--set", "train.epochs=6", "--set", "train.eval_every=2", "--set", "train.batch_size=16"]
+    assert cli(["kg", "train", "--data", str(TINY), "--model", "cp", "--out", str(tmp_path / "whole"), *fast]) == 0
+    evaluate = KGTrainer._evaluate
+
+    def evaluate_then_sigterm(self, *a):
+        evaluate(self, *a)
+        if self.state.epoch == 1:  # the evaluation of epoch 2 (state.epoch is set after it)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(KGTrainer, "_evaluate", evaluate_then_sigterm)
+    run = tmp_path / "run"
+    capfd.readouterr()
+    rc = cli(["kg", "train", "--data", str(TINY), "--model", "cp", "--out", str(run), *fast])
+    assert rc == 143
+    err = " ".join(capfd.readouterr().err.split())
+    assert f"interrupted by SIGTERM: {run} is marked interrupted, its checkpoint holds epoch 2; resume with: " \
+           f"jnskr kg train --resume {run}" in err
+    assert json.loads((run / "status.json").read_text())["resumable_from_epoch"] == 2
+    monkeypatch.setattr(KGTrainer, "_evaluate", evaluate)
+    assert cli(["kg", "train", "--resume", str(run), "--model", "cp"]) == 2  # --resume takes only the folder
+    assert cli(["kg", "train", "--resume", str(run)]) == 0
+    assert _figures(run) == _figures(tmp_path / "whole")
+
+
+def test_progress_objects_of_jnskr_train_see_every_step_and_the_eta(tmp_path):
+    from jnskr.progress import LogProgress
+
+    rec = Record()
+    cfg = _cfg("distmult", "als")  # one Adagrad epoch of the entity table, then the relation block
+    kg.train(cfg, _synthetic(), progress=rec)
+    start = rec.calls[0]
+    n_pos = 2 * (_synthetic().train.shape[0])
+    assert start == ("start", 0, 9, -(-n_pos // 32) + 1)
+    assert sum(c[0] == "batch" for c in rec.calls) == 9 * start[3] and rec.calls[-1] == ("close",)
+    ends = [c[1] for c in rec.calls if c[0] == "epoch_end"]
+    assert [e["epoch"] for e in ends] == list(range(1, 10))
+    assert [e["epoch"] for e in ends if "valid" in e] == [2, 4, 6, 8, 9] and all("mrr" in e["valid"] for e in ends
+                                                                                 if "valid" in e)
+    from jnskr.kg.run import progress_for
+
+    assert isinstance(progress_for("auto"), LogProgress)  # off a terminal: plain lines
+    assert progress_for(False) is None
+
+
+def test_cli_progress_is_plain_lines_off_a_terminal(tmp_path, capfd):
+    from jnskr.cli.main import run as cli
+
+    assert cli(["kg", "train", "--data", str(TINY), "--out", str(tmp_path / "r"), "--set", "dim=4",
+                "--set", "train.epochs=4", "--set", "train.eval_every=2"]) == 0
+    assert "training: at most 4 epochs, early stop after 4 evaluations" in capfd.readouterr().err

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import jnskr.kg as kg
 from jnskr.cli.kg import app
-from jnskr.errors import ConfigError
+from jnskr.errors import ConfigError, JnskrError
 from jnskr.kg.config import build_config, preset_dict, preset_for, preset_names
 from jnskr.kg.data import KGData, read_triples_dir
 from jnskr.kg.trainer import build_objective, fit
@@ -73,7 +73,9 @@ def test_run_folder_round_trip_and_api(tmp_path):
     run = tmp_path / "run"
     model = kg.train({"model": "cp", "dim": 4, "train": {"epochs": 4, "eval_every": 2}}, TINY, run_dir=run)
     assert {p.name for p in run.iterdir()} == {"model.safetensors", "triples.safetensors", "id_maps.json",
-                                               "config.yaml", "metrics.json", "log.jsonl", "environment.json"}
+                                               "config.yaml", "metrics.json", "log.jsonl", "environment.json",
+                                               "status.json"}  # the checkpoint is gone once finished
+    assert json.loads((run / "status.json").read_text())["status"] == "finished"
     loaded = kg.load(run)
     assert loaded.entity_ids == model.entity_ids and loaded.relation_ids == model.relation_ids
     h, r = torch.tensor([0, 3]), torch.tensor([1, 2])
@@ -94,13 +96,13 @@ def test_run_folder_round_trip_and_api(tmp_path):
 
 
 def test_nothing_half_written_when_saving_fails(tmp_path, monkeypatch):
-    import jnskr.kg.run as runmod
+    import jnskr.runs as runs
 
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(runmod, "write_yaml", boom)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(runs, "write_yaml", boom)  # the run folder's first files: it appears whole or not at all
+    with pytest.raises(JnskrError, match="cannot write"):
         kg.train({"dim": 2, "train": {"epochs": 2, "eval_every": 1}}, TINY, run_dir=tmp_path / "r")
     assert list(tmp_path.iterdir()) == []
 

@@ -1,6 +1,9 @@
 """`jnskr kg ...`: train, evaluate and query non-sampling KG embeddings (a typer sub-app).
 
 User errors (`JnskrError`) print one line and exit 2 (``--debug`` on the root command re-raises).
+Ctrl-C / SIGTERM during `jnskr kg train` stop it as they stop `jnskr train` (`jnskr.stop`): the
+epoch under way is finished and checkpointed, the root command prints the resume command
+(`jnskr kg train --resume RUN`) and exits with 128 + the signal number.
 """
 
 from __future__ import annotations
@@ -66,6 +69,16 @@ def _summary(metrics: dict) -> str:
     return "; ".join(parts)
 
 
+def _progress():
+    """The progress of `jnskr train`: the rich bar on a terminal, plain log lines elsewhere
+    (`jnskr.progress.LogProgress`), none with --quiet."""
+    from jnskr.cli.common import show_progress
+    from jnskr.cli.progress import RichProgress
+    from jnskr.progress import LogProgress
+
+    return RichProgress() if show_progress() else None if STATE.get("quiet") else LogProgress()
+
+
 @app.command("train")
 @_user_errors
 def train(
@@ -76,12 +89,28 @@ def train(
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/kg-<dataset>-<model>-<time>)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="A preset of jnskr/kg/presets (default: the one "
                                          "named like the dataset, else default)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted kg run folder from its "
+                                          "checkpoint (Ctrl-C / SIGTERM leave one)."),
 ) -> None:
-    """Train a KG embedding, select its epoch on validation, evaluate, save the run folder."""
+    """Train a KG embedding, select its epoch on validation, evaluate, save the run folder.
+
+    Ctrl-C (or SIGTERM) finishes the epoch under way, checkpoints it and exits with 130 (143);
+    `--resume RUN` continues with the same per-epoch figures as an uninterrupted run."""
     from jnskr.kg.config import build_config, preset_for
     from jnskr.kg.run import _check_dest, default_run_dir
     from jnskr.locks import claim, claim_new
 
+    if resume is not None:
+        if dataset or data or model or set_ or out or preset:
+            raise JnskrError("--resume takes only the run folder: the run keeps its own config and data")
+        if not resume.is_dir():
+            raise JnskrError(f"{resume}: no such run folder")
+        lock = claim(resume, None, doing="resuming")  # one process resumes a run at a time
+        try:
+            _resume(resume)
+        finally:
+            lock.release()
+        return
     if (dataset is None) == (data is None):
         raise JnskrError("give exactly one of --dataset NAME or --data DIR")
     if data is not None and not data.is_dir():
@@ -100,8 +129,8 @@ def train(
 
 def _train(cfg, run_dir: Path, source, preset: str) -> None:
     from jnskr.kg.datasets import load_triples
-    from jnskr.kg.run import save_run
-    from jnskr.kg.trainer import fit
+    from jnskr.kg.run import run
+    from jnskr.runs import RunFolder
 
     kg = load_triples(source)
     st = kg.stats()
@@ -109,9 +138,20 @@ def _train(cfg, run_dir: Path, source, preset: str) -> None:
                          f"{st['train_triples']:,} / {st['valid_triples']:,} / {st['test_triples']:,} triples; "
                          f"{cfg.model}, d={cfg.dim}, solver {cfg.train.solver}, preset {preset}"),
                   highlight=False)
-    result = fit(cfg, kg)
-    save_run(run_dir, cfg, kg, result)
-    console.print(metrics_table(result.metrics, f"{kg.name} {cfg.model} (filtered, realistic rank)"))
+    _report(run(cfg, kg, RunFolder(run_dir), progress=_progress()), kg.name, cfg.model, run_dir)
+
+
+def _resume(run_dir: Path) -> None:
+    from jnskr.kg.run import open_for_resume, run
+
+    cfg, kg, folder, status = open_for_resume(run_dir)
+    console.print(escape(f"resuming {run_dir} after epoch {status.get('resumable_from_epoch')}: {kg.name}, "
+                         f"{cfg.model}, d={cfg.dim}, solver {cfg.train.solver}"), highlight=False)
+    _report(run(cfg, kg, folder, resuming=True, progress=_progress()), kg.name, cfg.model, run_dir)
+
+
+def _report(result, name: str, model: str, run_dir: Path) -> None:
+    console.print(metrics_table(result.metrics, f"{name} {model} (filtered, realistic rank)"))
     console.print(escape(_summary(result.metrics)), highlight=False)
     console.print(escape(f"saved run to {run_dir}"), highlight=False)
 

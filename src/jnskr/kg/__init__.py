@@ -3,6 +3,7 @@ trained on the whole-data square loss over every (head, relation, tail) triple.
 
     import jnskr.kg
     model = jnskr.kg.train(None, "umls", run_dir="runs/umls")   # preset named like the dataset
+    model = jnskr.kg.resume("runs/umls")                          # after Ctrl-C: the same figures
     model = jnskr.kg.load("runs/umls")
     model.score_tails(heads, relations)                          # [B, n_entities]
 
@@ -14,7 +15,7 @@ from jnskr.kg.config import KGConfig, build_config
 from jnskr.kg.data import KGData
 from jnskr.kg.datasets import fetch, load_triples
 from jnskr.kg.models import MODELS, KGModel
-from jnskr.kg.run import load, train
+from jnskr.kg.run import load, resume, train
 
 __all__ = ["KGConfig", "KGData", "KGModel", "MODELS", "build_config", "datasets", "fetch", "load", "load_triples",
-           "train"]
+           "resume", "train"]

@@ -12,14 +12,23 @@ Solvers (``train.solver``):
 Every ``eval_every`` epochs the filtered validation MRR (rule ``eval.select_rule``) decides the
 best epoch; ``patience`` evaluations without improvement stop training.  The test set is only
 evaluated once, at the selected epoch.
+
+`KGTrainer` is resumable the way `jnskr.training.trainer.Trainer` is: its tables, best tables and
+`state_dict` (optimizer, loop state, history, the shuffling generator; tensors and plain types)
+are what `jnskr.training.checkpoint.Checkpointer` saves and restores, and a trainer restored from
+the checkpoint of epoch e trains epochs e+1, ... exactly as the uninterrupted run did.  It reports
+to the progress objects of `jnskr train` (`jnskr.progress`: start / batch / epoch_end / close,
+the early-stopping ETA of `jnskr.eta`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
@@ -34,7 +43,7 @@ from jnskr.kg.models import KGModel, get_model
 from jnskr.kg.objective import Objective, negative_weights, with_reciprocals
 from jnskr.kg.solver import solve_block
 
-__all__ = ["FitResult", "fit", "evaluate_model", "build_objective"]
+__all__ = ["FitResult", "KGTrainer", "KGState", "fit", "evaluate_model", "build_objective", "scoped_threads"]
 
 log = logging.getLogger("jnskr")
 
@@ -76,109 +85,225 @@ def _optimizer(name: str, params: list[Tensor], cfg: KGConfig) -> torch.optim.Op
     return torch.optim.Adagrad(params, lr=cfg.train.lr, initial_accumulator_value=cfg.train.initial_accumulator)
 
 
-def fit(cfg: KGConfig, data: KGData, on_eval: Callable[[dict], None] | None = None,
-        trace_test: bool = False) -> FitResult:
-    """Train `cfg` on `data`; return the validation-selected model, its metrics and the history.
-
-    History rows: ``seconds`` (wall since training began, evaluations included) and
-    ``train_seconds`` (evaluations excluded, as PyKEEN's curves count).  ``trace_test`` also ranks
-    the test set at every evaluation (``test_mrr``/``test_hits@k`` in the rows: a time-to-accuracy
-    curve for benchmarks; never used to select anything)."""
-    threads = torch.get_num_threads()  # the caller's, restored (the CLI keeps freed memory: jnskr.threads)
+@contextlib.contextmanager
+def scoped_threads(cfg: KGConfig):
+    """torch's thread count set to `train.threads` (if given) inside, the caller's restored after
+    (the CLI keeps freed memory: jnskr.threads)."""
+    threads = torch.get_num_threads()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     try:
-        return _fit(cfg, data, on_eval, trace_test)
+        yield
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit(cfg: KGConfig, data: KGData, on_eval: Callable[[dict], None] | None, trace_test: bool) -> FitResult:
-    check_before_training(cfg, data)  # a usable validation split, the memory estimate (jnskr.kg.checks)
-    log.debug("torch threads: %d", torch.get_num_threads())
-    gen = torch.Generator().manual_seed(cfg.seed)
-    spec = get_model(cfg.model)
-    dtype = getattr(torch, cfg.dtype)
-    obj = build_objective(cfg, data)
-    n_rel_rows = obj.b.shape[0]
-    tables = spec.init_tables(data.n_entities, n_rel_rows, cfg.dim, cfg.init_std, gen, dtype)
-    exact = spec.exact_roles() if cfg.train.solver == "als" else []
-    first_order = [n for n in spec.table_names() if n not in {spec.roles[r] for r in exact}]
-    for n in first_order:
-        tables[n].requires_grad_(True)
-    opt = _optimizer("adagrad" if cfg.train.solver == "als" else cfg.train.solver,
-                     [tables[n] for n in first_order], cfg) if first_order else None
-    known = KnownTriples(torch.cat([data.train, data.valid, data.test]), data.n_entities, data.n_relations)
-    seen = data.seen_in_train()
+def fit(cfg: KGConfig, data: KGData, on_eval: Callable[[dict], None] | None = None,
+        trace_test: bool = False, progress=None) -> FitResult:
+    """Train with validation-based selection; return the best-selected model, its metrics and the history.
 
-    def as_model(tabs: dict[str, Tensor]) -> KGModel:
-        return KGModel(spec, tabs, data.entity_ids, data.relation_ids, cfg.reciprocal)
+    History rows: ``seconds`` (wall since training began, evaluations included) and
+    ``train_seconds`` (evaluations excluded, as PyKEEN's curves count).  ``trace_test`` also ranks
+    the test set at every evaluation (``test_mrr``/``test_hits@k`` in the rows: a time-to-accuracy
+    curve for benchmarks; never used to select anything).  `progress`: a progress object of
+    `jnskr.progress` (None: none)."""
+    with scoped_threads(cfg):
+        trainer = KGTrainer(cfg, data, on_eval=on_eval, trace_test=trace_test, progress=progress)
+        trainer.train()
+        return trainer.result()
 
-    rule, bs = cfg.eval.select_rule, cfg.train.batch_size
-    best = {"mrr": -1.0, "epoch": 0, "seconds": 0.0, "tables": {k: v.detach().clone() for k, v in tables.items()}}
-    history: list[dict] = []
-    bad, stopped, eval_s = 0, "max epochs", 0.0
-    t0 = time.perf_counter()
-    log.info("kg %s on %s: %d entities, %d relation rows, %d training triples, solver %s",
-             cfg.model, data.name, data.n_entities, n_rel_rows, obj.n, cfg.train.solver)
-    for epoch in range(1, cfg.train.epochs + 1):
-        if opt is not None:
-            perm = torch.randperm(obj.n, generator=gen)
+
+class _Tables:
+    """The tables as the model `jnskr.training.checkpoint.Checkpointer` saves and restores: restored
+    in place, so the optimizer keeps its parameters."""
+
+    def __init__(self, tables: dict[str, Tensor]):
+        self.tables = tables
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {k: v.detach() for k, v in self.tables.items()}
+
+    @torch.no_grad()
+    def load_state_dict(self, tensors: dict[str, Tensor]) -> None:
+        for k, v in self.tables.items():
+            got = tensors.get(k)
+            if got is None or got.shape != v.shape or got.dtype != v.dtype:
+                raise RuntimeError(f"table {k!r}: expected {tuple(v.shape)} {v.dtype}, found "
+                                   f"{'none' if got is None else f'{tuple(got.shape)} {got.dtype}'}")
+        if set(tensors) != set(self.tables):
+            raise RuntimeError(f"tables {sorted(tensors)}, expected {sorted(self.tables)}")
+        for k, v in self.tables.items():
+            v.copy_(tensors[k])
+
+
+@dataclass
+class KGState:
+    """The loop's state (plain types: `torch.load(weights_only=True)` reads it back)."""
+
+    epoch: int = 0  # epochs done
+    best_mrr: float = -1.0
+    best_epoch: int = 0
+    best_seconds: float = 0.0
+    best_train_seconds: float = 0.0
+    bad: int = 0  # evaluations without improvement
+    eval_s: float = 0.0  # seconds spent evaluating
+    elapsed: float = 0.0  # seconds since training began, at the end of `epoch`
+    stopped: str | None = None  # why training ended early (patience, time limit)
+
+
+class KGTrainer:
+    """The epochs of one `jnskr kg` run (module docstring).  `on_epoch_end(trainer, row)` is called
+    after each epoch's row (the run folder's log and checkpoints, `jnskr.kg.run`)."""
+
+    def __init__(self, cfg: KGConfig, data: KGData, *, on_eval: Callable[[dict], None] | None = None,
+                 trace_test: bool = False, progress=None):
+        check_before_training(cfg, data)  # a usable validation split, the memory estimate (jnskr.kg.checks)
+        self.cfg, self.data, self.on_eval, self.trace_test, self.progress = cfg, data, on_eval, trace_test, progress
+        self.on_epoch_end: Callable[["KGTrainer", dict], None] | None = None
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.spec = spec = get_model(cfg.model)
+        self.obj = build_objective(cfg, data)
+        tables = spec.init_tables(data.n_entities, self.obj.b.shape[0], cfg.dim, cfg.init_std, self.gen,
+                                  getattr(torch, cfg.dtype))
+        self.exact = spec.exact_roles() if cfg.train.solver == "als" else []
+        first_order = [n for n in spec.table_names() if n not in {spec.roles[r] for r in self.exact}]
+        for n in first_order:
+            tables[n].requires_grad_(True)
+        self.opt = _optimizer("adagrad" if cfg.train.solver == "als" else cfg.train.solver,
+                              [tables[n] for n in first_order], cfg) if first_order else None
+        self.model = _Tables(tables)
+        self.best_weights: dict[str, Tensor] | None = {k: v.detach().clone() for k, v in tables.items()}
+        self.state = KGState()
+        self.history: list[dict] = []
+        self.known = KnownTriples(torch.cat([data.train, data.valid, data.test]), data.n_entities, data.n_relations)
+        self.seen = data.seen_in_train()
+
+    @property
+    def tables(self) -> dict[str, Tensor]:
+        return self.model.tables
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """First-order steps and block solves of one epoch (what progress counts)."""
+        steps = -(-self.obj.n // self.cfg.train.batch_size) if self.opt is not None else 0
+        return steps + len(self.exact)
+
+    def is_eval_epoch(self, epoch: int) -> bool:
+        """Epoch `epoch` (1-based) ends with a validation evaluation (or ends training)."""
+        return epoch % self.cfg.train.eval_every == 0 or epoch == self.cfg.train.epochs
+
+    def as_model(self, tables: dict[str, Tensor]) -> KGModel:
+        return KGModel(self.spec, tables, self.data.entity_ids, self.data.relation_ids, self.cfg.reciprocal)
+
+    # ------------------------------------------------------------------ resumable
+    def state_dict(self) -> dict:
+        return {"optimizer": self.opt.state_dict() if self.opt is not None else {}, "state": asdict(self.state),
+                "history": json.dumps(self.history), "rng": self.gen.get_state()}
+
+    def load_state_dict(self, d: dict) -> None:
+        if self.opt is not None:
+            self.opt.load_state_dict(d["optimizer"])
+        self.state = KGState(**d["state"])
+        self.history = json.loads(d["history"])
+        self.gen.set_state(d["rng"])
+
+    # ------------------------------------------------------------------ training
+    def train(self) -> None:
+        """Train from `state.epoch` to the end (epoch cap, patience or time limit)."""
+        from jnskr.eta import tell_schedule
+
+        cfg, st, progress = self.cfg, self.state, self.progress
+        log.debug("torch threads: %d", torch.get_num_threads())
+        log.info("kg %s on %s: %d entities, %d relation rows, %d training triples, solver %s%s", cfg.model,
+                 self.data.name, self.data.n_entities, self.obj.b.shape[0], self.obj.n, cfg.train.solver,
+                 f" (resumed after epoch {st.epoch})" if st.epoch else "")
+        if progress is not None:
+            tell_schedule(progress, cfg.train.eval_every, cfg.train.patience, "mrr")
+            progress.start(st.epoch, cfg.train.epochs, self.batches_per_epoch)
+        try:
+            t0 = time.perf_counter() - st.elapsed
+            while st.stopped is None and st.epoch < cfg.train.epochs:
+                self._epoch(st.epoch + 1, t0)
+        finally:
+            if progress is not None:
+                progress.close()
+
+    def _epoch(self, epoch: int, t0: float) -> None:
+        cfg, st, obj, tables, bs = self.cfg, self.state, self.obj, self.tables, self.cfg.train.batch_size
+        tick = (lambda: self.progress.batch(epoch - 1, float("nan"))) if self.progress is not None else (lambda: None)
+        if self.opt is not None:
+            perm = torch.randperm(obj.n, generator=self.gen)
             for s in range(0, obj.n, bs):
                 loss = obj.batch(tables, obj.pos.index_select(0, perm[s:s + bs]))
-                opt.zero_grad(set_to_none=True)
+                self.opt.zero_grad(set_to_none=True)
                 loss.backward()
-                opt.step()
-        for role in exact:
-            tables[spec.roles[role]] = solve_block(obj, tables, role)
+                self.opt.step()
+                tick()
+        for role in self.exact:
+            tables[self.spec.roles[role]] = solve_block(obj, tables, role)
+            tick()
         f = obj.value(tables)
         now = time.perf_counter()
-        row = {"epoch": epoch, "objective": f, "seconds": round(now - t0, 3), "train_seconds": round(now - t0 - eval_s, 3)}
+        row = {"epoch": epoch, "objective": f, "seconds": round(now - t0, 3),
+               "train_seconds": round(now - t0 - st.eval_s, 3)}
         if not math.isfinite(f):
             raise JnskrError(f"training diverged (objective {f}) at epoch {epoch}: lower train.lr or init_std")
-        last = epoch == cfg.train.epochs
         over = cfg.train.time_limit is not None and time.perf_counter() - t0 >= cfg.train.time_limit
-        if epoch % cfg.train.eval_every == 0 or last or over:
-            with torch.no_grad():
-                valid = evaluate_ranking(*_scorers(as_model(tables)), data.valid, known, seen, data.n_entities,
-                                         cfg.eval.memory_mb, rules=(rule,))[rule]
-                if trace_test:
-                    test = evaluate_ranking(*_scorers(as_model(tables)), data.test, known, seen, data.n_entities,
-                                            cfg.eval.memory_mb, rules=(rule,))[rule]
-                    row.update({f"test_{k}": test[k] for k in ("mrr", "hits@1", "hits@3", "hits@10")})
-            if not math.isfinite(valid["mrr"]):
-                raise JnskrError(f"validation MRR is {valid['mrr']} at epoch {epoch}: no epoch can be selected")
-            row["valid_mrr"] = valid["mrr"]
-            row["seconds"] = round(time.perf_counter() - t0, 3)
-            eval_s += time.perf_counter() - now
-            if valid["mrr"] > best["mrr"] + cfg.train.min_delta:
-                best.update(mrr=valid["mrr"], epoch=epoch, seconds=row["seconds"], train_seconds=row["train_seconds"],
-                            tables={k: v.detach().clone() for k, v in tables.items()})
-                bad = 0
-            else:
-                bad += 1
-            log.info("epoch %d  F %.6g  valid MRR (%s) %.4f  best %.4f @ %d  %.1fs", epoch, f, rule, valid["mrr"],
-                     best["mrr"], best["epoch"], row["seconds"])
-            if on_eval is not None:
-                on_eval(row)
-        history.append(row)
-        if bad >= cfg.train.patience:
-            stopped = f"no validation improvement in {bad} evaluations"
-            break
-        if over:
-            stopped = f"time limit {cfg.train.time_limit:g} s"
-            break
-    train_seconds = time.perf_counter() - t0
-    model = as_model(best["tables"])
-    t1 = time.perf_counter()
-    metrics = evaluate_model(model, data, ("valid", "test"), cfg.eval.memory_mb, known)
-    metrics.update(best_epoch=best["epoch"], epochs_run=len(history), stopped=stopped,
-                   seconds_to_best=best["seconds"], seconds_train=round(train_seconds, 3),
-                   train_seconds_to_best=best.get("train_seconds", 0.0), seconds_eval=round(eval_s, 3),
-                   seconds_final_eval=round(time.perf_counter() - t1, 3), select_rule=rule,
-                   objective_at_best=next((h["objective"] for h in history if h["epoch"] == best["epoch"]), None))
-    model.metrics = metrics
-    return FitResult(model, metrics, history)
+        if self.is_eval_epoch(epoch) or over:
+            self._evaluate(row, epoch, t0, now)
+        st.epoch = epoch
+        if st.bad >= cfg.train.patience:
+            st.stopped = f"no validation improvement in {st.bad} evaluations"
+        elif over:
+            st.stopped = f"time limit {cfg.train.time_limit:g} s"
+        st.elapsed = time.perf_counter() - t0
+        self.history.append(row)
+        if self.progress is not None:
+            rec = {"epoch": epoch, "loss": f, **({"valid": {"mrr": row["valid_mrr"]}} if "valid_mrr" in row else {})}
+            self.progress.epoch_end(rec)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(self, row)
+
+    def _evaluate(self, row: dict, epoch: int, t0: float, now: float) -> None:
+        cfg, st, rule = self.cfg, self.state, self.cfg.eval.select_rule
+        with torch.no_grad():
+            model = self.as_model(self.tables)
+            valid = evaluate_ranking(*_scorers(model), self.data.valid, self.known, self.seen, self.data.n_entities,
+                                     cfg.eval.memory_mb, rules=(rule,))[rule]
+            if self.trace_test:
+                test = evaluate_ranking(*_scorers(model), self.data.test, self.known, self.seen, self.data.n_entities,
+                                        cfg.eval.memory_mb, rules=(rule,))[rule]
+                row.update({f"test_{k}": test[k] for k in ("mrr", "hits@1", "hits@3", "hits@10")})
+        if not math.isfinite(valid["mrr"]):
+            raise JnskrError(f"validation MRR is {valid['mrr']} at epoch {epoch}: no epoch can be selected")
+        row["valid_mrr"] = valid["mrr"]
+        row["seconds"] = round(time.perf_counter() - t0, 3)
+        st.eval_s += time.perf_counter() - now
+        if valid["mrr"] > st.best_mrr + cfg.train.min_delta:
+            st.best_mrr, st.best_epoch, st.best_seconds = valid["mrr"], epoch, row["seconds"]
+            st.best_train_seconds, st.bad = row["train_seconds"], 0
+            self.best_weights = {k: v.detach().clone() for k, v in self.tables.items()}
+        else:
+            st.bad += 1
+        log.info("epoch %d  F %.6g  valid MRR (%s) %.4f  best %.4f @ %d  %.1fs", epoch, row["objective"], rule,
+                 valid["mrr"], st.best_mrr, st.best_epoch, row["seconds"])
+        if self.on_eval is not None:
+            self.on_eval(row)
+
+    def result(self) -> FitResult:
+        """The best-selected model, evaluated on valid and test (both unseen-entity rules)."""
+        cfg, st = self.cfg, self.state
+        model = self.as_model(self.best_weights)
+        t1 = time.perf_counter()
+        metrics = evaluate_model(model, self.data, ("valid", "test"), cfg.eval.memory_mb, self.known)
+        metrics.update(best_epoch=st.best_epoch, epochs_run=len(self.history), stopped=st.stopped or "max epochs",
+                       seconds_to_best=st.best_seconds, seconds_train=round(st.elapsed, 3),
+                       train_seconds_to_best=st.best_train_seconds, seconds_eval=round(st.eval_s, 3),
+                       seconds_final_eval=round(time.perf_counter() - t1, 3), select_rule=cfg.eval.select_rule,
+                       objective_at_best=next((h["objective"] for h in self.history if h["epoch"] == st.best_epoch),
+                                              None))
+        model.metrics = metrics
+        return FitResult(model, metrics, self.history)
 
 
 def _scorers(model: KGModel):
