@@ -49,7 +49,7 @@ def run_candidate(ds, overrides: list[str], fixed: list[str]) -> dict:
     secs = time.perf_counter() - t0
     curve = [{"epoch": r["epoch"], "loss": r["loss"], "valid_recall@20": r["valid"]["recall@20"]}
              for r in trainer.history if "valid" in r]
-    return {"overrides": overrides, "solver": cfg.solver(), "valid": trainer.state.best_valid,
+    return {"overrides": overrides, "solver": cfg.train.solver, "valid": trainer.state.best_valid,
             "best_epoch": trainer.state.best_epoch, "epochs_run": trainer.state.epoch,
             "seconds": round(secs, 1), "curve": curve}
 

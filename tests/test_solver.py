@@ -187,13 +187,13 @@ def test_als_refuses_what_it_cannot_solve_exactly():
         build_config("default", overrides=["model=bpr", "train.solver=als"])
     with pytest.raises(ConfigError, match="tie_item_tail_embeddings"):
         build_config("default", overrides=["jnskr.tie_item_tail_embeddings=true", "train.solver=als"])
-    assert build_config("default", overrides=["jnskr.tie_item_tail_embeddings=true"]).solver() == "adagrad"
+    assert build_config("default", overrides=["jnskr.tie_item_tail_embeddings=true"]).train.solver == "adagrad"
     with pytest.raises(ConfigError, match="tie_item_tail_embeddings"):
         JNSKRSweeps(JNSKR(9, 7, _kg(), JNSKRConfig(embed_dim=4, tie_item_tail_embeddings=True)), _train(), _kg(),
                     JNSKRConfig(tie_item_tail_embeddings=True), 3)
-    assert build_config("default", overrides=["train.protocol=paper"]).solver() == "adagrad"
-    assert build_config("default").solver() == "als"
-    assert build_config("default", overrides=["model=lightgcn"]).solver() == "adagrad"
+    assert build_config("default", overrides=["train.protocol=paper"]).train.solver == "adagrad"
+    assert build_config("default").train.solver == "als"
+    assert build_config("default", overrides=["model=lightgcn"]).train.solver == "adagrad"
 
 
 def test_cf_problem_weights_follow_the_run():

@@ -44,7 +44,7 @@ class Recommender:
             config = validate_config(config)
         if overrides:
             layers = config.layers()
-            config = validate_config({**config_to_dict(config), **overrides})
+            config = validate_config({**config_to_dict(config, as_given=True), **overrides})
             config._layers = [*layers, "keyword overrides (" + ", ".join(overrides) + ")"]
         self.config: Config = config
         self._run: saved.RunResult | None = None

@@ -89,7 +89,7 @@ def search(config: Config, dataset, seconds: float, space: str | None = None, se
     optuna = optuna_module()
     name = space or default_space(config.model)
     sp = T.load_space(name)
-    base = config_to_dict(config)
+    base = config_to_dict(config, as_given=True)
     for s in sp.sets:  # the space's fixed settings, except the model's own section if the user chose another model
         k, v = parse_overrides([s])[0]
         if k == "model":

@@ -67,6 +67,7 @@ class _ConfigBase(_Strict):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     _layers: list[str] = PrivateAttr(default_factory=list)  # where the values came from (`layers`)
+    _resolved: tuple[str, ...] = PrivateAttr(default=())  # the train keys `resolved_train` filled in
 
     def layers(self) -> list[str]:
         """The layers this config was built from, first to last (``["preset default", "my.yaml",
@@ -84,8 +85,13 @@ class _ConfigBase(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _check_select_metric(self) -> "Config":
-        metric = self.select_metric()
+    def _resolve_and_check(self) -> "Config":
+        """Fill the protocol-dependent defaults (`resolved_train`) into `train`, so the config a run
+        saves says what it ran, then check the keys against each other."""
+        filled = resolved_train(self)
+        object.__setattr__(self, "train", self.train.model_copy(update=filled))
+        self._resolved = tuple(filled)
+        metric = self.train.select_metric
         name, _, k = metric.partition("@")
         if name not in SELECTABLE or not k.isdigit() or not 1 <= int(k) <= self.eval.k_max:
             raise ValueError(f"train.select_metric {metric!r}: expected one of {', '.join(SELECTABLE)} "
@@ -98,18 +104,6 @@ class _ConfigBase(_Strict):
             raise ValueError("train.refit: the paper protocol selects on the test set; there is nothing to refit")
         return self
 
-    def solver(self) -> str:
-        """The resolved `train.solver`: als where the model has exact blocks (protocol standard)."""
-        if self.train.solver is not None:
-            return self.train.solver
-        ok = self.model_class().sweeps_supported(self) is None
-        return "als" if self.train.protocol == "standard" and ok else "adagrad"
-
-    def refit(self) -> bool:
-        if self.train.refit is not None:
-            return self.train.refit
-        return self.train.protocol == "standard"
-
     def model_class(self):
         """The registered class of `model`."""
         return get_model(self.model)
@@ -118,32 +112,35 @@ class _ConfigBase(_Strict):
         return self.model_class().learning_rate(self)
 
     def select_k(self) -> int:
-        return int(self.select_metric().partition("@")[2])
+        return int(self.train.select_metric.partition("@")[2])
 
-    # resolved defaults that depend on the protocol
-    def eval_every(self) -> int:
-        if self.train.eval_every is not None:
-            return self.train.eval_every
-        if self.train.protocol == "paper":
-            return 10
-        return 2 if self.solver() == "als" else 5
 
-    def patience(self) -> int:
-        """Evaluations without improvement before stopping (an exact sweep moves much further than
-        an epoch of first-order steps, so fewer are needed under als)."""
-        if self.train.patience is not None:
-            return self.train.patience
-        return 3 if self.solver() == "als" else 5
+def resolved_train(cfg) -> dict:
+    """The `train` keys left null, resolved from the protocol and the model (the values a run uses):
 
-    def drop_last(self) -> bool:
-        if self.train.drop_last is not None:
-            return self.train.drop_last
-        return self.train.protocol == "paper"
-
-    def select_metric(self) -> str:
-        if self.train.select_metric:
-            return self.train.select_metric
-        return "recall@10" if self.train.protocol == "paper" else "recall@20"
+    * solver: als where the model has exact blocks under the standard protocol, else adagrad;
+    * refit: true under the standard protocol;
+    * eval_every: 10 under the paper protocol, else 2 (als) or 5 (adagrad);
+    * patience: 3 (als; an exact sweep moves much further than an epoch of first-order steps) or 5;
+    * drop_last: true under the paper protocol;
+    * select_metric: recall@10 under the paper protocol, else recall@20."""
+    t, paper = cfg.train, cfg.train.protocol == "paper"
+    out: dict = {}
+    solver = t.solver
+    if solver is None:
+        ok = cfg.model_class().sweeps_supported(cfg) is None
+        solver = out["solver"] = "als" if not paper and ok else "adagrad"
+    if t.refit is None:
+        out["refit"] = not paper
+    if t.eval_every is None:
+        out["eval_every"] = 10 if paper else 2 if solver == "als" else 5
+    if t.patience is None:
+        out["patience"] = 3 if solver == "als" else 5
+    if t.drop_last is None:
+        out["drop_last"] = paper
+    if not t.select_metric:
+        out["select_metric"] = "recall@10" if paper else "recall@20"
+    return out
 
 
 _CONFIG_CLASSES: dict[tuple, type] = {}
@@ -360,5 +357,12 @@ def validate_config(data: dict, where: str = "config", origins: dict[str, str] |
     return cfg
 
 
-def config_to_dict(cfg: Config) -> dict:
-    return cfg.model_dump(mode="json")
+def config_to_dict(cfg: Config, as_given: bool = False) -> dict:
+    """The config as plain data: with its resolved defaults (what a run saves), or `as_given`, the
+    keys `resolved_train` filled back at null (a base to layer other values over: a different model
+    or protocol then resolves them anew)."""
+    out = cfg.model_dump(mode="json")
+    if as_given:
+        for key in cfg._resolved:
+            out["train"][key] = None
+    return out

@@ -118,16 +118,16 @@ def make_trainer(cfg: Config, model, train_part: Interactions, item_kg, epochs: 
     if objective is None:
         return None
     sweeps = (model.block_sweeps(train_part, item_kg, cfg.train.batch_size, cfg.train.block_solver,
-                                 cfg.train.cg_steps) if cfg.solver() == "als" else None)
+                                 cfg.train.cg_steps) if cfg.train.solver == "als" else None)
     if summary := objective.weight_summary():
         log.log(logging.INFO if say_weights else logging.DEBUG, "weights: %s",
                 {k: round(v, 5) for k, v in summary.items()})
     return Trainer(
         model, objective, seed=cfg.seed, batch_size=cfg.train.batch_size, epochs=epochs,
-        drop_last=cfg.drop_last(), optimizer=cfg.train.optimizer, lr=cfg.learning_rate(),
-        initial_accumulator=cfg.train.initial_accumulator, eval_every=cfg.eval_every(),
-        eval_schedule="paper" if cfg.train.protocol == "paper" else "standard", patience=cfg.patience(),
-        select_metric=cfg.select_metric(), validate=validate, strategy=strategy, progress=progress, sweeps=sweeps,
+        drop_last=cfg.train.drop_last, optimizer=cfg.train.optimizer, lr=cfg.learning_rate(),
+        initial_accumulator=cfg.train.initial_accumulator, eval_every=cfg.train.eval_every,
+        eval_schedule="paper" if cfg.train.protocol == "paper" else "standard", patience=cfg.train.patience,
+        select_metric=cfg.train.select_metric, validate=validate, strategy=strategy, progress=progress, sweeps=sweeps,
     )
 
 
@@ -181,7 +181,7 @@ def train(cfg: Config, model, prep: Prepared, strategy, folder: RunFolder | None
             raise stop.Interrupted(stop.requested() or signal.SIGTERM)
 
     trainer.on_epoch_end = after_epoch
-    tell_schedule(progress, cfg.eval_every(), cfg.patience(), cfg.select_metric())  # ETAs from early stopping
+    tell_schedule(progress, cfg.train.eval_every, cfg.train.patience, cfg.train.select_metric)  # ETAs from early stopping
     try:
         with stop.deferred(prompt=strategy.world == 1):  # ranks would leave each other's collectives
             trainer.fit()
@@ -212,7 +212,7 @@ def start_folder(folder: RunFolder, result: RunResult, trainer: Trainer | None) 
 
 
 def _epoch_unit(cfg: Config) -> str:
-    return "sweeps" if cfg.solver() == "als" else "epochs"
+    return "sweeps" if cfg.train.solver == "als" else "epochs"
 
 
 def refit_trainer(cfg: Config, prep: Prepared, epochs: int, device, strategy):
@@ -274,13 +274,13 @@ def metrics_record(cfg: Config, prep: Prepared, trainer: Trainer | None, test: d
         "k_max": cfg.eval.k_max,
         "protocol": cfg.train.protocol,
         "model": cfg.model,
-        "solver": cfg.solver() if trainer is not None else None,
+        "solver": cfg.train.solver if trainer is not None else None,
         "dataset": prep.dataset.name,
         "epochs_run": epochs_run,
         "train_seconds": round(seconds, 3),
         "epoch_mean_seconds": round(seconds / epochs_run, 4) if epochs_run else 0.0,
         "selected_on": "test" if paper else "valid",
-        "select_metric": cfg.select_metric(),
+        "select_metric": cfg.train.select_metric,
         "refit": None,
     }
 
@@ -354,14 +354,14 @@ def finish(cfg: Config, prep: Prepared, result: RunResult, strategy, folder: Run
     ds, model, device = prep.dataset, result.model, result.device
     t0 = time.perf_counter()
     lockstep = None
-    if cfg.refit() and use_lockstep(cfg.train.refit_parallel, device, strategy.world, room_for_two):
+    if cfg.train.refit and use_lockstep(cfg.train.refit_parallel, device, strategy.world, room_for_two):
         refit_model, refit_kg, refit_tr = refit_trainer(cfg, prep, cfg.train.epochs, device, strategy)
         lockstep = Lockstep(refit_tr) if refit_tr is not None else None
     try:
         trainer = train(cfg, model, prep, strategy, folder, resume, progress, result, lockstep)
         seconds = time.perf_counter() - t0
         refit_info, refit_s = None, 0.0
-        if trainer is not None and cfg.refit() and trainer.state.best_epoch > 0:
+        if trainer is not None and cfg.train.refit and trainer.state.best_epoch > 0:
             if lockstep is not None:
                 refit_s = finish_lockstep(cfg, lockstep, trainer.state.best_epoch, folder, progress)
                 model, result.item_kg = refit_model, refit_kg

@@ -279,7 +279,7 @@ def _trial(trial, study, space: SearchSpace, base: dict, ds, optuna):
     from jnskr.training.trainer import TrainingDiverged
 
     TrialState = optuna.trial.TrialState  # noqa: N806
-    metric = trial_config(base, {}).select_metric()
+    metric = trial_config(base, {}).train.select_metric
     try:
         values = {p.key: suggest(trial, p) for p in space.params}
         res = validation_run(trial_config(base, values), ds, progress=_Pruning(trial, metric, optuna))

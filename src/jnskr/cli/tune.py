@@ -116,7 +116,7 @@ def tune(
     n_trials = trials or space.trials or 20
     T.check_best_out(out, config, study_path, space_file)  # before the search: never an input or a foreign file
     st = T.open_study(study_path, T.signature(space, base, ds.fingerprint()), seed)
-    metric = cfg.select_metric()
+    metric = cfg.train.select_metric
     done = len(T.finished(st))
     console.print(f"study {plain(study_path)}: {done} finished trial(s), running up to {n_trials}; {cfg.model} on "
                   f"{plain(name)}, selected on validation {metric}", highlight=False, soft_wrap=True)

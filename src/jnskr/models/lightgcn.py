@@ -105,7 +105,7 @@ class LightGCN(Model):
     @classmethod
     def memory_parts(cls, cfg, sizes) -> list[tuple[str, object, int]]:
         c = cfg.lightgcn  # a propagated encoder keeps every layer's output for backward
-        return [embedding_part("lightgcn.embed_dim", c.embed_dim, sizes, cfg.solver(), layers=c.layers)]
+        return [embedding_part("lightgcn.embed_dim", c.embed_dim, sizes, cfg.train.solver, layers=c.layers)]
 
     def use_interactions(self, train) -> None:
         """Propagate over `train`: the interactions trained on, then (for the saved model and the

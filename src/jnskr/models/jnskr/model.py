@@ -143,7 +143,7 @@ class JNSKR(Model):
     def memory_parts(cls, cfg, sizes) -> list[tuple[str, object, int]]:
         c = cfg.jnskr
         a = c.attention_dim if c.attention_dim is not None else max(c.embed_dim // 2, 1)
-        return [embedding_part("jnskr.embed_dim", c.embed_dim, sizes, cfg.solver()),
+        return [embedding_part("jnskr.embed_dim", c.embed_dim, sizes, cfg.train.solver),
                 attention_part("jnskr.attention_dim", a, c.embed_dim, sizes)]
 
     @classmethod

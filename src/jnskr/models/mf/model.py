@@ -64,7 +64,7 @@ class MF(nn.Module):
 
     @classmethod
     def memory_parts(cls, cfg, sizes) -> list[tuple[str, object, int]]:
-        return [embedding_part(f"{cls.section}.embed_dim", getattr(cfg, cls.section).embed_dim, sizes, cfg.solver())]
+        return [embedding_part(f"{cls.section}.embed_dim", getattr(cfg, cls.section).embed_dim, sizes, cfg.train.solver)]
 
     def embedding_tables(self) -> list[Tensor]:
         return [self.user_emb, self.item_emb]
