@@ -287,3 +287,29 @@ def test_cli_progress_is_plain_lines_off_a_terminal(tmp_path, capfd):
     assert cli(["kg", "train", "--data", str(TINY), "--out", str(tmp_path / "r"), "--set", "dim=4",
                 "--set", "train.epochs=4", "--set", "train.eval_every=2"]) == 0
     assert "training: at most 4 epochs, early stop after 4 evaluations" in capfd.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the downloader
+
+
+def test_kg_fetches_through_jnskr_data_download(tmp_path, monkeypatch):
+    import jnskr.data.download as download
+    from jnskr.data.catalogue import git_blob_id
+    from jnskr.kg import datasets
+    from test_kg_data import _tiny_archive
+
+    assert datasets.git_blob_id is git_blob_id
+    monkeypatch.setenv("JNSKR_DATA", str(tmp_path / "cache"))
+    served, info = _tiny_archive(tmp_path)
+    monkeypatch.setitem(datasets.REGISTRY, "tiny", info)
+    urls = []
+    monkeypatch.setattr(download, "download_bytes", lambda url, hint="": urls.append(url) or
+                        (served / "tiny.tar.gz").read_bytes())
+    dest = datasets.fetch("tiny", base_url="https://example.invalid/kg")
+    assert urls == ["https://example.invalid/kg/tiny.tar.gz"] and (dest / "train.txt").is_file()
+    asked = []
+    monkeypatch.setattr(download, "pip_download_wheel", lambda req, tmp: asked.append(req) or
+                        (_ for _ in ()).throw(JnskrError(f"pip download {req} failed: offline")))
+    with pytest.raises(JnskrError, match="pip download pykeen==1.11.1 failed"):
+        datasets.fetch("tiny", source="pykeen", force=True)
+    assert asked == ["pykeen==1.11.1"]

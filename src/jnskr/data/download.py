@@ -1,5 +1,6 @@
 """Downloads of the registered datasets: the recbole wheel for ml-100k (sha256-checked) and the
-KGAT repository's files (git-blob-checked).  Nothing is written to the destination unless every
+KGAT repository's files (git-blob-checked); `download_bytes` and `pip_download_wheel` are the
+fetching that `jnskr.kg.datasets` shares.  Nothing is written to the destination unless every
 check passes: files go to a temp folder beside it first, then are moved in.
 """
 
@@ -30,6 +31,33 @@ from jnskr.data.catalogue import (
     git_blob_id,
 )
 from jnskr.errors import JnskrError
+
+
+def download_bytes(url: str, hint: str = "") -> bytes:
+    """The bytes at `url` (anything urllib reads: https, file://); a one-line `JnskrError` naming
+    the URL, the reason and `hint` (what to do instead) otherwise."""
+    try:
+        with urllib.request.urlopen(url, timeout=300) as r:
+            return r.read()
+    except (OSError, urllib.error.URLError, ValueError) as exc:
+        raise JnskrError(f"cannot download {url} ({getattr(exc, 'reason', exc)})" + (f"; {hint}" if hint else "")) \
+            from None
+
+
+def pip_download_wheel(requirement: str, tmp: Path) -> Path:
+    """``pip download --no-deps --only-binary=:all: <requirement>`` into `tmp` -> the wheel (its
+    checksum is the caller's to check); a one-line `JnskrError` when pip fails."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", requirement, "-d", str(tmp)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise JnskrError(f"pip download {requirement} failed: {exc}") from None
+    wheels = sorted(Path(tmp).glob(f"{requirement.split('==')[0]}-*.whl"))
+    if res.returncode != 0 or not wheels:
+        last = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise JnskrError(f"pip download {requirement} failed: {last[0]}")
+    return wheels[0]
+
 
 def _fresh_tmp(parent: Path, name: str) -> Path:
     parent.mkdir(parents=True, exist_ok=True)
@@ -72,14 +100,7 @@ def extract_wheel(wheel: Path, dest: Path, sha256: str = RECBOLE_WHEEL_SHA256,
 
 
 def _download_wheel_pip(tmp: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           f"recbole=={RECBOLE_VERSION}", "-d", str(tmp)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    wheels = sorted(tmp.glob("recbole-*.whl"))
-    if res.returncode != 0 or not wheels:
-        last = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise JnskrError(f"pip download recbole=={RECBOLE_VERSION} failed: {last[0]}")
-    return wheels[0]
+    return pip_download_wheel(f"recbole=={RECBOLE_VERSION}", tmp)
 
 
 def _download_wheel_https(tmp: Path, json_url: str = RECBOLE_JSON_URL) -> Path:

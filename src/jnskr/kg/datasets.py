@@ -9,24 +9,23 @@ Cache: ``<data>/kg/<name>/{train,valid,test}.txt`` with ``<data>`` = `jnskr.data
   ``base_url`` may be any URL urllib reads, e.g. ``file:///work/shared/data/kg``.
 * ``pykeen`` (nations, kinship, umls): the same files inside the ``pykeen`` wheel from the
   package index (``pip download --no-deps``), checked by the wheel's sha256 and each file's.
+
+The fetching is `jnskr.data.download`'s (`download_bytes`, `pip_download_wheel`), the git blob id
+`jnskr.data.catalogue`'s, the writes `jnskr.runs`'s.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from jnskr.data.catalogue import git_blob_id
 from jnskr.errors import JnskrError
 from jnskr.kg.data import SPLITS, KGData, read_triples_dir
 
@@ -142,10 +141,6 @@ def is_fetched(name: str) -> bool:
     return all((d / f"{s}.txt").is_file() for s in SPLITS)
 
 
-def git_blob_id(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
 def _verify_files(info: KGDatasetInfo, texts: dict[str, bytes], where: str) -> None:
     for split, data in texts.items():
         got = hashlib.sha256(data).hexdigest()
@@ -155,18 +150,13 @@ def _verify_files(info: KGDatasetInfo, texts: dict[str, bytes], where: str) -> N
 
 
 def _install(texts: dict[str, bytes], dest: Path) -> Path:
-    """Write the verified files into `dest` (each through a temporary file and a rename)."""
+    """Write the verified files into `dest` (each by `jnskr.runs.atomic_write_bytes`: a temporary
+    file and a rename)."""
+    from jnskr.runs import atomic_write_bytes
+
     dest.mkdir(parents=True, exist_ok=True)
     for split, data in texts.items():
-        fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{split}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, dest / f"{split}.txt")
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_bytes(dest / f"{split}.txt", data)
     return dest
 
 
@@ -206,26 +196,15 @@ def extract_wheel(info: KGDatasetInfo, wheel: Path, sha256: str = PYKEEN_WHEEL_S
 
 
 def _download(url: str) -> bytes:
-    try:
-        with urllib.request.urlopen(url, timeout=300) as r:
-            return r.read()
-    except (OSError, urllib.error.URLError, ValueError) as exc:
-        raise JnskrError(f"cannot download {url} ({getattr(exc, 'reason', exc)}); with a local copy of the "
-                         "archive use base_url='file:///path/to/folder'") from None
+    from jnskr.data.download import download_bytes  # imported here: `import jnskr.kg` stays light
+
+    return download_bytes(url, "with a local copy of the archive use base_url='file:///path/to/folder'")
 
 
 def _pykeen_wheel(tmp: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           f"pykeen=={PYKEEN_VERSION}", "-d", str(tmp)]
-    try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise JnskrError(f"pip download pykeen=={PYKEEN_VERSION} failed: {exc}") from None
-    wheels = sorted(tmp.glob("pykeen-*.whl"))
-    if res.returncode != 0 or not wheels:
-        last = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise JnskrError(f"pip download pykeen=={PYKEEN_VERSION} failed: {last[0]}")
-    return wheels[0]
+    from jnskr.data.download import pip_download_wheel
+
+    return pip_download_wheel(f"pykeen=={PYKEEN_VERSION}", tmp)
 
 
 def fetch(name: str, base_url: str | None = None, force: bool = False, *, source: str = "conve",
