@@ -49,9 +49,12 @@ def attention_logits(x: Tensor, z: Tensor, params: dict[str, Tensor], form: str)
 
 def mf_scores(p: Tensor, h: Tensor, q: Tensor, out: Tensor | None = None) -> Tensor:
     """ŷ_uv = hᵀ(p_u ∘ q_v) for every pair of rows: (p ∘ h) qᵀ, into `out` when given (a reused
-    buffer; `jnskr.ops.matmul_nt`).  p: [n, d]; h: [d]; q: [m, d] -> [n, m].
+    buffer; `jnskr.ops.matmul_nt`, without autograd).  p: [n, d]; h: [d]; q: [m, d] -> [n, m].
 
     >>> mf_scores(torch.ones(1, 2), torch.tensor([1., 2.]), torch.eye(2)).tolist()
     [[1.0, 2.0]]
     """
-    return matmul_nt(p * h, q, out)
+    ph = p * h
+    if out is None and torch.is_grad_enabled() and (ph.requires_grad or q.requires_grad):
+        return ph @ q.T  # differentiable (the brute-force twins' gradients); matmul_nt is not
+    return matmul_nt(ph, q, out)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from jnskr.interactions import mf_scores
 from jnskr.losses.gram import gram, gram_with_rows, weighted_gram
 
 __all__ = [
@@ -126,7 +127,7 @@ def nonsampling_cf_loss_bruteforce(
 
     Shapes as `nonsampling_cf_loss`.  Memory O(M·B).
     """
-    yhat = (user_emb * h) @ item_emb.transpose(0, 1)  # [M, B]
+    yhat = mf_scores(user_emb, h, item_emb)  # [M, B]
     y = torch.zeros_like(yhat)
     y[pos_user, pos_item] = 1.0
     w = c_neg.unsqueeze(0).expand_as(yhat).clone()
