@@ -36,7 +36,7 @@ from jnskr.kg.config import KGConfig, build_config, preset_for
 from jnskr.kg.data import KGData
 from jnskr.kg.datasets import load_triples
 from jnskr.kg.models import KGModel, get_model
-from jnskr.kg.trainer import FitResult, KGTrainer, scoped_threads
+from jnskr.kg.trainer import FitResult, KGTrainer, thread_scope
 from jnskr.runs import RunFolder, cpu_model, environment, load_tensors, read_json, read_yaml, save_tensors
 from jnskr.training.checkpoint import Checkpointer, checkpoint_epoch
 
@@ -93,7 +93,7 @@ def _finish(folder: RunFolder, cfg: KGConfig, data: KGData, result: FitResult) -
 def run(cfg: KGConfig, data: KGData, folder: RunFolder | None, *, resuming: bool = False, progress=None,
         on_eval=None, trace_test: bool = False) -> FitResult:
     """Train `cfg` on `data`, writing (or, `resuming`, continuing) `folder` (see the module docstring)."""
-    with scoped_threads(cfg):
+    with thread_scope(cfg):
         trainer = KGTrainer(cfg, data, on_eval=on_eval, trace_test=trace_test, progress=progress)
         ckpt = Checkpointer(folder.path) if folder is not None else None
         if ckpt is not None and resuming:

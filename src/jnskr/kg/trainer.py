@@ -43,7 +43,7 @@ from jnskr.kg.models import KGModel, get_model
 from jnskr.kg.objective import Objective, negative_weights, with_reciprocals
 from jnskr.kg.solver import solve_block
 
-__all__ = ["FitResult", "KGTrainer", "KGState", "fit", "evaluate_model", "build_objective", "scoped_threads"]
+__all__ = ["FitResult", "KGTrainer", "KGState", "fit", "evaluate_model", "build_objective", "thread_scope"]
 
 log = logging.getLogger("jnskr")
 
@@ -85,17 +85,13 @@ def _optimizer(name: str, params: list[Tensor], cfg: KGConfig) -> torch.optim.Op
     return torch.optim.Adagrad(params, lr=cfg.train.lr, initial_accumulator_value=cfg.train.initial_accumulator)
 
 
-@contextlib.contextmanager
-def scoped_threads(cfg: KGConfig):
-    """torch's thread count set to `train.threads` (if given) inside, the caller's restored after
-    (the CLI keeps freed memory: jnskr.threads)."""
-    threads = torch.get_num_threads()
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+def thread_scope(cfg: KGConfig):
+    """A context with torch's thread count at `train.threads` (if given; else torch's default is left
+    alone), the caller's restored on exit (`jnskr.threads.scoped_threads`; the CLI keeps freed
+    memory: jnskr.threads)."""
+    from jnskr.threads import scoped_threads
+
+    return scoped_threads(cfg.train.threads) if cfg.train.threads else contextlib.nullcontext()
 
 
 def fit(cfg: KGConfig, data: KGData, on_eval: Callable[[dict], None] | None = None,
@@ -107,7 +103,7 @@ def fit(cfg: KGConfig, data: KGData, on_eval: Callable[[dict], None] | None = No
     the test set at every evaluation (``test_mrr``/``test_hits@k`` in the rows: a time-to-accuracy
     curve for benchmarks; never used to select anything).  `progress`: a progress object of
     `jnskr.progress` (None: none)."""
-    with scoped_threads(cfg):
+    with thread_scope(cfg):
         trainer = KGTrainer(cfg, data, on_eval=on_eval, trace_test=trace_test, progress=progress)
         trainer.train()
         return trainer.result()
