@@ -192,3 +192,35 @@ def test_a_signal_during_an_evaluation_keeps_that_epoch(world, monkeypatch, tmp_
     assert json.loads((out / "status.json").read_text()) == {"status": "interrupted", "resumable_from_epoch": 3}
     assert run(["-q", "train", "--resume", str(out)]) == 0
     assert_same_run(world / "als", out)
+
+
+def test_a_signal_between_a_sweeps_blocks_stops_before_the_next_block(world, monkeypatch, tmp_path):
+    """als (JNSKR): the signal comes as the user block of selection's third sweep ends; the item
+    bases are not solved in that sweep (was: the whole sweep ran first) and the run resumes exactly."""
+    from jnskr.models.mf.problem import CFProblem
+
+    main, seen = threading.main_thread(), []
+    solve_users, item_system = CFProblem.solve_users, CFProblem.item_system
+
+    def users(self, *a, **k):
+        out = solve_users(self, *a, **k)
+        if threading.current_thread() is main:  # selection (the refit may run beside it)
+            seen.append("users")
+            if seen.count("users") == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    def items(self, *a, **k):
+        if threading.current_thread() is main:
+            seen.append("items")
+        return item_system(self, *a, **k)
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(CFProblem, "solve_users", users)
+        m.setattr(CFProblem, "item_system", items)
+        assert run(["-q", "train", "--data", str(world / "data"), "--out", str(out), *CLI_SETS]) == 143
+    assert seen == ["users", "items"] * 2 + ["users"]
+    assert json.loads((out / "status.json").read_text()) == {"status": "interrupted", "resumable_from_epoch": 2}
+    assert run(["-q", "train", "--resume", str(out)]) == 0
+    assert_same_run(world / "als", out)

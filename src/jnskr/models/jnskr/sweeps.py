@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from jnskr import stop
 from jnskr.losses.gram import gram, weighted_gram
 from jnskr.models.mf.problem import CFProblem
 from jnskr.models.mf.sweeps import batches_per_epoch, dropout_odds
@@ -79,6 +80,7 @@ class JNSKRSweeps:
         q = m.item_vectors()
         msg = (q - m.item_emb).double()
         m.user_emb.copy_(pr.solve_users(q, m.h, self._sigma(q, m.item_emb), self.ridge_user / cfg.kappa, m.user_emb))
+        stop.boundary()  # a prompt stop between blocks: the trainer discards the unfinished sweep
         if self.learn_h:
             m.h.copy_(pr.solve_h(m.user_emb, q, self._sigma(q, m.item_emb), self.reg / cfg.kappa))
         m.item_emb.copy_(self._solve_bases(msg))

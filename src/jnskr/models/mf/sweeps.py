@@ -21,6 +21,7 @@ import math
 import torch
 from torch import Tensor
 
+from jnskr import stop
 from jnskr.models.mf.problem import CFProblem
 from jnskr.training.blocks import block_method
 
@@ -66,8 +67,10 @@ class MFSweeps:
     def sweep(self, epoch: int) -> None:
         m, pr = self.model, self.problem
         m.user_emb.copy_(pr.solve_users(m.item_emb, m.h, self.sigma(m.item_emb), self.ridge_user, m.user_emb))
+        stop.boundary()  # a prompt stop between blocks: the trainer discards the unfinished sweep
         s_user = self.rho * (m.h.double() ** 2) * m.user_emb.double() ** 2 if self.rho else None
         m.item_emb.copy_(pr.solve_items(m.user_emb, m.h, s_user, self.ridge_item, m.item_emb))
+        stop.boundary()
         if self.learn_h:
             m.h.copy_(pr.solve_h(m.user_emb, m.item_emb, self.sigma(m.item_emb), self.reg))
 
