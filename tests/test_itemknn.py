@@ -100,19 +100,25 @@ def test_scores_sum_the_neighbour_similarities_over_the_binary_history(weighted)
     assert torch.equal(m.score(torch.tensor([5])), torch.zeros(1, 7, dtype=torch.float64))  # no history
 
 
-def test_use_interactions_rebuilds_for_other_pairs_and_keeps_a_weighted_table_for_the_same_pairs():
+def test_use_interactions_keeps_the_table_of_the_same_matrix_and_rebuilds_for_another(monkeypatch):
+    import jnskr.models.itemknn as knn
+
     weighted, binary = _toy(True), _toy(False)
-    cfg = ItemKNNConfig(neighbours=2)
-    m = ItemKNN(6, 7, cfg).double()
+    m = ItemKNN(6, 7, ItemKNNConfig(neighbours=2)).double()
     with pytest.raises(RuntimeError, match="use_interactions"):
         m.score(torch.tensor([0]))
+    builds = []
+    build = knn.neighbour_table
+    monkeypatch.setattr(knn, "neighbour_table", lambda *a, **k: builds.append(1) or build(*a, **k))
     m.use_interactions(weighted)
     table = m.neighbour_sim.clone()
-    m.use_interactions(binary)  # the same pairs without values: what a loaded run passes
-    assert torch.equal(m.neighbour_sim, table)
+    m.use_interactions(weighted)  # the same pairs and values (a loaded run): kept
+    assert len(builds) == 1 and torch.equal(m.neighbour_sim, table)
+    m.use_interactions(binary)  # the same pairs, other values: rebuilt
+    assert len(builds) == 2 and not torch.equal(m.neighbour_sim, table)
     fewer = Interactions.from_pairs(*[a[:-3] for a in binary.pairs()], 6, 7)
     m.use_interactions(fewer)  # other pairs: rebuilt
-    idx, sim = neighbour_table(fewer, 2, 0.0, 1024, torch.float64)
+    idx, sim = build(fewer, 2, 0.0, 1024, torch.float64)
     assert torch.equal(m.neighbour_index, idx) and torch.equal(m.neighbour_sim, sim)
 
 
@@ -159,6 +165,7 @@ def test_a_confidence_weighted_run_loads_and_scores_identically(tmp_path):
     users = [f"u{u}" for u in range(60)]
     assert np.array_equal(loaded.score(users), rec.score(users))
     assert torch.equal(loaded.model.neighbour_sim, rec.model.neighbour_sim)
+    assert np.array_equal(loaded._run.train_seen.values, ds.train.values)  # the run saved the confidences
 
 
 def test_cli_train_evaluate_recommend_on_the_kgat_fixture(tmp_path, capsys):

@@ -374,7 +374,9 @@ def finish(cfg: Config, prep: Prepared, result: RunResult, strategy, folder: Run
     finally:
         if lockstep is not None:  # stops the refit thread if selection failed (a finished one: no-op)
             lockstep.cancel()
-    model.use_interactions(ds.train)
+    t1 = time.perf_counter()
+    model.use_interactions(ds.train)  # part of fitting for a model built from the interactions (item-KNN)
+    seconds += time.perf_counter() - t1
     if cfg.train.protocol == "paper" and trainer is not None:
         test = trainer.state.best_valid
     else:

@@ -81,6 +81,8 @@ def _structure(r) -> dict[str, torch.Tensor]:
         "train_indices": torch.from_numpy(r.train_seen.indices),
         "item_counts": torch.from_numpy(np.asarray(r.item_counts, dtype=np.int64)),
     }
+    if r.train_seen.values is not None:  # confidences (data.weight: confidence): what a model built from train read
+        struct["train_values"] = torch.from_numpy(np.asarray(r.train_seen.values, dtype=np.float64))
     if r.item_kg is not None:
         struct.update(_item_kg_tensors(r.item_kg))
     return struct
@@ -155,7 +157,9 @@ def load(run_dir: str | Path, device: str | None = None, checkpoint: str = "fina
                          f"`jnskr train --resume {shlex.quote(str(folder.path))}`)")
     struct = load_tensors(where)
     try:
-        train_seen = Interactions(struct["train_indptr"].numpy(), struct["train_indices"].numpy(), ids.n_items)
+        values = struct["train_values"].numpy() if "train_values" in struct else None
+        train_seen = Interactions(struct["train_indptr"].numpy(), struct["train_indices"].numpy(), ids.n_items,
+                                  values=values)
         item_counts = struct["item_counts"].numpy()
         item_kg = _item_kg_from(struct, ids.relation_names) if "kg_indptr" in struct else None
     except KeyError as exc:

@@ -152,8 +152,10 @@ class Model(nn.Module):
         raise NotSupported(f"{self.name} has no exact blocks: train it with train.solver: adagrad")
 
     def use_interactions(self, train) -> None:
-        """Hook for models whose scoring reads the interaction graph (LightGCN): called with the
-        interactions a model is trained on, and with all of train before the final scoring."""
+        """Hook for models whose scoring reads the interactions (LightGCN's graph, item-KNN's
+        table): the pipeline calls it with all of train before the final scoring, and a loaded run
+        with the train interactions it saved; a model whose objective needs them during selection
+        calls it from `objective()` with the split it trains on (LightGCN)."""
 
     # ----------------------------------------------------------------- scoring
     def encode(self) -> tuple[Tensor, Tensor]:

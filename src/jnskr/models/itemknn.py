@@ -17,10 +17,9 @@ Xᵀ X[:, block] gives the [N, chunk] block of dot products, then a masked top-k
 (`jnskr.ops.topk_masked`) -- O(nnz · chunk) time per block, O((M + N) · chunk) memory, and the
 table is [N, k].  Scoring is one sparse product Sᵀ Hᵀ with H the users' binary histories.
 
-The table is saved with the run (persistent buffers): a saved run stores the training pairs but
-not their confidence values, so recomputing on load would lose them.  `use_interactions` keeps a
-table built from the same pairs when it is given them without values (the load path); any other
-matrix is recomputed.
+The table is saved with the run (persistent buffers) with the key of the matrix it was built from
+(`pattern_key`): loading a run gives `use_interactions` the same pairs and values, so the table is
+kept rather than built again; any other matrix is recomputed.
 """
 
 from __future__ import annotations
@@ -109,10 +108,12 @@ def neighbour_table(train, neighbours: int, shrink: float = 0.0, chunk: int = 10
 
 
 def pattern_key(train) -> list[int]:
-    """(n_users, nnz, crc32 of the CSR pattern): which training pairs a table was built from."""
+    """(n_users, nnz, crc32 of the CSR pattern, crc32 of the values or 0): which training matrix a
+    table was built from."""
     crc = zlib.crc32(np.ascontiguousarray(train.indptr, dtype=np.int64).tobytes())
     crc = zlib.crc32(np.ascontiguousarray(train.indices, dtype=np.int64).tobytes(), crc)
-    return [int(train.n_users), int(train.nnz), crc]
+    values = 0 if train.values is None else zlib.crc32(np.ascontiguousarray(train.values, dtype=np.float64).tobytes())
+    return [int(train.n_users), int(train.nnz), crc, values]
 
 
 @register
@@ -157,20 +158,19 @@ class ItemKNN(Model):
         ]
 
     def use_interactions(self, train) -> None:
-        """Build the neighbour table from `train` (kept when `train` has the pairs the table was
-        built from and no values: a loaded run), and take its histories for scoring."""
+        """Build the neighbour table from `train` (kept when it was built from this very matrix: a
+        loaded run, whose structure holds the pairs and their values), and take its histories."""
         dev = self.neighbour_sim.device
         self.hist_indptr = torch.from_numpy(np.asarray(train.indptr, dtype=np.int64)).to(dev)
         self.hist_indices = torch.from_numpy(np.asarray(train.indices, dtype=np.int64)).to(dev)
         self._scoring = None
         key = pattern_key(train)
-        built = self.built_from.tolist()
-        if train.values is None and built[:3] == key:
-            return  # the same pairs: the saved table (built with or without their values) stands
+        if self.built_from.tolist() == key:
+            return  # the same matrix: the saved table stands (a rebuild would give the same one)
         idx, val = neighbour_table(train, self.cfg.neighbours, self.cfg.shrink, self.cfg.chunk,
                                    self.neighbour_sim.dtype, dev)
         self.neighbour_index, self.neighbour_sim = idx, val
-        self.built_from = torch.tensor(key + [int(train.values is not None)], dtype=torch.int64, device=dev)
+        self.built_from = torch.tensor(key, dtype=torch.int64, device=dev)
 
     def train(self, mode: bool = True) -> "ItemKNN":
         self._scoring = None
