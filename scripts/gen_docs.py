@@ -190,8 +190,21 @@ def run_command(cmd: str, cwd: Path, width: int, timeout: float) -> tuple[list[s
         return _background(cmd.split("#")[0], cwd, env, min(timeout, 300.0))
     proc = subprocess.run(["bash", "-c", cmd], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, timeout=timeout)
-    lines = [ln.rstrip() for ln in proc.stdout.splitlines()]
+    lines = [as_user_sees(ln.rstrip(), cwd) for ln in proc.stdout.splitlines()]
     return lines, proc.returncode
+
+
+def as_user_sees(line: str, cwd: Path) -> str:
+    """`line` with this machine's paths as a reader of the doc would see them: the working folder's
+    path dropped (its files show relative, as the commands name them), the data folder gen_docs was
+    started with (`$JNSKR_DATA`: a test's private one, say) shown as jnskr's default
+    `~/.cache/jnskr` unless the doc exported its own, and the home folder as `~`."""
+    line = line.replace(f"{Path(cwd).resolve()}/", "")
+    outer = os.environ.get("JNSKR_DATA")
+    if outer and "JNSKR_DATA" not in EXPORTED:
+        line = line.replace(str(Path(outer).expanduser().resolve()), "~/.cache/jnskr")
+    home = os.path.expanduser("~")
+    return line.replace(f"{home}/", "~/") if home not in ("", "/") else line
 
 
 def shown(output: list[str], rc: int, options: dict) -> list[str]:
@@ -256,11 +269,33 @@ def line_differs(old: str, new: str, tolerance: float = 5e-4) -> bool:
     return a != b or len(xs) != len(ys) or any(abs(x - y) > tolerance for x, y in zip(xs, ys))
 
 
+#: table columns whose cells are timings (the header cell's text)
+TIMING_COLUMN = re.compile(r"^(?:seconds|secs?|s|ms|time|wall|s/epoch|elapsed)$", re.I)
+
+
+def _mask_timing_columns(lines: list[str]) -> list[str]:
+    """`lines` with the body cells of rich-table columns headed like a timing (`seconds`) made
+    `<t>`, so that a check ignores them as it ignores `0.21 s`."""
+    out, cols = [], set()
+    for line in lines:
+        if "┃" in line:  # a header row
+            cols = {i for i, cell in enumerate(line.split("┃")) if TIMING_COLUMN.match(cell.strip())}
+        elif cols and "│" in line:
+            cells = line.split("│")
+            line = "│".join("<t>" if i in cols and i < len(cells) - 1 else c for i, c in enumerate(cells))
+        elif not line.startswith(("┏", "┡", "├")):
+            cols = set()
+        out.append(line)
+    return out
+
+
 def output_drift(old: str, new: str, tolerance: float = 5e-4) -> list[tuple[int, str, str]]:
-    """The lines where `new` (a regenerated file) differs from `old` beyond `line_differs`:
+    """The lines where `new` (a regenerated file) differs from `old` beyond `line_differs`
+    (cells of table columns headed `seconds` and the like count as timings):
     [(1-based line in old, old line, new line)]; a line added or removed pairs with ''.  Empty:
     the shown outputs agree."""
     a, b = old.split("\n"), new.split("\n")
+    ma, mb = _mask_timing_columns(a), _mask_timing_columns(b)
     out = []
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -270,7 +305,7 @@ def output_drift(old: str, new: str, tolerance: float = 5e-4) -> list[tuple[int,
         for k in range(n):
             x = a[i1 + k] if i1 + k < i2 else ""
             y = b[j1 + k] if j1 + k < j2 else ""
-            if (i1 + k >= i2) or (j1 + k >= j2) or line_differs(x, y, tolerance):
+            if (i1 + k >= i2) or (j1 + k >= j2) or line_differs(ma[i1 + k], mb[j1 + k], tolerance):
                 out.append((i1 + k + 1, x, y))
     return out
 

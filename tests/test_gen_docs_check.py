@@ -132,3 +132,23 @@ def test_check_writes_nothing_next_to_the_doc(tmp_path):
     assert not (tmp_path / "docs" / "img" / "pic.txt").exists()
     assert gen.main([str(doc), "--cwd", str(tmp_path / "w")]) == 0
     assert (tmp_path / "docs" / "img" / "pic.txt").read_text() == "new\n"
+
+
+def test_a_seconds_column_is_a_timing():
+    gen = _gen()
+    table = ("┏━━━━━━━┳━━━━━━━━┳━━━━━━━━━┓\n┃ trial ┃ recall ┃ seconds ┃\n┡━━━━━━━╇━━━━━━━━╇━━━━━━━━━┩\n"
+             "│     2 │ 0.3395 │      28 │\n└───────┴────────┴─────────┘\n│ 1 │ 28 │")
+    assert gen.output_drift(table, table.replace("│      28 │", "│      19 │")) == []
+    assert len(gen.output_drift(table, table.replace("0.3395", "0.3405"))) == 1
+    assert len(gen.output_drift(table, table.replace("│ 1 │ 28 │", "│ 1 │ 19 │"))) == 1  # after the table
+
+
+def test_paths_show_as_a_reader_sees_them(tmp_path, monkeypatch):
+    gen = _gen()
+    monkeypatch.setenv("JNSKR_DATA", str(tmp_path / "private"))
+    monkeypatch.setenv("HOME", "/home/someone")
+    work = tmp_path / "work"
+    assert gen.as_user_sees(f"into {work}/jnskr-data/x", work) == "into jnskr-data/x"
+    assert gen.as_user_sees(f"column 'rating' of {tmp_path}/private/ml-100k/a.inter", work) == \
+        "column 'rating' of ~/.cache/jnskr/ml-100k/a.inter"
+    assert gen.as_user_sees("/home/someone/.cache/jnskr/ml-100k", work) == "~/.cache/jnskr/ml-100k"
