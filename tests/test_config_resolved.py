@@ -49,3 +49,28 @@ def test_a_resolved_config_overridden_to_another_model_resolves_anew():
 def test_no_method_shadows_a_train_field(name):
     assert name in TrainConfig.model_fields
     assert not callable(getattr(config_class(), name, None))
+
+
+def test_a_key_set_after_validation_moves_the_defaults_that_depend_on_it():
+    """A notebook sets cfg.train.solver after building the config: the run uses adagrad's eval_every
+    and patience (was: als's, resolved before the assignment), and keeps keys assigned since."""
+    from jnskr.config import refresh_defaults
+
+    cfg = build_config("default")
+    cfg.train.solver = "adagrad"
+    cfg.train.patience = 9
+    t = refresh_defaults(cfg).train
+    assert (t.solver, t.eval_every, t.patience, t.refit) == ("adagrad", 5, 9, True)
+    assert refresh_defaults(build_config("default")) == build_config("default")
+    fresh = refresh_defaults(cfg)
+    assert config_to_dict(fresh, as_given=True)["train"]["eval_every"] is None  # still a default
+
+
+def test_pipeline_run_uses_the_refreshed_defaults(tmp_path):
+    from conftest import synthetic_dataset, tiny_config
+    from jnskr import Recommender
+
+    cfg = tiny_config("jnskr", 3)
+    cfg.train.solver = "adagrad"
+    rec = Recommender(cfg).fit(synthetic_dataset())
+    assert rec.config.train.solver == "adagrad" and rec.config.train.eval_every == 5

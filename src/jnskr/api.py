@@ -82,6 +82,7 @@ class Recommender:
 
         self._run = pipeline.run(self.config, dataset, run_dir, resume=resume,
                                  progress=default_progress(progress, self.config.layers()))
+        self.config = self._run.config  # what ran (defaults worked out again if keys were set since)
         self._catalog = None
         return self
 

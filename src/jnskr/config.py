@@ -67,7 +67,7 @@ class _ConfigBase(_Strict):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     _layers: list[str] = PrivateAttr(default_factory=list)  # where the values came from (`layers`)
-    _resolved: tuple[str, ...] = PrivateAttr(default=())  # the train keys `resolved_train` filled in
+    _resolved: dict = PrivateAttr(default_factory=dict)  # {train key: value} that `resolved_train` filled in
 
     def layers(self) -> list[str]:
         """The layers this config was built from, first to last (``["preset default", "my.yaml",
@@ -90,7 +90,7 @@ class _ConfigBase(_Strict):
         saves says what it ran, then check the keys against each other."""
         filled = resolved_train(self)
         object.__setattr__(self, "train", self.train.model_copy(update=filled))
-        self._resolved = tuple(filled)
+        self._resolved = dict(filled)
         metric = self.train.select_metric
         name, _, k = metric.partition("@")
         if name not in SELECTABLE or not k.isdigit() or not 1 <= int(k) <= self.eval.k_max:
@@ -113,6 +113,21 @@ class _ConfigBase(_Strict):
 
     def select_k(self) -> int:
         return int(self.train.select_metric.partition("@")[2])
+
+
+def refresh_defaults(cfg: Config) -> Config:
+    """`cfg` with its resolved `train` defaults worked out again from its current values: a key set
+    after validation (``cfg.train.solver = "adagrad"`` in a notebook) moves the defaults that depend
+    on it, as if it had been given.  Keys assigned since, or given, are kept.  (`jnskr.pipeline.run`
+    calls it.)"""
+    stale = {k: None for k, v in cfg._resolved.items() if getattr(cfg.train, k) == v}
+    if not stale:
+        return cfg
+    out = cfg.model_copy(update={"train": cfg.train.model_copy(update=stale)})
+    filled = resolved_train(out)
+    out = out.model_copy(update={"train": out.train.model_copy(update=filled)})
+    out._resolved = {**{k: v for k, v in cfg._resolved.items() if k not in stale}, **filled}
+    return out
 
 
 def resolved_train(cfg) -> dict:

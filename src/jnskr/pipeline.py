@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jnskr.config import Config
+from jnskr.config import Config, refresh_defaults
 from jnskr.data.dataset import Dataset, Interactions
 from jnskr.data.kg import ItemKG, build_item_kg
 from jnskr.data.split import validation_split
@@ -297,6 +297,7 @@ def run(cfg: Config, ds: Dataset, run_dir: str | Path | None = None, resume: boo
     trained again on all of train, and that model is evaluated and saved (a resumed run refits
     again).  Ctrl-C / SIGTERM mark the run "interrupted" and raise `jnskr.stop.Interrupted`.
     Torch's thread count and global RNG state are restored on return (`scoped_threads`)."""
+    cfg = refresh_defaults(cfg)
     with scoped_threads(cfg.threads, ds.train.nnz, ds.n_users + ds.n_items):
         return _run(cfg, ds, run_dir, resume, progress)
 
