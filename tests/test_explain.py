@@ -15,7 +15,8 @@ from jnskr.api import Recommender
 from jnskr.cli.main import run
 from jnskr.config import build_config
 from jnskr.errors import JnskrError
-from jnskr.explain import Explanation, FactTable, Names
+from jnskr.explain import Explanation, Names
+from jnskr.models.jnskr.explain import FactTable
 from jnskr.ids import IdMaps
 from jnskr.models import NotSupported
 from jnskr.ops import csr_gather

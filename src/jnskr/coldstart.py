@@ -4,7 +4,7 @@
 q_v = e_v + m_v with m_v = Σ α_v(r,t) x_t.  `read_new_items` reads such items from a file of
 tab-separated triples ``item_raw_id  relation_name  entity_raw_id`` (one fact a line; blank
 lines and ``#`` comments skipped) against the run's relation names and tail entities; the item
-vectors are then built by `jnskr.explain.FactTable` with **e_v = 0** (the item never had a base
+vectors are then built by `jnskr.models.jnskr.explain.FactTable` with **e_v = 0** (the item never had a base
 embedding: all it knows comes from its neighbours).  Unknown relations or entities, ids that
 already name a run item, and malformed lines are `DataError`s naming ``file:line``.
 

@@ -316,7 +316,7 @@ class JNSKR(Model):
 
     # ------------------------------------------------------------ capabilities
     def explainer(self, extra=None):
-        from jnskr.explain import FactTable
+        from jnskr.models.jnskr.explain import FactTable
 
         if not self.has_kg:
             return super().explainer(extra)
