@@ -9,6 +9,8 @@ A fenced block right after a marker comment is generated:
                                      `... (N more lines)`
     <!-- gen: command tail=4 -->     keep the last 4 output lines of each command (an excerpt: say so
                                      in the command's comment)
+    <!-- gen: command only=RE -->    keep the output lines in which the regular expression RE (no
+                                     spaces: `.` stands for one) finds a match (an excerpt, as with tail)
     <!-- gen: python -->             the ```python block after the marker runs (`python3 -`, its code on
                                      stdin) and the fenced block right after it is replaced by its
                                      output (`lines=`/`tail=` apply); the code is shown as written
@@ -212,6 +214,9 @@ def shown(output: list[str], rc: int, options: dict) -> list[str]:
     keep = int(options.get("lines", 0) or 0)
     if keep and len(out) > keep:
         out = out[:keep] + [f"... ({len(out) - keep} more lines)"]
+    if options.get("only"):
+        keep_re = re.compile(options["only"])
+        out = [ln for ln in out if keep_re.search(ln)]
     last = int(options.get("tail", 0) or 0)
     if last and len(out) > last:
         out = out[-last:]

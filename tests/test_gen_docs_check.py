@@ -2,6 +2,8 @@
 table padding aside (issue 21 item 12: outputs shown in the docs drift in the 3rd-4th decimal;
 CI checks them with `--check`, which must not fail on a timing or a last-digit BLAS difference)."""
 
+import pytest
+
 from test_usability_docs import _gen
 
 TABLE_OLD = """\
@@ -91,18 +93,8 @@ def test_python_blocks_run_and_their_output_block_is_replaced(tmp_path):
     doc.write_text(PY_DOC.replace('print("sum"', 'raise SystemExit(3)\nprint("sum"'))
     assert gen.main([str(doc), "--cwd", str(tmp_path / "w")]) == 0
     assert "```\n(exit 3)\n```\nafter" in doc.read_text()
-    import pytest
-
     with pytest.raises(ValueError, match="fenced block for its output"):
         gen.parse(["<!-- gen: python -->", "```python", "print(1)", "```", "text"])
-
-
-def test_tail_keeps_the_last_lines(tmp_path):
-    gen = _gen()
-    doc = tmp_path / "d.md"
-    doc.write_text("<!-- gen: command tail=2 -->\n```\n$ printf 'a\\nb\\nc\\n'   # (excerpt)\nold\n```\n")
-    assert gen.main([str(doc), "--cwd", str(tmp_path)]) == 0
-    assert "# (excerpt)\nb\nc\n```" in doc.read_text()
 
 
 def test_export_sets_a_variable_for_the_later_commands(tmp_path):
@@ -152,3 +144,14 @@ def test_paths_show_as_a_reader_sees_them(tmp_path, monkeypatch):
     assert gen.as_user_sees(f"column 'rating' of {tmp_path}/private/ml-100k/a.inter", work) == \
         "column 'rating' of ~/.cache/jnskr/ml-100k/a.inter"
     assert gen.as_user_sees("/home/someone/.cache/jnskr/ml-100k", work) == "~/.cache/jnskr/ml-100k"
+
+
+@pytest.mark.parametrize("option, kept", [("tail=2", "warning: file not read\nwarning: other"),
+                                          ("only=^(KG|warning:.file)", "KG coverage: 1\nwarning: file not read")])
+def test_excerpts_keep_the_last_or_the_matching_lines(tmp_path, option, kept):
+    gen = _gen()
+    doc = tmp_path / "d.md"
+    doc.write_text(f"<!-- gen: command {option} -->\n```\n$ printf 'table\\nKG coverage: 1\\nsplit\\n"
+                   "warning: file not read\\nwarning: other\\n'   # (excerpt)\nold\n```\n")
+    assert gen.main([str(doc), "--cwd", str(tmp_path)]) == 0
+    assert doc.read_text().endswith(f"# (excerpt)\n{kept}\n```\n")
