@@ -373,3 +373,18 @@ def test_a_model_registered_after_the_config_module_is_configurable():
     finally:
         MODELS.unregister("itemknn_test")
     assert "itemknn_test" not in build_config("default").model_dump()
+
+
+def test_an_imported_datasets_warnings_are_one_info_line_when_loaded(caplog):
+    """Issue 21 item 5: `data import` shows a dataset's warnings; every later train and evaluate of
+    it printed them again as WARNING lines (four on Last.fm).  Now one INFO line says they are known."""
+    import logging
+
+    ds = reg.import_dataset(FIX / "kgat_tiny", "kgat", "tiny")
+    assert ds.warnings  # the fixture has some (cold items, items without facts)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="jnskr"):
+        reg.load_dataset("tiny")
+    records = [r for r in caplog.records if r.name == "jnskr"]
+    assert [r.levelname for r in records] == ["INFO"]
+    assert "imported data" in records[0].getMessage() and ds.warnings[0] in records[0].getMessage()

@@ -134,11 +134,12 @@ def read_cached(path: Path, format: str | None = None, *, cache: bool = True, na
     return ds
 
 
-def _log(ds: Dataset, log_warnings: bool, registered: bool = False) -> Dataset:
-    """Log the dataset's warnings: one WARNING line each, or, for a registered dataset read with
-    its registered options (what it is known to hold), one INFO line for all of them."""
-    if log_warnings and registered and ds.warnings:
-        log.info("%s (registered data, as prepared): %s", ds.name, "; ".join(ds.warnings))
+def _log(ds: Dataset, log_warnings: bool, known: str | None = None) -> Dataset:
+    """Log the dataset's warnings: one WARNING line each, or, when they are `known` already (a
+    registered dataset read with its registered options; an imported one, whose import showed them),
+    one INFO line for all of them saying so."""
+    if log_warnings and known and ds.warnings:
+        log.info("%s (%s): %s", ds.name, known, "; ".join(ds.warnings))
     elif log_warnings:
         for w in ds.warnings:
             log.warning("%s: %s", ds.name, w)
@@ -162,7 +163,7 @@ def load_dataset(name_or_path: str | Path = DEFAULT_DATASET, format: str | None 
         ds = load_saved(dataset_dir(s) / IMPORTED_FILE)
         if ds is None:
             raise DataError("unreadable imported dataset; import it again", str(dataset_dir(s) / IMPORTED_FILE))
-        return _log(ds, log_warnings)
+        return _log(ds, log_warnings, known="imported data; `jnskr data import` showed these")
     if s in REGISTRY and not os.path.lexists(p):
         info = REGISTRY[s]
         if not is_fetched(s):
@@ -174,7 +175,7 @@ def load_dataset(name_or_path: str | Path = DEFAULT_DATASET, format: str | None 
             fetch(s)
         ds = read_cached(dataset_dir(s), format or info.format, cache=cache, name=s, **{**info.options, **options})
         as_registered = format in (None, info.format) and all(info.options.get(k) == v for k, v in options.items())
-        return _log(ds, log_warnings, registered=as_registered)
+        return _log(ds, log_warnings, known="registered data, as prepared" if as_registered else None)
     if not os.path.lexists(p):
         known = ", ".join(sorted(set(REGISTRY) | set(imported_names())))
         shown = s if len(s) <= 80 else s[:77] + "..."
