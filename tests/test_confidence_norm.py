@@ -94,3 +94,38 @@ def test_lastfm_play_counts_normalised_beat_raw_log1p():
         cfg = build_config("default", overrides={"model": "enmf", "train.epochs": 14, "threads": 1})
         recall[norm] = Recommender(cfg).fit(ds, progress=False).metrics["test"]["recall@20"]
     assert recall["mean"] > recall["none"] + 0.005, recall  # measured: 0.2877 vs 0.2748
+
+
+def counts() -> pd.DataFrame:
+    out = plays()
+    out["plays"] = np.expm1(out["plays"])  # raw counts 1..500
+    return out
+
+
+def test_log1p_transform_then_the_mean():
+    """`confidence_transform: log1p` (the CLI's way to what only pandas could do): log(1 + v) of the
+    raw counts, train and test alike, then divided by the train mean."""
+    ds = Dataset.from_frames(counts(), weight_col="plays", confidence_transform="log1p")
+    ref = Dataset.from_frames(plays(), weight_col="plays")  # log1p taken by hand
+    np.testing.assert_allclose(ds.train.values, ref.train.values)
+    np.testing.assert_allclose(ds.test.values, ref.test.values)
+    assert ds.provenance["weight"]["transform"] == "log1p" and ds.train.values.mean() == pytest.approx(1.0)
+    raw = Dataset.from_frames(counts(), weight_col="plays", confidence_transform="log1p", confidence_norm="none")
+    np.testing.assert_allclose(raw.train.values, np.log1p(Dataset.from_frames(
+        counts(), weight_col="plays", confidence_norm="none").train.values))
+    with pytest.raises(DataError, match="confidence_transform must be one of none, log1p"):
+        Dataset.from_frames(counts(), weight_col="plays", confidence_transform="sqrt")
+
+
+def test_log1p_config_key_and_cli_flag(tmp_path, capsys):
+    opts = build_config(overrides={"data.confidence_transform": "log1p"}).data.reader_options()
+    assert opts == {"confidence_transform": "log1p"}
+    with pytest.raises(ConfigError, match="data.confidence_transform"):
+        build_config(overrides={"data.confidence_transform": "sqrt"})
+    d = tmp_path / "d"
+    d.mkdir()
+    counts().to_csv(d / "interactions.tsv", sep="\t", index=False)
+    assert run(["data", "validate", str(d), "--weight-col", "plays", "--weight", "confidence",
+                "--confidence-transform", "log1p"]) == 0
+    out = capsys.readouterr().out
+    assert "log(1 + v)" in out and "divided by" in out

@@ -157,7 +157,9 @@ def _provenance_lines(ds) -> list[str]:
         out.append(f"names: read from {nm['file']} (item: {nm['item']}, name: {nm['name']}){rest}")
     w = p.get("weight") or {}
     if w.get("use") and w.get("use") != "ignore":
-        parts = [f"{k} {v}" for k, v in w.items() if k not in ("norm", "divided_by")]
+        parts = [f"{k} {v}" for k, v in w.items() if k not in ("norm", "divided_by", "transform")]
+        if w.get("transform"):
+            parts.append(f"values v -> log(1 + v) (confidence_transform: {w['transform']})")
         if "divided_by" in w:
             parts.append(f"values divided by their train mean {w['divided_by']:.4g} (confidence_norm: mean)")
         elif w.get("use") == "confidence" and w.get("norm") is None:

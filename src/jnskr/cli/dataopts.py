@@ -51,6 +51,8 @@ def _params() -> dict:
         weight_threshold=O(None, "--weight-threshold", help="With --weight threshold: keep weight >= this."),
         confidence_norm=O(None, "--confidence-norm", help="With --weight confidence: mean (default: divide by the "
                           "train mean) or none (as given)."),
+        confidence_transform=O(None, "--confidence-transform", help="With --weight confidence: none (default) or "
+                               "log1p (log(1 + v) before the mean: skewed counts such as play counts)."),
         kg_ids=O(None, "--kg-ids", help="links (KG reaches items through the links file) or items (KG ids are item ids)."),
         link_only=O(None, "--link-only/--all-items", help="Keep only interactions of items linked to the KG."),
         split=O(None, "--split", help="Test split without a test file: ratio, leave_one_out, time."),

@@ -8,9 +8,11 @@ Inputs are raw ids as strings (`Pairs`, `Triples`, `Links`, `Names`) and the rea
    named in a warning), ``threshold`` (keep rows with weight >= ``weight_threshold``; train and
    given test alike) or ``confidence`` (keep every row; the weights become
    `Interactions.values`, a pair listed twice gets the sum; negative weights are errors).
-   ``confidence_norm``: ``mean`` (default) divides the values by their mean over the training
-   pairs (after the split; a given test set by the same number), so the average positive weighs
-   1 as without confidence; ``none`` keeps them as given.
+   ``confidence_transform``: ``log1p`` replaces each value v by log(1 + v) first (skewed counts:
+   a few pairs with thousands of plays would otherwise outweigh everything); ``none`` (default)
+   keeps them.  ``confidence_norm``: ``mean`` (default) then divides the values by their mean over
+   the training pairs (after the split; a given test set by the same number), so the average
+   positive weighs 1 as without confidence; ``none`` keeps them as given.
 2. **KG ids** (``data.kg_ids``): the KG reaches items only through a links table (item ->
    entity) or, with ``kg_ids: items``, because its entity ids *are* item ids.  A KG with
    neither is a `DataError`: counting overlaps cannot tell a real join from a coincidence.
@@ -38,6 +40,7 @@ from jnskr.errors import DataError
 
 WEIGHT_USES = ("ignore", "threshold", "confidence")
 CONFIDENCE_NORMS = ("mean", "none")
+CONFIDENCE_TRANSFORMS = ("none", "log1p")
 KG_IDS = ("links", "items")
 
 
@@ -98,6 +101,7 @@ class Options:
     link_only: bool = False
     max_memory: float | None = None
     confidence_norm: str = "mean"
+    confidence_transform: str = "none"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -108,6 +112,9 @@ class Options:
         if self.confidence_norm not in CONFIDENCE_NORMS:
             raise DataError(f"confidence_norm must be one of {', '.join(CONFIDENCE_NORMS)}, not "
                             f"{self.confidence_norm!r}")
+        if self.confidence_transform not in CONFIDENCE_TRANSFORMS:
+            raise DataError(f"confidence_transform must be one of {', '.join(CONFIDENCE_TRANSFORMS)}, not "
+                            f"{self.confidence_transform!r}")
         if self.kg_ids not in (None,) + KG_IDS:
             raise DataError(f"kg_ids must be one of {', '.join(KG_IDS)}, not {self.kg_ids!r}")
         if self.split not in METHODS:
@@ -121,6 +128,14 @@ def no_link_error(kg_source: str, links_hint: str) -> DataError:
     return DataError(
         f"a KG reaches the items only through a links file (item -> entity), expected {links_hint}, or when "
         f"its head ids are item ids (data.kg_ids: items, --kg-ids items); neither is given", kg_source)
+
+
+def transform_log1p(train: Interactions, test: Interactions, info: dict):
+    """Confidence values v replaced by log(1 + v), train and test alike.  -> (train, test); `info`
+    (the weight provenance) records the transform."""
+    info["transform"] = "log1p"
+    tf = lambda x: x if x.values is None else replace(x, values=np.log1p(x.values))  # noqa: E731
+    return tf(train), tf(test)
 
 
 def normalise_mean(train: Interactions, test: Interactions, info: dict, warnings: list[str]):
@@ -262,6 +277,8 @@ def assemble(cls, *, name: str, train: Pairs, test: Pairs | None = None, kg: Tri
             raise DataError(f"the {opts.split} split leaves the test set empty: no user has 2 or more items (a "
                             "user's only item stays in train); give a test set (--test FILE, data.files.test, "
                             "test=...) or more interactions per user", source)
+    if opts.weight == "confidence" and opts.confidence_transform == "log1p":
+        train_x, test_x = transform_log1p(train_x, test_x, prov["weight"])
     if opts.weight == "confidence" and opts.confidence_norm == "mean":
         train_x, test_x = normalise_mean(train_x, test_x, prov["weight"], warnings)
     graph = None

@@ -23,6 +23,8 @@ What the data means:
 * ``weight``: ``ignore`` (every row a positive), ``threshold`` (keep rows with weight >=
   ``weight_threshold``) or ``confidence`` (keep every row; the weights become
   ``Interactions.values``, the per-pair positive weight of training);
+* ``confidence_transform``: ``log1p`` replaces confidence values v by log(1 + v) before the
+  normalisation (skewed counts such as play counts); ``none`` (default) keeps them;
 * ``confidence_norm``: ``mean`` (default) divides confidence values by their mean over the training
   pairs, so the average positive weighs 1 as without confidence; ``none`` keeps them as given;
 * ``kg_ids``: how the KG reaches items in delimited and RecBole files: ``links`` (through the
@@ -112,6 +114,7 @@ class DataConfig(Strict):
     weight: Literal["ignore", "threshold", "confidence"] = "ignore"  # what a weight column means
     weight_threshold: float | None = None  # weight: threshold keeps rows with weight >= this
     confidence_norm: Literal["mean", "none"] = "mean"  # weight: confidence -- divide by the train mean, or not
+    confidence_transform: Literal["none", "log1p"] = "none"  # weight: confidence -- log(1 + v) first (skewed counts)
     kg_ids: Literal["links", "items"] | None = None  # how KG entities reach items (see above)
     link_only: bool = False  # keep only interactions of items linked to a KG entity
     split: Literal["ratio", "leave_one_out", "time"] = "ratio"  # test split of files without one
@@ -160,6 +163,8 @@ class DataConfig(Strict):
             out["weight_threshold"] = self.weight_threshold
         if self.confidence_norm != "mean":
             out["confidence_norm"] = self.confidence_norm
+        if self.confidence_transform != "none":
+            out["confidence_transform"] = self.confidence_transform
         if self.kg_ids is not None:
             out["kg_ids"] = self.kg_ids
         if self.link_only:

@@ -105,10 +105,10 @@ def _triples(kg, head_col, relation_col, tail_col, source: str = "kg") -> Triple
 
 
 def _options(weight, weight_threshold, kg_ids, split, test_ratio, seed, link_only, max_memory,
-             confidence_norm) -> Options:
+             confidence_norm, confidence_transform) -> Options:
     return Options(weight=weight, weight_threshold=weight_threshold, kg_ids=kg_ids, split=split,
                    test_ratio=test_ratio, seed=seed, link_only=link_only, max_memory=max_memory,
-                   confidence_norm=confidence_norm)
+                   confidence_norm=confidence_norm, confidence_transform=confidence_transform)
 
 
 def from_frames(cls, interactions, kg=None, links=None, names=None, *, user_col="user", item_col="item",
@@ -117,7 +117,7 @@ def from_frames(cls, interactions, kg=None, links=None, names=None, *, user_col=
                 test=None, weight: str | None = None, weight_threshold: float | None = None,
                 kg_ids: str | None = None, split: str = "ratio", test_ratio: float = 0.2, seed: int = 2020,
                 link_only: bool = False, name: str = "frames", max_memory: float | None = None,
-                confidence_norm: str = "mean"):
+                confidence_norm: str = "mean", confidence_transform: str = "none"):
     """A validated `Dataset` from pandas DataFrames.
 
     Args:
@@ -134,12 +134,14 @@ def from_frames(cls, interactions, kg=None, links=None, names=None, *, user_col=
             or ``"ignore"``.
         confidence_norm: ``"mean"`` (default: confidence values divided by their mean over the
             training pairs, so the average positive weighs 1) or ``"none"`` (as given).
+        confidence_transform: ``"none"`` (default) or ``"log1p"``: confidence values v become
+            log(1 + v) before the normalisation (skewed counts such as play counts).
         link_only: keep only interactions of items linked to a KG entity.
     """
     _require("pandas", "pandas", "Dataset.from_frames")
     weight = weight or ("confidence" if weight_col is not None else "ignore")
     opts = _options(weight, weight_threshold, kg_ids, split, test_ratio, seed, link_only, max_memory,
-                    confidence_norm)
+                    confidence_norm, confidence_transform)
     train = _pairs(interactions, user_col, item_col, weight_col, timestamp_col, "interactions frame")
     te = None if test is None else _pairs(test, user_col, item_col, weight_col if weight_col in getattr(
         test, "columns", ()) else None, None, "test frame")
@@ -180,7 +182,7 @@ def from_csr(cls, matrix, test=None, item_ids=None, user_ids=None, kg=None, link
              link_entity_col="entity", item_names=None, weight: str | None = None,
              weight_threshold: float | None = None, kg_ids: str | None = None, split: str = "ratio",
              test_ratio: float = 0.2, seed: int = 2020, link_only: bool = False, name: str = "csr",
-             max_memory: float | None = None, confidence_norm: str = "mean"):
+             max_memory: float | None = None, confidence_norm: str = "mean", confidence_transform: str = "none"):
     """A validated `Dataset` from a users x items scipy.sparse matrix (row u = user u, column i
     = item i; stored zeros are not interactions).
 
@@ -209,7 +211,7 @@ def from_csr(cls, matrix, test=None, item_ids=None, user_ids=None, kg=None, link
             raise DataError("ids are not unique", what)
     weight = weight or "ignore"
     opts = _options(weight, weight_threshold, kg_ids, split, test_ratio, seed, link_only, max_memory,
-                    confidence_norm)
+                    confidence_norm, confidence_transform)
 
     def pairs(x, source):
         coo = x.tocoo()

@@ -137,6 +137,7 @@ def read_recbole(
     weight: str = "ignore",
     weight_threshold: float | None = None,
     confidence_norm: str = "mean",
+    confidence_transform: str = "none",
     kg_ids: str | None = None,
     columns: dict | None = None,
     max_memory: float | None = None,
@@ -150,6 +151,7 @@ def read_recbole(
         raise DataError(f"columns {', '.join(sorted(unknown))} cannot be set for RecBole files (user_id and "
                         f"item_id are fixed; weight and timestamp can be named)", str(folder))
     opts = Options(weight=weight, weight_threshold=weight_threshold, confidence_norm=confidence_norm,
+                   confidence_transform=confidence_transform,
                    kg_ids=kg_ids, split=split,
                    test_ratio=test_ratio, seed=seed, link_only=link_only, max_memory=max_memory)
     weight_col, time_col = str(spec.get("weight", "rating")), str(spec.get("timestamp", "timestamp"))

@@ -101,6 +101,7 @@ def read_tsv(
     weight: str = "ignore",
     weight_threshold: float | None = None,
     confidence_norm: str = "mean",
+    confidence_transform: str = "none",
     kg_ids: str | None = None,
     split: str = "ratio",
     test_ratio: float = 0.2,
@@ -119,6 +120,7 @@ def read_tsv(
         if k not in COLUMN_KEYS:
             raise DataError(f"unknown column {k!r} (expected one of {', '.join(COLUMN_KEYS)})", str(path))
     opts = Options(weight=weight, weight_threshold=weight_threshold, confidence_norm=confidence_norm,
+                   confidence_transform=confidence_transform,
                    kg_ids=kg_ids, split=split,
                    test_ratio=test_ratio, seed=seed, link_only=link_only, max_memory=max_memory)
     if path.is_dir():
