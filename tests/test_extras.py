@@ -24,7 +24,7 @@ def _extra(name: str) -> set[str]:
 
 def test_the_test_extra_installs_what_every_test_would_skip_without():
     wanted = set()
-    for f in TESTS.glob("*.py"):
+    for f in TESTS.rglob("*.py"):
         for module in re.findall(r'importorskip\("([\w.]+)"', f.read_text()):
             top = module.split(".")[0]
             wanted.add(PROVIDED_BY.get(top, top))

@@ -1,6 +1,6 @@
 """The memory estimate runs before anything of the data's size is built (issue 20, class 6):
 `Dataset.from_csr` checks the matrix's shape before converting it or making default ids
-(`jnskr tune` trials and `jnskr kg train`: tests/test_tune_safety.py, tests/test_kg_safety.py)."""
+(`jnskr tune` trials and `jnskr kg train`: tests/training/test_tune_safety.py, tests/kg/test_kg_safety.py)."""
 
 import numpy as np
 import pytest

@@ -26,7 +26,7 @@ imaginary blocks; in complex form it equals ½ Re Σ_kl [P_h∘P_r∘conj(P_t) +
 with P = Σ w x x^H and Q = Σ w x xᵀ (the tests check both forms against brute force).
 
 For one term (DistMult, CP) the two parts are JNSKR's KG term itself: `jnskr.losses.positive_term`
-and `jnskr.losses.kg_allpairs_term` (tests/test_kg_spine.py checks the two losses against each
+and `jnskr.losses.kg_allpairs_term` (tests/kg/test_kg_spine.py checks the two losses against each
 other and their brute-force twins).  The Grams come from `jnskr.losses.gram`.
 
 The efficient loss drops the constant c⁺·|pos|; `nonsampling_kge_loss_bruteforce` enumerates

@@ -7,7 +7,7 @@ can run while selection is still going: `Lockstep` lets the refit trainer run ep
 selection has finished (and evaluated) its own epoch k, keeps a copy of the refit weights after
 the epoch that selection currently rates best, and, when selection ends with best epoch N, runs
 on to N if it is not there yet and hands back exactly the weights a sequential refit of N epochs
-ends with (tests/test_lockstep.py checks bit equality).
+ends with (tests/training/test_lockstep.py checks bit equality).
 
 On a machine with a free core the refit then costs almost no wall time: each thread does
 single-threaded torch work (kernels release the GIL).  `use_lockstep` decides when to use it.

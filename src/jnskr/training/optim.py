@@ -2,7 +2,7 @@
 
 `torch.optim.Optimizer.add_param_group` imports `torch._dynamo` (≈1.6 s on the 2-core machines
 measured here, bench/results/tta), a third of a small run's start-up.  This is the same update
-as `torch.optim.Adagrad(lr, initial_accumulator_value, eps=0)` (tests/test_optim.py checks it to
+as `torch.optim.Adagrad(lr, initial_accumulator_value, eps=0)` (tests/training/test_optim.py checks it to
 the last bit against torch's), as foreach ops over each group's dense tensors:
 
     g ← ∇ + λ θ (λ = the group's ``weight_decay``);   s ← s + g²;   θ ← θ − lr · g / √s

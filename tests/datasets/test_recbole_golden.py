@@ -26,7 +26,7 @@ import torch
 from jnskr.data.dataset import Interactions
 from jnskr.evaluation import evaluate, per_user_metrics, topk_hits
 
-FIXTURE = Path(__file__).resolve().parent / "data" / "recbole_golden" / "recbole_golden.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "recbole_golden" / "recbole_golden.json"
 FAMILIES = ("recall", "ndcg", "precision", "hit")
 TOL = 1e-6
 

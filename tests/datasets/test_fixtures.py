@@ -3,7 +3,7 @@ by mistake would fail here, whatever its name."""
 
 from pathlib import Path
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 LIMIT = 4096  # bytes; the largest hand-made data file is a few hundred
 #: files of the data formats the readers take (configs, recorded metrics and expectations are not data)
 DATA_SUFFIXES = {".txt", ".tsv", ".csv", ".dat", ".npz", ".gz", ".zip", ".inter", ".kg", ".link", ".item",

@@ -1,5 +1,5 @@
 """The service over real sockets: uvicorn on a free 127.0.0.1 port in a thread (skipped without
-fastapi/uvicorn).  `live_server` is shared with tests/test_page.py."""
+fastapi/uvicorn).  `live_server` is shared with tests/serve/test_page.py."""
 
 import contextlib
 import http.client

@@ -2,7 +2,7 @@
 (a signal at an epoch's start: that epoch runs no batch), the last checkpoint is kept, status.json
 says "interrupted", the resume command is printed (a WARNING record) and the exit code is 128 +
 the signal; a second signal stops at once, keeping the last checkpoint; `--resume` then gives the
-uninterrupted run (signals inside an epoch: tests/test_stop_boundary.py).  Signals are sent by
+uninterrupted run (signals inside an epoch: tests/training/test_stop_boundary.py).  Signals are sent by
 the process to itself at chosen moments, so each case is deterministic."""
 
 from __future__ import annotations

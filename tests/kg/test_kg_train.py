@@ -16,7 +16,7 @@ from jnskr.kg.config import build_config, preset_dict, preset_for, preset_names
 from jnskr.kg.data import KGData, read_triples_dir
 from jnskr.kg.trainer import build_objective, fit
 
-TINY = Path(__file__).parent / "data" / "kg_tiny"
+TINY = Path(__file__).parents[1] / "data" / "kg_tiny"
 FAST = ["dim=4", "train.epochs=4", "train.eval_every=2", "train.batch_size=16"]
 
 

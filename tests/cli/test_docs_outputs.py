@@ -1,7 +1,7 @@
 """The outputs the docs show are what the commands print now (issue 21, docs drift): for each
 Markdown file with `<!-- gen: ... -->` blocks, `scripts/gen_docs.py FILE --check` re-runs every
 marked command and python block and fails on a shown output that drifted (numbers beyond 5e-4,
-any other text; timings and table padding aside; `tests/test_gen_docs_check.py` tests that logic).
+any other text; timings and table padding aside; `tests/cli/test_gen_docs_check.py` tests that logic).
 
 Slow (`-m "not slow"` leaves it out): the files train real models.  Measured on 2 shared cores:
 README.md about 1 minute, docs/use.md about 4, docs/data.md about 5.  README.md and docs/use.md

@@ -1,4 +1,8 @@
-"""Model pieces: KG preprocessing, weights, masked attention, dropout, objective, optimiser."""
+"""Models: every registered model against the `ModelContract` (tests/contract.py), and the model
+pieces (KG preprocessing, weights, masked attention, dropout, objective, optimiser)."""
+
+import ast
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,13 +12,70 @@ from jnskr.config import JNSKRConfig
 from jnskr.data.dataset import Interactions, KnowledgeGraph
 from jnskr.data.kg import build_item_kg, cap_neighbors
 from jnskr.losses import nonsampling_cf_loss_bruteforce, nonsampling_kg_loss_bruteforce
+from jnskr.models import MODELS
 from jnskr.models.jnskr import JNSKR
+from jnskr.models.jnskr.objective import JNSKRObjective
 from jnskr.ops import csr_gather, segment_softmax
 from jnskr.training.dropout import keyed_dropout, keyed_uniform
-from jnskr.models.jnskr.objective import JNSKRObjective
 from jnskr.training.trainer import make_optimizer
 from jnskr.training.weights import cf_negative_weights, kg_negative_weights
 
+from contract import ModelContract
+
+# ----------------------------------------------------------------------
+# Every registered model against the `ModelContract` (tests/contract.py).
+
+class TestJNSKR(ModelContract):
+    model_name = "jnskr"
+    explains = True
+
+
+class TestJNSKRSampled(ModelContract):
+    model_name = "jnskr_sampled"
+    explains = True
+    min_recall_gain = 0.05
+
+
+class TestENMF(ModelContract):
+    model_name = "enmf"
+
+
+class TestBPR(ModelContract):
+    model_name = "bpr"
+    folds_in = False
+    epochs = 30
+    min_recall_gain = 0.0
+
+
+class TestPopularity(ModelContract):
+    model_name = "popularity"
+    trainable = False
+    folds_in = False
+    has_vectors = False
+
+
+def contract_classes() -> dict[str, str]:
+    """{model name: test file} of every `ModelContract` subclass in the test files (read, not
+    imported: a model's own test file holds its contract class)."""
+    out = {}
+    for path in sorted(Path(__file__).resolve().parents[1].rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(getattr(b, "id", None) == "ModelContract" for b in node.bases):
+                for stmt in node.body:
+                    if (isinstance(stmt, ast.Assign) and getattr(stmt.targets[0], "id", None) == "model_name"
+                            and isinstance(stmt.value, ast.Constant)):
+                        out[stmt.value.value] = path.name
+    return out
+
+
+def test_every_registered_model_has_a_contract_test():
+    found = contract_classes()
+    assert set(MODELS) <= set(found), set(MODELS) - set(found)
+    assert found["lightgcn"] == "test_lightgcn.py" and found["jnskr"] == "test_models.py"
+
+
+# ----------------------------------------------------------------------
+# Model pieces: KG preprocessing, weights, masked attention, dropout, objective, optimiser.
 
 # ---------------------------------------------------------------- KG preprocessing (docs/spec.md §11.7)
 def _toy_kg():
@@ -138,7 +199,6 @@ def test_keyed_dropout_depends_only_on_key_and_id():
     y = keyed_dropout(x, 0.3, 7, 0, torch.arange(20000), stream=0)
     assert abs(float((y == 0).float().mean()) - 0.3) < 0.01
     assert torch.allclose(y[y != 0], torch.tensor(1 / 0.7))
-
 
 
 def test_keyed_uniform_bits_match_a_plain_uint32_murmur3():

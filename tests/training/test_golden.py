@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 sys.path.insert(0, str(GOLDEN))
 
 import make_golden  # noqa: E402

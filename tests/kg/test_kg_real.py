@@ -8,7 +8,7 @@ from jnskr.kg.config import build_config
 from jnskr.kg.datasets import REGISTRY, fetch, load_triples
 from jnskr.kg.trainer import fit
 
-SHARED_KG = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kg"
+SHARED_KG = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "kg"
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ from jnskr.errors import DataError, JnskrError
 from conftest import DATA, shared_dataset
 
 FIX = DATA
-SHARED = Path(__file__).parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).parents[2].parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)

@@ -1,26 +1,40 @@
-"""Reliability of the data path: one test per class of broken input found by the attack on the
-readers (each failed before its fix).  The corpus `tests/data/bad/` holds a case of every class
-for the CLI; these tests pin the library behaviour, including the inputs a corpus cannot hold
-(FIFOs, sizes, byte-order marks, valid odd inputs)."""
+"""Bad data and validation.  One test per class of broken input found by the attack on the readers
+(each failed before its fix), pinning the library behaviour, including inputs a corpus cannot hold
+(FIFOs, sizes, byte-order marks, valid odd inputs); the corpus `tests/data/bad/` (cases and
+expected errors in EXPECTED.tsv), which the CLI answers with exit code 2 and one clear line, no
+traceback, nothing written; validation (statistics, warnings, contract checks) and the seeded
+splits."""
 
 from __future__ import annotations
 
+import logging
+import math
 import os
+import shutil
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from jnskr.cli.main import run
-from jnskr.data import load_dataset, read_kgat, read_recbole, read_tsv
+from jnskr.data import Dataset, Interactions, KnowledgeGraph, load_dataset, read_kgat, read_recbole, read_tsv
 from jnskr.data.memory import estimate_bytes
 from jnskr.data.readers.kgat import read_list_file
 from jnskr.data.readers.kgfeat import read_kg_feat
+from jnskr.data.split import holdout_split, n_test_items, ratio_split
+from jnskr.data.validate import TABLE, finish, validate_dataset
 from jnskr.errors import DataError
+
 from conftest import DATA
 
+# ----------------------------------------------------------------------
+# Reliability of the data path: one test per class of broken input found by the attack on the
+
 pytestmark = pytest.mark.filterwarnings("error")  # a numpy warning anywhere fails the test
+
+
 BAD = DATA / "bad"
 
 
@@ -46,9 +60,6 @@ def error_of(fn, *a, **k) -> DataError:
     return e.value
 
 
-# ----------------------------------------------------------------------------- Unicode digits
-
-
 def test_unicode_digit_remap_id_is_refused_not_a_crash(tmp_path):
     p = write(tmp_path, {"user_list.txt": "org_id remap_id\na 0\nb \u00b2\n"}) / "user_list.txt"
     assert str(error_of(read_list_file, p)) == f"{p}:3: remap id '\u00b2' is not a non-negative integer"
@@ -66,9 +77,6 @@ def test_unicode_digit_ids_in_tsv_and_recbole_are_labels(tmp_path):
     assert sorted(ds.user_ids.tolist()) == ["3", "\u00b2"]
     r = write(tmp_path / "r", {"r.inter": "user_id:token\titem_id:token\n\u0661\t1\n\u0661\t2\n"})
     assert read_recbole(r).user_ids.tolist() == ["\u0661"]
-
-
-# ----------------------------------------------------------------------------- kg_feat.npz
 
 
 def _feat(path: Path, **over) -> Path:
@@ -109,9 +117,6 @@ def test_kg_feat_missing_member_and_folder(tmp_path):
     assert str(error_of(read_kg_feat, tmp_path / "f" / "kg_feat.npz", 2)).endswith("is a folder, not a file")
 
 
-# ----------------------------------------------------------------------------- header only
-
-
 @pytest.mark.parametrize("files, reader, problem", [
     ({"interactions.tsv": "user\titem\n"}, read_tsv, "interactions.tsv: no interactions after the header"),
     ({"interactions.csv": "user,item\n\n\n"}, read_tsv, "interactions.csv: no interactions after the header"),
@@ -121,9 +126,6 @@ def test_kg_feat_missing_member_and_folder(tmp_path):
 def test_header_only_is_refused_at_load(tmp_path, files, reader, problem):
     d = write(tmp_path / "h", files)
     assert str(error_of(reader, d)).endswith(problem)
-
-
-# ----------------------------------------------------------------------------- sizes
 
 
 def test_huge_user_id_is_refused_before_allocating(tmp_path):
@@ -157,9 +159,6 @@ def test_estimate_bytes():
     assert estimate_bytes(-5, 3) == estimate_bytes(0, 3)
 
 
-# ----------------------------------------------------------------------------- what a path is
-
-
 def test_train_txt_that_is_a_folder_fifo_or_link_loop(tmp_path):
     d = write(tmp_path / "d", {"test.txt": "0 1\n"})
     (d / "train.txt").mkdir()
@@ -187,9 +186,6 @@ def test_kg_tsv_that_is_a_folder_is_not_skipped(tmp_path):
     assert str(error_of(read_recbole, r)) == f"{r / 'r.kg'}: is a folder, not a file"
 
 
-# ----------------------------------------------------------------------------- separators, BOM
-
-
 def test_recbole_header_separated_by_spaces(tmp_path):
     d = write(tmp_path / "s", {"s.inter": "user_id:token item_id:token\n1 2\n"})
     assert str(error_of(read_recbole, d)) == (
@@ -213,9 +209,6 @@ def test_byte_order_mark_is_accepted_everywhere(tmp_path):
     assert "UTF-16" in str(error_of(read_kgat, u16))
 
 
-# ----------------------------------------------------------------------------- ids, headers, quotes
-
-
 def test_duplicate_remap_ids(tmp_path):
     d = write(tmp_path / "d", {"train.txt": "0 0\n1 1\n", "item_list.txt": "org_id remap_id\nx 0\ny 0\n"})
     assert str(error_of(read_kgat, d)) == f"{d / 'item_list.txt'}:3: remap id 0 appears twice (first on line 2)"
@@ -236,9 +229,6 @@ def test_quoted_csv_fields(tmp_path):
     assert "interactions.csv:2: bad CSV quoting" in str(error_of(read_tsv, bad))
     junk = write(tmp_path / "j", {"interactions.csv": 'user,item\nu1,"i1"x\n'})
     assert "interactions.csv:2: bad CSV quoting" in str(error_of(read_tsv, junk))
-
-
-# ----------------------------------------------------------------------------- the CLI
 
 
 def _one_error_line(err: str) -> str:
@@ -286,3 +276,196 @@ def test_numeric_warnings_do_not_leak(tmp_path):
     f = write(tmp_path / "f", {"train.txt": "0 0 1\n"})
     _feat(f / "kg_feat.npz", data=np.array([1e300, 2.0]))
     assert "counts must be finite numbers below 2**53" in str(error_of(load_dataset, f, cache=False))
+
+
+# ----------------------------------------------------------------------
+# A corpus of malformed inputs (tests/data/bad/, cases and expected errors in EXPECTED.tsv):
+
+GOOD = DATA / "kgat_tiny"
+
+
+FAST = ["--set", "train.epochs=1", "--set", "jnskr.embed_dim=4", "--set", "eval.ks=[1]", "--device", "cpu"]
+
+
+def _cases() -> list[tuple[str, str, str]]:
+    rows = []
+    for line in (BAD / "EXPECTED.tsv").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            case, kind, expected = line.split("\t")
+            rows.append((case, kind, expected))
+    return rows
+
+
+CASES = _cases()
+
+
+def test_every_case_is_listed():
+    listed = {c for c, _, _ in CASES}
+    present = {p.name for p in BAD.iterdir()} - {"EXPECTED.tsv", "README.md"}
+    assert listed == present
+
+
+LEVELS = ("error:", "DEBUG ", "INFO ", "WARNING ", "ERROR ", "CRITICAL ")
+
+
+def _one_error(err: str, expected: str) -> None:
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, err
+    assert all(ln.startswith(LEVELS) for ln in err.splitlines() if ln.strip()), err  # the rest: log records
+    assert expected in " ".join(err.split()), err  # rich may wrap the line on narrow terminals
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("good") / "run"
+    assert run(["-q", "train", "--data", str(GOOD.resolve()), "--out", str(out), *FAST]) == 0
+    return out
+
+
+def _snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+RUN_CASES = [c for c in CASES if c[1] in ("recommend", "resume")]
+
+
+@pytest.mark.parametrize("case,kind,expected", RUN_CASES, ids=[c for c, _, _ in RUN_CASES])
+def test_corrupt_run_folder_exit_2_one_line_naming_the_file(case, kind, expected, finished_run, tmp_path, capsys):
+    rundir = tmp_path / "run"
+    shutil.copytree(finished_run, rundir)
+    shutil.copytree(BAD / case, rundir, dirs_exist_ok=True)
+    before = _snapshot(rundir)
+    output = tmp_path / "recs.csv"
+    args = ["recommend", str(rundir), "--all", "--output", str(output)] if kind == "recommend" else \
+        ["train", "--resume", str(rundir)]
+    assert run(args) == 2
+    _one_error(capsys.readouterr().err, expected)
+    assert _snapshot(rundir) == before
+    assert not output.exists()
+
+
+DATA_CONFIG_CASES = [c for c in CASES if c[1] in ("data", "config")]
+
+
+@pytest.mark.parametrize("case,kind,expected", DATA_CONFIG_CASES, ids=[c for c, _, _ in DATA_CONFIG_CASES])
+def test_bad_input_exit_2_one_line_nothing_written(case, kind, expected, tmp_path, capsys):
+    path = BAD / case
+    out = tmp_path / "run"
+    if kind == "data":
+        assert run(["data", "validate", str(path)]) == 2
+        _one_error(capsys.readouterr().err, expected)
+        assert run(["train", "--data", str(path), "--out", str(out), *FAST]) == 2
+    else:
+        assert run(["train", "--data", str(GOOD), "--config", str(path), "--out", str(out), *FAST]) == 2
+    _one_error(capsys.readouterr().err, expected)
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------
+# Validation (statistics, warnings, contract checks) and the seeded splits.
+
+FIX = DATA
+
+
+def make(train_rows, test_rows, n_items, kg=None, name="t") -> Dataset:
+    def csr(rows_):
+        u = [k for k, r in enumerate(rows_) for _ in r]
+        i = [x for r in rows_ for x in r]
+        return Interactions.from_pairs(np.array(u, dtype=np.int64), np.array(i, dtype=np.int64), len(rows_), n_items)
+
+    return Dataset(name=name, n_users=len(train_rows), n_items=n_items, train=csr(train_rows), test=csr(test_rows), kg=kg)
+
+
+def test_stats_and_warnings(caplog):
+    kg = KnowledgeGraph(
+        heads=np.array([0, 0, 0, 4]), relations=np.array([0, 0, 1, 0]), tails=np.array([4, 4, 4, 4]),
+        n_entities=5, n_relations=2,
+    )
+    ds = make([[0, 1], [], [1]], [[1, 2], [3], []], n_items=4, kg=kg)
+    with caplog.at_level(logging.WARNING, logger="jnskr"):
+        finish(ds, log_warnings=True)
+    s = ds.stats
+    assert s["duplicate_triples"] == 1 and ds.kg.n_triples == 3
+    assert ds.kg.heads.tolist() == [0, 0, 4] and ds.kg.relations.tolist() == [0, 1, 0]  # file order kept
+    assert s["kg_self_loops"] == 1
+    assert s["users_without_train"] == 1
+    assert s["cold_test_items"] == 2  # items 2, 3
+    assert s["items_without_kg"] == 3  # items 1, 2, 3
+    assert s["test_in_train"] == 1  # (0, 1)
+    assert s["test_users"] == 2
+    assert s["density"] == pytest.approx(6 / 12)
+    assert len(ds.warnings) == 6
+    assert "1 duplicate KG triples removed" in ds.warnings
+    assert all(f"t: {w}" in caplog.text for w in ds.warnings)
+
+
+def test_validate_dataset_table_order():
+    ds = read_kgat(FIX / "kgat_tiny")
+    table = validate_dataset(ds)
+    assert list(table)[: len(TABLE)] == list(TABLE)
+    assert table["users"] == 4 and table["kg_triples"] == 4 and table["entities"] == 8 and table["relations"] == 2
+
+
+@pytest.mark.parametrize(
+    "mutate, problem",
+    [
+        (lambda ds: setattr(ds.train, "indices", np.array([1, 0, 2], dtype=np.int64)), "train: items not sorted and unique within a user"),
+        (lambda ds: setattr(ds.train, "indices", np.array([0, 1, 9], dtype=np.int64)), "train: item id out of range 0..3"),
+        (lambda ds: setattr(ds.test, "indptr", np.array([0, 1], dtype=np.int64)), "test: malformed CSR indptr"),
+        (lambda ds: setattr(ds, "kg", KnowledgeGraph(np.array([0]), np.array([2]), np.array([1]), 5, 2)), "KG: relation id out of range 0..1"),
+        (lambda ds: setattr(ds, "kg", KnowledgeGraph(np.array([0]), np.array([0]), np.array([1]), 3, 1)), "KG: 3 entities < 4 items (item i must be entity i)"),
+    ],
+)
+def test_contract_violations(mutate, problem):
+    ds = make([[0, 1], [2]], [[3], []], n_items=4)
+    mutate(ds)
+    with pytest.raises(DataError) as e:
+        validate_dataset(ds)
+    assert str(e.value) == problem
+
+
+def test_n_test_items():
+    assert [n_test_items(n, 0.2) for n in (0, 1, 2, 3, 4, 5, 7, 8, 10, 12, 13)] == [0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 3]
+    assert n_test_items(2, 0.9) == 1  # at least one item stays in train
+
+
+def test_ratio_split_partitions_and_is_seeded():
+    rng = np.random.default_rng(0)
+    u = rng.integers(0, 50, 2000)
+    i = rng.integers(0, 300, 2000)
+    tr, te = ratio_split(u, i, 50, 300, seed=7)
+    tr2, te2 = ratio_split(u, i, 50, 300, seed=7)
+    full = Interactions.from_pairs(u, i, 50, 300)
+    assert np.array_equal(tr.indices, tr2.indices) and np.array_equal(te.indices, te2.indices)
+    for x in range(50):
+        a, b = set(tr.row(x).tolist()), set(te.row(x).tolist())
+        assert not a & b and a | b == set(full.row(x).tolist())
+        assert len(b) == n_test_items(len(full.row(x)), 0.2)
+    _, te3 = ratio_split(u, i, 50, 300, seed=8)
+    assert not np.array_equal(te.indices, te3.indices)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 29), max_size=25), min_size=1, max_size=12), st.integers(0, 10**6),
+       st.floats(0.05, 0.5))
+def test_holdout_split_properties(rows_, seed, ratio):
+    u = np.array([k for k, r in enumerate(rows_) for _ in r], dtype=np.int64)
+    i = np.array([x for r in rows_ for x in r], dtype=np.int64)
+    train = Interactions.from_pairs(u, i, len(rows_), 30)
+    part, valid = holdout_split(train, ratio=ratio, seed=seed)
+    for x in range(train.n_users):
+        n = len(train.row(x))
+        a, b = set(part.row(x).tolist()), set(valid.row(x).tolist())
+        assert not a & b and a | b == set(train.row(x).tolist())
+        assert len(b) == (max(1, math.floor(ratio * n)) if n >= 2 else 0)
+    part2, valid2 = holdout_split(train, ratio=ratio, seed=seed)
+    assert np.array_equal(valid.indices, valid2.indices) and np.array_equal(valid.indptr, valid2.indptr)
+
+
+def test_holdout_split_shapes():
+    train = Interactions.from_pairs(np.array([0] * 20 + [1]), np.arange(21) % 20, 3, 20)
+    part, valid = holdout_split(train, ratio=0.1, seed=0)
+    assert isinstance(part, Interactions) and part.n_items == 20 and valid.n_users == 3
+    assert valid.user_counts().tolist() == [2, 0, 0]
+    assert part.user_counts().tolist() == [18, 1, 0]

@@ -14,7 +14,7 @@ from jnskr.kg import datasets
 from jnskr.kg.data import read_triples_dir
 from jnskr.kg.datasets import KGDatasetInfo, extract_wheel, fetch, git_blob_id, load_triples, resolve
 
-TINY = Path(__file__).parent / "data" / "kg_tiny"
+TINY = Path(__file__).parents[1] / "data" / "kg_tiny"
 
 
 def test_tiny_fixture_reads_with_sorted_ids_and_an_unseen_test_entity():

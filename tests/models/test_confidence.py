@@ -1,8 +1,8 @@
 """`data.weight: confidence`: the whole-data models weigh each training pair by c⁺_uv = c_pos · value.
 
 * each model's batch objective equals the brute-force loss with those weights, in value and
-  gradient (float64; the efficient terms alone are in tests/test_losses.py, tests/test_fused.py,
-  the exact blocks in tests/test_solver.py);
+  gradient (float64; the efficient terms alone are in tests/models/test_losses.py, tests/models/test_fused.py,
+  the exact blocks in tests/models/test_solver.py);
 * training with confidences other than 1 gives another model than training without them, and
   all-ones values give bit-identical weights and scores to no values at all;
 * the models whose loss is sampled (or that have none) say once that they ignore confidence.

@@ -179,7 +179,7 @@ def test_no_catch_warnings_where_the_refit_thread_runs():
     warnings once, at import)."""
     from pathlib import Path
 
-    src = Path(__file__).resolve().parents[1] / "src" / "jnskr"
+    src = Path(__file__).resolve().parents[2] / "src" / "jnskr"
     files = [*(src / "training").rglob("*.py"), *(src / "models").rglob("*.py"), *(src / "losses").rglob("*.py"),
              *(src / "evaluation").rglob("*.py"), src / "interactions.py", src / "parallel.py"]
     assert [f.name for f in files if "catch_warnings" in f.read_text()] == []

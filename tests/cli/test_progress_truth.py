@@ -115,7 +115,7 @@ def test_registered_data_warnings_are_one_info_line(caplog):
     ds = synthetic_dataset()
     ds.warnings = ["column 'rating' ignored", "link_only: 3 dropped", "2 cold test items"]
     with caplog.at_level(logging.INFO, logger="jnskr"):
-        registry._log(ds, True, registered=True)
+        registry._log(ds, True, known="registered data, as prepared")
     recs = [r for r in caplog.records if r.name == "jnskr"]
     assert len(recs) == 1 and recs[0].levelno == logging.INFO and "2 cold test items" in recs[0].getMessage()
     caplog.clear()

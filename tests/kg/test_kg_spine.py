@@ -155,7 +155,7 @@ from pathlib import Path  # noqa: E402
 import jnskr.kg as kg  # noqa: E402
 from jnskr import stop  # noqa: E402
 
-TINY = Path(__file__).parent / "data" / "kg_tiny"
+TINY = Path(__file__).parents[1] / "data" / "kg_tiny"
 
 
 def _synthetic():

@@ -15,7 +15,7 @@ import pytest
 from bench.report import load, stats, tables
 from bench.report.load import SRC_JNSKR, SRC_RECBOLE, Row
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "bench"
 
 
