@@ -280,7 +280,7 @@ def layered_dict(
         if named is not None and not isinstance(named, str):
             raise ConfigError(f"{p}: preset: expected a preset name like 'default', not {named!r}")
         preset = preset or named
-        origins.update({k: str(p) for k in _dotted_keys(own)})
+        origins.update({k: str(p) for k in dotted_keys(own)})
     preset = preset or "default"
     base = preset_dict(preset)
     layers = [f"preset {preset}"]
@@ -289,8 +289,8 @@ def layered_dict(
         layers.append(str(file))
     if extra:
         base = _deep_merge(base, extra)
-        origins.update({k: "command line" for k in _dotted_keys(extra)})
-        layers.append("command line (" + ", ".join(_dotted_keys(extra)) + ")")
+        origins.update({k: "command line" for k in dotted_keys(extra)})
+        layers.append("command line (" + ", ".join(dotted_keys(extra)) + ")")
     if isinstance(overrides, dict):
         pairs = [(f"overrides {k}={v!r}", (k, v)) for k, v in overrides.items()]
         if any(not isinstance(k, str) or not k.strip() or "" in k.split(".") for k in overrides):
@@ -304,15 +304,15 @@ def layered_dict(
     return Layered(base, preset, origins, layers)
 
 
-def _dotted_keys(d: dict, prefix: str = "") -> list[str]:
+def dotted_keys(d: dict, prefix: str = "") -> list[str]:
     out = []
     for k, v in d.items():
         key = f"{prefix}{k}"
-        out += _dotted_keys(v, key + ".") if isinstance(v, dict) and v else [key]
+        out += dotted_keys(v, key + ".") if isinstance(v, dict) and v else [key]
     return out
 
 
-def _origin(loc: str, where: str, origins: dict[str, str] | None) -> str:
+def origin_of(loc: str, where: str, origins: dict[str, str] | None) -> str:
     """Where the value at dotted `loc` came from (the longest overridden prefix wins)."""
     parts = loc.split(".") if loc else []
     for n in range(len(parts), 0, -1):
@@ -340,7 +340,7 @@ def _numbers(obj, path: str):
 def _check_numbers(cfg, where: str, origins: dict[str, str] | None) -> None:
     """NaN and infinity nowhere, every integer within int64, and the ranges of `EXTRA_RANGES`."""
     for key, v in _numbers(cfg, ""):
-        at = _origin(key.split("[")[0], where, origins)
+        at = origin_of(key.split("[")[0], where, origins)
         if isinstance(v, float) and not math.isfinite(v):
             raise ConfigError(f"{at}: {key}: must be a finite number, not {v}")
         if isinstance(v, int) and not -INT_LIMIT < v < INT_LIMIT:
@@ -359,12 +359,12 @@ def validate_config(data: dict, where: str = "config", origins: dict[str, str] |
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
-        at = _origin(loc, where, origins)
+        at = origin_of(loc, where, origins)
         if err["type"] == "extra_forbidden":
             raise ConfigError(f"{at}: unknown key {loc!r}") from None
         msg = err["msg"].removeprefix("Value error, ")
         if not loc:  # a check across keys: its message starts with the key it is about
-            at = _origin(msg.split(" ")[0].rstrip(":"), where, origins)
+            at = origin_of(msg.split(" ")[0].rstrip(":"), where, origins)
         raise ConfigError(f"{at}: {loc + ': ' if loc else ''}{msg}") from None
     except RecursionError:
         raise ConfigError(f"{where}: nested too deeply; not a config") from None

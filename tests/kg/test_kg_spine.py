@@ -313,3 +313,17 @@ def test_kg_fetches_through_jnskr_data_download(tmp_path, monkeypatch):
     with pytest.raises(JnskrError, match="pip download pykeen==1.11.1 failed"):
         datasets.fetch("tiny", source="pykeen", force=True)
     assert asked == ["pykeen==1.11.1"]
+
+
+def test_a_bad_value_names_where_it_came_from():
+    """A bad value is one line naming its origin, as `jnskr.config` does (was: "invalid KG config:
+    dim: ..." without the --set, the file or the preset that gave it)."""
+    from jnskr.errors import ConfigError
+    from jnskr.kg.config import build_config
+
+    with pytest.raises(ConfigError, match=r"^--set dim=-3: dim: Input should be greater than or equal to 1$"):
+        build_config(overrides=["dim=-3"])
+    with pytest.raises(ConfigError, match=r"^--set train\.nope=1: train\.nope: unknown key$"):
+        build_config(overrides=["train.nope=1"])
+    with pytest.raises(ConfigError, match=r"^the given config: dim: "):
+        build_config(extra={"dim": 0})

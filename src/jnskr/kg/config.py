@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from jnskr import yamlsafe
-from jnskr.config import parse_overrides
+from jnskr.config import dotted_keys, origin_of, parse_overrides
 from jnskr.data.config import Strict
 from jnskr.errors import ConfigError
 from jnskr.kg.models import MODELS, get_model
@@ -124,13 +124,18 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def _validate(d: dict) -> KGConfig:
+def _validate(d: dict, where: str = "KG config", origins: dict[str, str] | None = None) -> KGConfig:
+    """The validated config; a bad value is one line naming where it came from (the preset file, or
+    the ``--set`` that gave it), the key and the problem."""
     try:
         return KGConfig.model_validate(d)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "config"
-        raise ConfigError(f"invalid KG config: {loc}: {err['msg']}") from None
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise ConfigError(f"{origin_of(loc, where, origins)}: {loc or 'config'}: {msg}") from None
 
 
 def build_config(preset: str | None = None, model: str | None = None, overrides: list[str] | None = None,
@@ -148,8 +153,11 @@ def build_config(preset: str | None = None, model: str | None = None, overrides:
         d["model"] = model
         d = _merge(d, per_model.get(model) or {})
     d = _merge(d, extra or {})
-    for k, v in sets:
+    origins = {k: "the given config" for k in dotted_keys(extra or {})}
+    for (k, v), item in zip(sets, overrides or []):
         _set_dotted(d, k, v)
+        origins[k] = f"--set {item}"
     if model is not None:
         d["model"] = model
-    return _validate(d)
+    return _validate(d, f"jnskr/kg/presets/{preset or 'default'}.yaml", origins)
+
