@@ -6,6 +6,10 @@ written (`jnskr.runs.check_out`), so two commands aimed at one folder cannot bot
 check; the second is refused with one line naming the process that holds the folder.  A default
 run name already taken (two runs started in the same second) moves on to ``R-2``, ``R-3``, ...
 
+Library code takes the same lock: `jnskr.pipeline.run` (so `Recommender.fit(run_dir=...)` and
+`Recommender.resume`) holds it while it writes a run folder (`hold`), re-entrantly for the thread
+that holds it already (the CLI, which claims the folder before loading anything).
+
 The lock is an ``flock`` on the lock file, so the kernel drops it when its process dies: a lock
 file left by a killed process is stale and is taken over at once.  Where ``flock`` is not
 available the process id written in the file decides (a lock of a process that no longer runs on
@@ -14,10 +18,12 @@ this host is stale).  The file is removed when the lock is released.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import sys
+import threading
 from pathlib import Path
 
 from jnskr.errors import JnskrError
@@ -27,12 +33,19 @@ try:
 except ImportError:  # pragma: no cover - not on Linux / macOS
     fcntl = None
 
-__all__ = ["RunLock", "lock_path", "claim", "claim_new", "pid_alive"]
+__all__ = ["RunLock", "lock_path", "claim", "claim_new", "hold", "pid_alive"]
+
+#: the run-folder locks this process holds: lock file (absolute) -> the thread holding it
+_HELD: dict[str, int] = {}
 
 
 def lock_path(folder: str | Path) -> Path:
     folder = Path(folder)
     return folder.parent / f".{folder.name}.lock"
+
+
+def _key(folder: str | Path) -> str:
+    return os.path.abspath(lock_path(folder))
 
 
 def pid_alive(pid: int) -> bool:
@@ -81,6 +94,10 @@ class RunLock:
         return self._fd is not None
 
     def acquire(self) -> "RunLock":
+        holder = _HELD.get(_key(self.folder))
+        if holder is not None:
+            raise JnskrError(f"{self.folder}: another {'call' if holder == threading.get_ident() else 'thread'} "
+                             f"of this process is writing this run folder; choose another folder")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError:
@@ -108,6 +125,7 @@ class RunLock:
             os.lseek(fd, 0, os.SEEK_SET)
             os.write(fd, (json.dumps(record) + "\n").encode())
             self._fd = fd
+            _HELD[_key(self.folder)] = threading.get_ident()
             return self
         raise JnskrError(f"{self.path}: the lock file keeps changing; is another jnskr process starting here?")
 
@@ -130,6 +148,7 @@ class RunLock:
     def release(self) -> None:
         if self._fd is None:
             return
+        _HELD.pop(_key(self.folder), None)
         try:
             if os.stat(self.path).st_ino == os.fstat(self._fd).st_ino:
                 os.unlink(self.path)
@@ -143,6 +162,21 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def hold(folder: str | Path, doing: str = "writing"):
+    """`folder`'s lock for the duration of the block, unless this thread holds it already (a CLI
+    command claims its folder first, then the library writes it); refused with one line when
+    another process or thread writes the folder."""
+    if _HELD.get(_key(folder)) == threading.get_ident():
+        yield
+        return
+    lock = RunLock(folder, doing).acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def claim(folder: str | Path, check=None, doing: str = "writing") -> RunLock:

@@ -19,6 +19,7 @@ import logging
 import math
 import signal
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +35,8 @@ from jnskr.eta import tell_schedule
 from jnskr.evaluation import evaluate as evaluate_ranking
 from jnskr.ids import IdMaps
 from jnskr.models import MODELS, ModelData, get
-from jnskr import stop
-from jnskr.parallel import DistStrategy, LocalStrategy, init_from_env, shard_users, sum_across_ranks
+from jnskr import locks, stop
+from jnskr.parallel import DistStrategy, LocalStrategy, init_from_env, shard_users, sum_across_ranks, world_from_env
 from jnskr.runs import RunFolder
 from jnskr.saved import SELECTION_FILE, RunResult, resolve_device, save, save_selection, write_run_files
 from jnskr.threads import scoped_threads
@@ -298,7 +299,9 @@ def run(cfg: Config, ds: Dataset, run_dir: str | Path | None = None, resume: boo
     again).  Ctrl-C / SIGTERM mark the run "interrupted" and raise `jnskr.stop.Interrupted`.
     Torch's thread count and global RNG state are restored on return (`scoped_threads`)."""
     cfg = refresh_defaults(cfg)
-    with scoped_threads(cfg.threads, ds.train.nnz, ds.n_users + ds.n_items):
+    writer = run_dir is not None and world_from_env()[0] == 0  # under torchrun rank 0 alone writes the folder
+    with locks.hold(run_dir, "resuming" if resume else "writing") if writer else nullcontext(), \
+            scoped_threads(cfg.threads, ds.train.nnz, ds.n_users + ds.n_items):
         return _run(cfg, ds, run_dir, resume, progress)
 
 

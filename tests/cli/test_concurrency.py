@@ -75,8 +75,8 @@ def test_lock_is_held_from_the_check_to_the_end(tmp_path, monkeypatch, capsys):
     seen = {}
 
     def load(cfg):
-        with pytest.raises(Exception, match="another jnskr process"):
-            RunLock(out).acquire()
+        with pytest.raises(Exception, match="another call of this process is writing"):
+            RunLock(out).acquire()  # (another process gets "another jnskr process (pid N)")
         seen["checked"] = True
         return real(cfg)
 
@@ -205,3 +205,30 @@ def test_corrupt_cache_meta_is_a_cache_miss(meta, tmp_path):
     arrays["meta"] = np.array(meta % sorted(READABLE)[-1] if "%d" in meta else meta)
     np.savez(path, **arrays)
     assert load_saved(path) is None  # read the source again; before: a traceback
+
+
+def test_library_fit_into_a_folder_another_process_writes_is_refused(tmp_path, holder):
+    """The lock was the CLI's alone: `Recommender.fit(run_dir=...)` from a notebook wrote into a
+    folder a running `jnskr train` held.  Now `pipeline.run` holds the folder's lock too (re-entrant
+    for the CLI, which claimed it already), and releases it when done."""
+    from conftest import synthetic_dataset, tiny_config
+    from jnskr import Recommender
+    from jnskr.errors import JnskrError
+    from jnskr.locks import RunLock
+
+    out = tmp_path / "run"
+    first = holder(out)
+    with pytest.raises(JnskrError, match=f"pid {first.pid}.*is writing this run folder"):
+        Recommender(tiny_config("enmf", 1)).fit(synthetic_dataset(), run_dir=out)
+    assert not out.exists()
+    first.kill()
+    first.wait()
+    Recommender(tiny_config("enmf", 1)).fit(synthetic_dataset(), run_dir=out)  # free again: it writes
+    assert (out / "metrics.json").is_file() and not lock_path(out).exists()  # and lets go
+    claimed = tmp_path / "claimed"
+    lock = RunLock(claimed).acquire()  # this thread holds it (the CLI's claim): its fit goes on
+    try:
+        Recommender(tiny_config("enmf", 1)).fit(synthetic_dataset(), run_dir=claimed)
+    finally:
+        lock.release()
+    assert (claimed / "metrics.json").is_file()
