@@ -200,17 +200,18 @@ def kept_message(study, number: int) -> str:
 BEST_MARK = "# Tuned by `jnskr tune`"
 
 
-def check_best_out(out: str | Path, config: str | Path | None, study: str | Path, space: str | Path) -> Path:
+def check_best_out(out: str | Path, config: str | Path | None, study: str | Path, space: str | Path,
+                   overwrite: bool = False) -> Path:
     """Refuse, before the search, a best-configuration `--out` that is an input (the
     `--config` the search starts from, the study, the space) or a file `jnskr tune` did not
-    write (`jnskr.outputs`)."""
+    write (`jnskr.outputs`), unless `overwrite`."""
     from jnskr.outputs import check_file_out, starts_with
 
-    return check_file_out(out, starts_with(BEST_MARK), "--out", None,
+    return check_file_out(out, starts_with(BEST_MARK), "--out", overwrite,
                           inputs=[("--config", config), ("study database", study), ("search space", space)])
 
 
-def write_best(out: str | Path, text: str) -> None:
+def write_best(out: str | Path, text: str, overwrite: bool = False) -> None:
     """Write the best configuration through a temporary file and a rename (checked again: the
     file may have appeared during the search)."""
     from jnskr.outputs import check_file_out, starts_with
@@ -218,4 +219,4 @@ def write_best(out: str | Path, text: str) -> None:
 
     if not text.startswith(BEST_MARK):
         raise ValueError("not a best-configuration text")
-    atomic_write_text(check_file_out(out, starts_with(BEST_MARK), "--out", None), text)
+    atomic_write_text(check_file_out(out, starts_with(BEST_MARK), "--out", overwrite), text)

@@ -81,12 +81,18 @@ def test_out_never_replaces_the_config_or_a_foreign_file(tmp_path, data, capsys)
     mine = tmp_path / "notes.yaml"
     mine.write_text("my notes\n")
     assert run([*_args(tmp_path, data), "--out", str(mine)]) == 2
-    _one_error(capsys.readouterr().err, "not written by jnskr")
+    _one_error(capsys.readouterr().err, "not written by jnskr", "--overwrite")
     assert mine.read_text() == "my notes\n" and not (tmp_path / "s.db").exists()  # refused before the search
     best = tmp_path / "best.yaml"
     assert run([*_args(tmp_path, data), "--trials", "1", "--out", str(best)]) == 0
     assert run([*_args(tmp_path, data), "--trials", "2", "--out", str(best)]) == 0  # its own file: replaced
     assert "2 trials" in best.read_text()
+    # --overwrite replaces a foreign file (was: no way but to remove it), never an input
+    assert run([*_args(tmp_path, data), "--trials", "2", "--out", str(mine), "--overwrite"]) == 0
+    assert mine.read_text().startswith(T.BEST_MARK)
+    assert run([*_args(tmp_path, data), "--config", str(cfg), "--out", str(cfg), "--overwrite"]) == 2
+    _one_error(capsys.readouterr().err, "--config", str(cfg))
+    assert cfg.read_text() == "model: jnskr\n"
 
 
 # ------------------------------------------------------------------ class 6: memory per trial

@@ -88,6 +88,8 @@ def tune(
                                          "tune/<space>-<dataset>.db); an existing one is resumed."),
     out: Optional[Path] = typer.Option(None, "--out", help="Where the best configuration is written as a preset "
                                        "file (default: beside the study, <study>-best.yaml)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Let --out replace an existing file that is not a "
+                                   "best configuration jnskr tune wrote (never an input of the command)."),
     seed: int = typer.Option(0, "--seed", help="Seed of Optuna's sampler."),
     top: int = typer.Option(20, "--top", min=1, help="Rows of the results table."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda."),
@@ -114,7 +116,7 @@ def tune(
     study_path = study or Path("tune") / f"{space_file.stem}-{name}.db"
     out = out or study_path.with_name(study_path.stem + "-best.yaml")
     n_trials = trials or space.trials or 20
-    T.check_best_out(out, config, study_path, space_file)  # before the search: never an input or a foreign file
+    T.check_best_out(out, config, study_path, space_file, overwrite)  # before the search (foreign: --overwrite)
     st = T.open_study(study_path, T.signature(space, base, ds.fingerprint()), seed)
     metric = cfg.train.select_metric
     done = len(T.finished(st))
@@ -145,6 +147,6 @@ def tune(
     best = T.best_trial(st)
     if best is None:
         raise JnskrError(f"{study_path}: no trial finished; nothing to write")
-    T.write_best(out, T.best_preset(base, space, best, metric, name, study_path, len(rows), out))
+    T.write_best(out, T.best_preset(base, space, best, metric, name, study_path, len(rows), out), overwrite)
     console.print(f"best: trial {best.number}, validation {metric} {fixed(best.value)}; wrote {plain(out)} "
                   f"(train it: jnskr train --config {plain(out)})", highlight=False, soft_wrap=True)
