@@ -121,8 +121,9 @@ ALLOWED_PROCESS_WIDE = {
     "jnskr.stop": {"signal.signal"},
     # the service's worker process
     "jnskr.serve.app": {"torch.set_num_threads", "torch.set_grad_enabled"},
-    # inside `scoped_threads`, which restores torch's RNG state on exit
-    "jnskr.pipeline": {"torch.manual_seed"},
+    # inside `scoped_threads`, which restores torch's RNG state on exit; the jnskr logger's level on
+    # the non-main ranks of a torchrun run, restored when the run returns
+    "jnskr.pipeline": {"torch.manual_seed", "Logger.setLevel"},
     "jnskr.tune": {"torch.manual_seed"},
 }
 
@@ -139,8 +140,8 @@ def _process_wide_calls(tree) -> list[tuple[int, str]]:
         name = None
         if isinstance(node, ast.Call):
             d = _dotted(node.func) or ""
-            if d in PROCESS_WIDE or d.endswith("mallopt"):
-                name = "mallopt" if d.endswith("mallopt") else d
+            if d in PROCESS_WIDE or d.endswith(("mallopt", ".setLevel")):
+                name = "mallopt" if d.endswith("mallopt") else "Logger.setLevel" if d.endswith(".setLevel") else d
                 if scoped and d.startswith("warnings."):
                     name = None
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):

@@ -325,16 +325,19 @@ def _run(cfg: Config, ds: Dataset, run_dir, resume: bool, progress) -> RunResult
             raise JnskrError(f"model {cfg.model} does not support distributed training; run it in one process")
         if not strategy.is_main():  # rank 0 alone logs and writes; the losses it logs are global
             run_dir, progress = None, None
-            logging.getLogger("jnskr").setLevel(logging.ERROR)
     result = RunResult(config=cfg, model=model, ids=prep.ids, train_seen=ds.train,
                        item_counts=ds.train.item_counts(), item_kg=prep.item_kg, fingerprint=ds.fingerprint(),
                        device=device)
     folder = RunFolder(run_dir) if run_dir is not None else None
+    level = log.level  # the other ranks log errors only, for this run (the caller's level comes back)
     try:
+        log.setLevel(log.level if strategy.is_main() else logging.ERROR)
         finish(cfg, prep, result, strategy, folder, resume, progress, room_for_two)
     except (KeyboardInterrupt, stop.Interrupted) as exc:  # Ctrl-C, SIGTERM: mark the folder, then stop
         _mark_interrupted(exc, folder)
         raise
+    finally:
+        log.setLevel(level)
     return result
 
 

@@ -86,3 +86,31 @@ def test_torchrun_cli_two_processes(tmp_path):
                         *sets], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads((out / "metrics.json").read_text())["test"]["recall@10"] > 0
+
+
+def test_a_worker_rank_quiets_the_jnskr_logger_for_its_run_only(monkeypatch):
+    """A non-main rank logs errors only while it runs (rank 0 logs for all); the level the caller
+    had comes back after the run (was: left at ERROR for the rest of the process)."""
+    import logging
+
+    from conftest import synthetic_dataset, tiny_config
+    import jnskr.pipeline as pipeline
+    from jnskr.parallel import LocalStrategy
+
+    class Worker(LocalStrategy):
+        world, rank = 2, 1
+
+        def is_main(self) -> bool:
+            return False
+
+    seen = []
+    monkeypatch.setattr(pipeline, "make_strategy", lambda device: Worker())
+    monkeypatch.setattr(pipeline, "finish", lambda *a, **k: seen.append(logging.getLogger("jnskr").level))
+    log = logging.getLogger("jnskr")
+    before = log.level
+    try:
+        log.setLevel(logging.DEBUG)
+        pipeline.run(tiny_config("jnskr", 1), synthetic_dataset())
+        assert seen == [logging.ERROR] and log.level == logging.DEBUG
+    finally:
+        log.setLevel(before)
