@@ -13,7 +13,7 @@ resume redoes were each short), and `--resume` replays from there to the same re
 uninterrupted run.  A signal that comes during an evaluation, or after an epoch's last batch, stops at the end of
 that epoch, with a checkpoint of it.  Within `deferred(prompt=False)` a first signal stops at the
 end of the epoch under way, with a checkpoint of it: under torchrun (every rank stops at the end of
-the same epoch) and in `jnskr kg train`, whose trainer has no batch boundaries.
+the same epoch).  `jnskr kg train` stops at its batches and exact blocks as model selection does.
 
 Anywhere else (loading data, the refit after selection, the final evaluation), and at a second
 signal, `Interrupted` is raised at once; the run folder then keeps its last checkpoint.  A refit

@@ -172,5 +172,5 @@ def test_two_kg_trains_into_one_out(tmp_path, capsys):
         assert _train(TINY, out) == 2
     finally:
         lock.release()
-    _one_error(capsys.readouterr().err, "another jnskr process")
+    _one_error(capsys.readouterr().err, "is writing this run folder")  # (in-process here: "another call")
     assert not out.exists()

@@ -327,3 +327,42 @@ def test_a_bad_value_names_where_it_came_from():
         build_config(overrides=["train.nope=1"])
     with pytest.raises(ConfigError, match=r"^the given config: dim: "):
         build_config(extra={"dim": 0})
+
+
+class SignalInBatch(Record):
+    """Sends SIGTERM after the `k`-th step (batch or exact block) of 0-based epoch `epoch`."""
+
+    def __init__(self, epoch, k):
+        super().__init__()
+        self.epoch, self.k, self.seen = epoch, k, 0
+
+    def batch(self, epoch, loss):
+        super().batch(epoch, loss)
+        if epoch == self.epoch:
+            self.seen += 1
+            if self.seen == self.k:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.parametrize("model,solver", [("complex", "adagrad"), ("cp", "als")])
+def test_a_signal_inside_an_epoch_stops_at_the_next_batch_and_resumes_exactly(model, solver, tmp_path, monkeypatch):
+    """As `jnskr train`: the stop comes at the next batch (or exact block), not at the epoch's end
+    (was: the whole epoch ran on); the unfinished epoch leaves no log line, the folder keeps its last
+    checkpoint (here every epoch is worth one: CHEAP 0), and the resumed run equals the uninterrupted one."""
+    from jnskr.training import checkpoint as ck
+
+    monkeypatch.setattr(ck, "CHEAP", 0.0)
+    cfg, data = _cfg(model, solver), _synthetic()
+    whole = kg.train(cfg, data, run_dir=tmp_path / "whole", progress=False)
+    part = tmp_path / "part"
+    rec = SignalInBatch(epoch=4, k=1)  # epoch 5 (1-based), after its first step
+    with stop.handle_signals(), pytest.raises(stop.Interrupted) as info:
+        kg.train(cfg, data, run_dir=part, progress=rec)
+    assert info.value.exit_code == 143 and info.value.epoch == 4
+    assert [c for c in rec.calls if c[0] == "batch" and c[1] == 4] == [("batch", 4)]  # no step after the signal
+    assert json.loads((part / "status.json").read_text())["resumable_from_epoch"] == 4
+    assert len((part / "log.jsonl").read_text().splitlines()) == 4  # the unfinished epoch 5 left no line
+    resumed = kg.resume(part, progress=False)
+    assert _figures(part) == _figures(tmp_path / "whole")
+    for k in whole.tables:
+        assert torch.equal(resumed.tables[k], whole.tables[k])

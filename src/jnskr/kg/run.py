@@ -14,10 +14,12 @@ A run folder (`jnskr.runs.RunFolder`: every file written through a temporary fil
 
 The folder appears whole when training starts (its first files and the checkpoint of the
 untrained tables are written beside it and renamed into place).  A checkpoint follows the first
-epoch, every evaluation, the last epoch and a requested stop: Ctrl-C / SIGTERM under
-`jnskr.stop.handle_signals` (the CLI) finish the epoch, checkpoint it and raise
-`jnskr.stop.Interrupted`; `resume(run_dir)` (``jnskr kg train --resume RUN``) continues from the
-checkpoint with the same per-epoch figures as an uninterrupted run.  `model.safetensors` and
+epoch, every evaluation, every epoch that took at least `CHEAP` times as long as writing one
+(`Checkpointer.worth`), and the last epoch.  Ctrl-C / SIGTERM under `jnskr.stop.handle_signals`
+(the CLI) stop at the next batch or exact block, as `jnskr train` does: the epoch under way is
+discarded, the folder keeps its last checkpoint and `jnskr.stop.Interrupted` is raised (a signal
+after an epoch's last step checkpoints that epoch); `resume(run_dir)` (``jnskr kg train --resume
+RUN``) continues from the checkpoint with the same per-epoch figures as an uninterrupted run.  `model.safetensors` and
 `metrics.json` are written last; the checkpoint is then removed.
 """
 
@@ -108,7 +110,8 @@ def run(cfg: KGConfig, data: KGData, folder: RunFolder | None, *, resuming: bool
             if folder is not None:
                 folder.append_log(row)
                 e = tr.state.epoch
-                if e == 1 or asked or tr.is_eval_epoch(e) or tr.state.stopped or "valid_mrr" in row:
+                long = ckpt.worth(tr.epoch_seconds)  # a prompt stop then redoes only short epochs
+                if e == 1 or asked or long or tr.is_eval_epoch(e) or tr.state.stopped or "valid_mrr" in row:
                     ckpt.save(tr)
                     folder.write_status("running", run_kind=RUN_KIND, resumable_from_epoch=e)
             if asked:
@@ -116,7 +119,7 @@ def run(cfg: KGConfig, data: KGData, folder: RunFolder | None, *, resuming: bool
 
         trainer.on_epoch_end = after_epoch
         try:
-            with stop.deferred():
+            with stop.deferred(prompt=True):  # a signal stops at the next batch or block
                 trainer.train()
             result = trainer.result()
             if folder is not None:

@@ -34,6 +34,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from jnskr import stop
 from jnskr.errors import JnskrError
 from jnskr.kg.checks import check_before_training
 from jnskr.kg.config import KGConfig
@@ -169,6 +170,7 @@ class KGTrainer:
                               [tables[n] for n in first_order], cfg) if first_order else None
         self.model = _Tables(tables)
         self.best_weights: dict[str, Tensor] | None = {k: v.detach().clone() for k, v in tables.items()}
+        self.epoch_seconds = 0.0  # the last epoch's training time (`jnskr.kg.run` checkpoints a long one)
         self.state = KGState()
         self.history: list[dict] = []
         self.known = KnownTriples(torch.cat([data.train, data.valid, data.test]), data.n_entities, data.n_relations)
@@ -227,17 +229,21 @@ class KGTrainer:
     def _epoch(self, epoch: int, t0: float) -> None:
         cfg, st, obj, tables, bs = self.cfg, self.state, self.obj, self.tables, self.cfg.train.batch_size
         tick = (lambda: self.progress.batch(epoch - 1, float("nan"))) if self.progress is not None else (lambda: None)
+        started = time.perf_counter()
         if self.opt is not None:
             perm = torch.randperm(obj.n, generator=self.gen)
             for s in range(0, obj.n, bs):
+                stop.boundary()  # a prompt stop: the epoch under way is discarded (the last checkpoint stands)
                 loss = obj.batch(tables, obj.pos.index_select(0, perm[s:s + bs]))
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 self.opt.step()
                 tick()
         for role in self.exact:
+            stop.boundary()
             tables[self.spec.roles[role]] = solve_block(obj, tables, role)
             tick()
+        self.epoch_seconds = time.perf_counter() - started  # its training alone (whether to checkpoint it)
         f = obj.value(tables)
         now = time.perf_counter()
         row = {"epoch": epoch, "objective": f, "seconds": round(now - t0, 3),
