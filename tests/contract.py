@@ -37,6 +37,7 @@ class ModelContract:
     explains = False
     folds_in = True
     has_vectors = True
+    has_similarity = False  # `similar` without item vectors (`Model.item_similarity`)
     overrides: tuple[str, ...] = ()
     min_recall_gain = 0.1  # over popularity, test recall@10
 
@@ -145,7 +146,7 @@ class ModelContract:
 
     def test_similar_or_not_supported(self, trained):
         _, rec, _ = trained
-        if not self.has_vectors:
+        if not (self.has_vectors or self.has_similarity):
             with pytest.raises(NotSupported):
                 rec.similar("i3", k=4)
             return

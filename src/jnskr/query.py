@@ -145,12 +145,14 @@ class Catalog:
     # ----------------------------------------------------------- similarity
     @torch.no_grad()
     def similar(self, item: int, k: int = 20) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest catalogue items to `item` by cosine similarity of their q vectors."""
+        """Nearest catalogue items to `item` by cosine similarity of their q vectors (a model without
+        vectors: by its own `item_similarity`, or `NotSupported`)."""
         if self.q is None:
-            raise NotSupported(f"similar items need an embedding model: a {self.model.name} run has no item vectors")
-        if self._qn is None:
-            self._qn = torch.nn.functional.normalize(self.q, dim=1)
-        s = (self._qn @ self._qn[item]).unsqueeze(0)
+            s = self.model.item_similarity(item).unsqueeze(0)
+        else:
+            if self._qn is None:
+                self._qn = torch.nn.functional.normalize(self.q, dim=1)
+            s = (self._qn @ self._qn[item]).unsqueeze(0)
         it = torch.tensor([item], device=self.device)
         return _finish(*topk_masked(s, k, (torch.zeros_like(it), it)))
 

@@ -143,6 +143,21 @@ class TestItemKNN(ModelContract):
     trainable = False
     folds_in = False
     has_vectors = False
+    has_similarity = True
+
+
+def test_similar_items_are_the_neighbour_table_in_order():
+    """`similar` was embedding-only (NotSupported here); item-KNN answers with its own neighbours."""
+    from jnskr import Recommender
+
+    rec = Recommender(tiny_config("itemknn", 1)).fit(synthetic_dataset())
+    m = rec.model
+    v = 3
+    items = rec.item_ids
+    ids, sims = rec.similar(items[v], k=5)
+    order = torch.argsort(m.neighbour_sim[v], descending=True, stable=True)[:5]
+    assert ids.tolist() == [items[j] for j in m.neighbour_index[v][order].tolist()]
+    np.testing.assert_allclose(sims, m.neighbour_sim[v][order].numpy(), rtol=1e-6)
 
 
 def test_itemknn_beats_popularity_on_the_clustered_fixture():

@@ -185,8 +185,13 @@ class Model(nn.Module):
 
     # ------------------------------------------------------------ capabilities
     def item_vectors(self) -> Tensor:
-        """q_v of every item [N, d] (what `similar` compares)."""
+        """q_v of every item [N, d] (what `similar` compares by cosine)."""
         return self.encode()[1]
+
+    def item_similarity(self, item: int) -> Tensor:
+        """Similarity of every item to `item` [N] (-inf: not similar at all), for a model without
+        item vectors whose own structure says which items are alike (item-KNN's neighbours)."""
+        raise NotSupported(f"similar items need an embedding model: a {self.name} run has no item vectors")
 
     def user_vectors(self, users: Tensor | None = None) -> Tensor:
         p = self.encode()[0]

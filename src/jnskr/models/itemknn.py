@@ -195,6 +195,16 @@ class ItemKNN(Model):
         return self._scoring
 
     @torch.no_grad()
+    def item_similarity(self, item: int) -> Tensor:
+        """`similar`: sim(item, j) for the item's kept neighbours j, -inf for every other item.  -> [N]."""
+        if int(self.built_from[0]) == 0:
+            raise RuntimeError("ItemKNN needs its neighbour table: call use_interactions(train) first")
+        idx, val = self.neighbour_index[item], self.neighbour_sim[item]
+        out = torch.full((self.n_items,), -torch.inf, dtype=val.dtype, device=val.device)
+        keep = val != 0  # a zero similarity: nothing in common
+        return out.index_put_((idx[keep],), val[keep])
+
+    @torch.no_grad()
     def score(self, users: Tensor) -> Tensor:
         """Scores of every item for dense `users` [n] -> a fresh [n, N] tensor."""
         out = torch.empty(len(users), self.n_items, dtype=self.neighbour_sim.dtype, device=self.neighbour_sim.device)
