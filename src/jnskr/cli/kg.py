@@ -1,9 +1,10 @@
 """`jnskr kg ...`: train, evaluate and query non-sampling KG embeddings (a typer sub-app).
 
 User errors (`JnskrError`) print one line and exit 2 (``--debug`` on the root command re-raises).
-Ctrl-C / SIGTERM during `jnskr kg train` stop it as they stop `jnskr train` (`jnskr.stop`): the
-epoch under way is finished and checkpointed, the root command prints the resume command
-(`jnskr kg train --resume RUN`) and exits with 128 + the signal number.
+Ctrl-C / SIGTERM during `jnskr kg train` stop it as they stop `jnskr train` (`jnskr.stop`): at the
+next batch or exact block, the epoch under way discarded and the run folder's last checkpoint kept;
+the root command prints the resume command (`jnskr kg train --resume RUN`) and exits with 128 + the
+signal number.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def train(
 ) -> None:
     """Train a KG embedding, select its epoch on validation, evaluate, save the run folder.
 
-    Ctrl-C (or SIGTERM) finishes the epoch under way, checkpoints it and exits with 130 (143);
+    Ctrl-C (or SIGTERM) stops at the next batch, keeps the last checkpoint and exits with 130 (143);
     `--resume RUN` continues with the same per-epoch figures as an uninterrupted run."""
     from jnskr.kg.config import build_config, preset_for
     from jnskr.kg.run import _check_dest, default_run_dir
